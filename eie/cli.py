@@ -1,0 +1,48 @@
+"""The `eie` command: one entry point, subcommands contributed by each part.
+
+Each part keeps its subcommands next to its code in a ``cli.py`` with a
+``register(subparsers)`` function (heavy imports stay inside the handlers so
+``eie --help`` is fast). Errors derived from `EIEError` print one clear line and
+exit with status 2; nothing partial is left behind by the writers (eie.atomic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .errors import EIEError
+
+# Parts that contribute subcommands, in the order `eie --help` lists them.
+PARTS = ["compress.cli", "sim.cli", "hw.cli", "fpga.cli", "eie.info"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eie",
+        description="eie-gen: Deep Compression, EIE storage images, Amaranth RTL, golden model, FPGA builds.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in PARTS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+    except EIEError as e:
+        print(f"eie: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("eie: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

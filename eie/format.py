@@ -1,0 +1,355 @@
+"""The EIE storage format: defined once, used by encoder, decoder, golden model and RTL.
+
+A layer's weight matrix ``W`` (``out_len x in_len``) is held as codebook indices
+(0 = the zero weight) plus a per-layer codebook. Rows are interleaved over the PEs:
+PE ``k`` owns output rows ``i`` with ``i % n_pe == k`` (local row ``i // n_pe``) and the
+input/output activation slots with the same rule. Each PE stores its slice column by
+column (CSC) as (v, z) entries: ``v`` indexes the codebook, ``z`` counts the zeros since
+the previous entry of this PE's slice of the column. A run longer than ``max_run`` is
+bridged by padding entries ``(v=0, z=max_run)``. A per-PE pointer array of ``in_len + 1``
+absolute entry addresses marks where each column starts and ends.
+
+Bit layouts (LSB first) are given as ordered field lists by `entry_fields`,
+`layer_fields`; the Amaranth layouts in ``hw/`` are built from these same lists, and
+the vectorised NumPy packers below use the same offsets. docs/format.md explains it all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import EIEConfig, bits_for
+from .errors import EIEError
+from . import numerics
+
+__all__ = [
+    "FormatError", "CapacityError", "QuantizedLayer", "EncodedLayer", "Program",
+    "entry_fields", "layer_fields", "field_offsets", "layer_word_bits", "memory_specs",
+    "encode_slice", "encode_layer", "decode_layer", "encode_network",
+    "pack_entries", "unpack_entries", "pack_fields", "unpack_fields",
+    "rows_of_pe", "local_rows",
+]
+
+
+class FormatError(EIEError, ValueError):
+    """Data that does not follow the storage format."""
+
+
+class CapacityError(FormatError):
+    """A model that the configuration's memories cannot hold."""
+
+
+# ---- bit layouts ------------------------------------------------------------------------
+
+def entry_fields(cfg: EIEConfig) -> list[tuple[str, int]]:
+    """(name, width) of one sparse-matrix entry, LSB first."""
+    return [("v", cfg.v_bits), ("z", cfg.z_bits)]
+
+
+def layer_fields(cfg: EIEConfig) -> list[tuple[str, int]]:
+    """(name, width) of one layer-table word, LSB first."""
+    return [
+        ("in_len", cfg.len_bits),
+        ("out_len", cfg.len_bits),
+        ("ptr_base", bits_for(cfg.ptr_depth - 1)),
+        ("bias_base", bits_for(cfg.bias_depth - 1)),
+        ("shift", cfg.shift_bits),
+        ("relu", 1),
+    ]
+
+
+def field_offsets(fields_: list[tuple[str, int]]) -> dict[str, tuple[int, int]]:
+    """name -> (offset, width)."""
+    out, offset = {}, 0
+    for name, width in fields_:
+        out[name] = (offset, width)
+        offset += width
+    return out
+
+
+def layer_word_bits(cfg: EIEConfig) -> int:
+    return sum(w for _, w in layer_fields(cfg))
+
+
+def memory_specs(cfg: EIEConfig) -> dict[str, dict]:
+    """Every memory the images fill: width in bits, capacity, and whether it is per PE.
+
+    ``codebook`` and ``layers`` are global (the host writes them once; the hardware
+    copies the codebook to every PE). Signed memories hold two's complement.
+    """
+    return {
+        "ptr": {"width": cfg.ptr_bits, "depth": cfg.ptr_depth, "per_pe": True, "signed": False},
+        "spmat": {"width": cfg.word_bits, "depth": cfg.spmat_depth, "per_pe": True, "signed": False},
+        "bias": {"width": cfg.act_bits, "depth": cfg.bias_depth, "per_pe": True, "signed": True},
+        "codebook": {"width": cfg.weight_bits, "depth": cfg.max_layers * cfg.codebook_size,
+                     "per_pe": False, "signed": True},
+        "layers": {"width": layer_word_bits(cfg), "depth": cfg.max_layers, "per_pe": False,
+                   "signed": False},
+    }
+
+
+def pack_fields(values: dict[str, np.ndarray | int], fields_: list[tuple[str, int]]) -> np.ndarray:
+    """Pack named unsigned fields into words (object array of Python ints, any width)."""
+    words = None
+    for name, (offset, width) in field_offsets(fields_).items():
+        v = np.asarray(values[name], dtype=object)
+        if np.any((v < 0) | (v >= (1 << width))):
+            raise FormatError(f"field {name} does not fit {width} bits")
+        part = v * (1 << offset)
+        words = part if words is None else words + part
+    return words
+
+
+def unpack_fields(words, fields_: list[tuple[str, int]]) -> dict[str, np.ndarray]:
+    words = np.asarray(words, dtype=object)
+    return {name: np.asarray((words // (1 << off)) % (1 << w), dtype=np.int64)
+            for name, (off, w) in field_offsets(fields_).items()}
+
+
+def pack_entries(v: np.ndarray, z: np.ndarray, cfg: EIEConfig) -> np.ndarray:
+    """Entries to their integer encoding (v in the low bits, z above)."""
+    off = field_offsets(entry_fields(cfg))
+    return (np.asarray(v, np.int64) << off["v"][0]) | (np.asarray(z, np.int64) << off["z"][0])
+
+
+def unpack_entries(codes: np.ndarray, cfg: EIEConfig) -> tuple[np.ndarray, np.ndarray]:
+    off = field_offsets(entry_fields(cfg))
+    codes = np.asarray(codes, np.int64)
+    v = (codes >> off["v"][0]) & ((1 << cfg.v_bits) - 1)
+    z = (codes >> off["z"][0]) & ((1 << cfg.z_bits) - 1)
+    return v, z
+
+
+# ---- row interleaving ------------------------------------------------------------------
+
+def rows_of_pe(length: int, k: int, n_pe: int) -> int:
+    """How many of ``length`` interleaved rows (or slots) PE ``k`` owns."""
+    return max(0, (length - k + n_pe - 1) // n_pe)
+
+
+def local_rows(length: int, n_pe: int) -> int:
+    """The most rows any PE owns: ``ceil(length / n_pe)``."""
+    return -(-length // n_pe)
+
+
+# ---- data classes ----------------------------------------------------------------------
+
+@dataclass
+class QuantizedLayer:
+    """A compressed Linear layer as the compressor hands it to the encoder.
+
+    ``indices[i, j]`` selects ``codebook[indices[i, j]]`` as ``W[i, j]``; index 0 is the
+    zero weight, so ``codebook[0]`` must be 0. ``bias`` is float, ``relu`` applies after it.
+    """
+
+    name: str
+    indices: np.ndarray   # (out_len, in_len) integer
+    codebook: np.ndarray  # (2**v_bits,) float, codebook[0] == 0
+    bias: np.ndarray      # (out_len,) float
+    relu: bool = True
+
+    @property
+    def out_len(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def in_len(self) -> int:
+        return int(self.indices.shape[1])
+
+    def dense(self) -> np.ndarray:
+        return np.asarray(self.codebook, np.float64)[self.indices]
+
+
+@dataclass
+class EncodedLayer:
+    """One layer in the EIE format, numbers already in fixed point."""
+
+    name: str
+    in_len: int
+    out_len: int
+    shift: int                 # output shift = fractional bits of the codebook values
+    relu: bool
+    codebook: np.ndarray       # (codebook_size,) int64, fixed point with `shift` frac bits
+    bias: np.ndarray           # (out_len,) int64, activation format
+    ptr: list[np.ndarray]      # per PE: (in_len + 1,) entry addresses relative to the layer
+    v: list[np.ndarray]        # per PE: codebook index of every entry (padding included)
+    z: list[np.ndarray]        # per PE: zeros before every entry
+    ptr_base: int = 0          # placement, filled by encode_network
+    bias_base: int = 0
+    entry_base: list[int] = field(default_factory=list)
+
+    @property
+    def entries_per_pe(self) -> np.ndarray:
+        return np.array([len(v) for v in self.v], dtype=np.int64)
+
+    @property
+    def padding_per_pe(self) -> np.ndarray:
+        return np.array([int(np.count_nonzero(v == 0)) for v in self.v], dtype=np.int64)
+
+
+@dataclass
+class Program:
+    """A whole network in the EIE format, placed in the memories of one config."""
+
+    cfg: EIEConfig
+    layers: list[EncodedLayer]
+
+
+# ---- encoding --------------------------------------------------------------------------
+
+def encode_slice(idx: np.ndarray, max_run: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSC-encode one PE's slice (local rows x columns) of codebook indices.
+
+    Returns ``(ptr, v, z)``: ``ptr`` has ``cols + 1`` entries relative to the slice.
+    Vectorised: no Python loop over entries.
+    """
+    idx = np.asarray(idx)
+    rows, cols = idx.shape
+    # Non-zeros in column-major order.
+    c_nz, r_nz = np.nonzero(idx.T)
+    vals = idx[r_nz, c_nz].astype(np.int64)
+    n = len(vals)
+    # Gap before each non-zero: rows since the previous non-zero of the same column.
+    prev_row = np.full(n, -1, dtype=np.int64)
+    if n:
+        same_col = np.zeros(n, dtype=bool)
+        same_col[1:] = c_nz[1:] == c_nz[:-1]
+        prev_row[1:] = np.where(same_col[1:], r_nz[:-1], -1)
+    gap = r_nz - prev_row - 1
+    step = max_run + 1
+    pads = gap // step
+    last_z = gap - pads * step
+    # Each non-zero expands into `pads` padding entries then itself.
+    per = pads + 1
+    total = int(per.sum())
+    v = np.zeros(total, dtype=np.int64)
+    z = np.full(total, max_run, dtype=np.int64)
+    ends = np.cumsum(per) - 1            # position of each real entry
+    v[ends] = vals
+    z[ends] = last_z
+    counts = np.bincount(c_nz, weights=per, minlength=cols).astype(np.int64) if n else np.zeros(cols, np.int64)
+    ptr = np.zeros(cols + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr, v, z
+
+
+def _check_layer(q: QuantizedLayer, cfg: EIEConfig):
+    idx = np.asarray(q.indices)
+    if idx.ndim != 2 or idx.shape[0] < 1 or idx.shape[1] < 1:
+        raise FormatError(f"layer {q.name}: indices must be a non-empty 2-D matrix, not shape {idx.shape}")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise FormatError(f"layer {q.name}: indices must be integers, not {idx.dtype}")
+    if idx.min() < 0 or idx.max() >= cfg.codebook_size:
+        raise FormatError(f"layer {q.name}: codebook index out of range 0..{cfg.codebook_size - 1}")
+    cb = np.asarray(q.codebook, np.float64)
+    if cb.shape != (cfg.codebook_size,):
+        raise FormatError(f"layer {q.name}: codebook needs {cfg.codebook_size} entries, has {cb.shape}")
+    if cb[0] != 0.0:
+        raise FormatError(f"layer {q.name}: codebook[0] must be the zero weight, is {cb[0]}")
+    bias = np.asarray(q.bias, np.float64)
+    if bias.shape != (idx.shape[0],):
+        raise FormatError(f"layer {q.name}: bias needs {idx.shape[0]} entries, has {bias.shape}")
+    for what, arr in (("codebook", cb), ("bias", bias)):
+        if not np.all(np.isfinite(arr)):
+            raise FormatError(f"layer {q.name}: {what} contains NaN or Inf")
+
+
+def encode_layer(q: QuantizedLayer, cfg: EIEConfig) -> EncodedLayer:
+    """Encode one layer for the config's PE count (not yet placed in memory)."""
+    _check_layer(q, cfg)
+    idx = np.asarray(q.indices)
+    frac = numerics.choose_weight_frac(q.codebook, cfg)
+    cb_q = numerics.codebook_to_fixed(q.codebook, frac, cfg)
+    ptrs, vs, zs = [], [], []
+    for k in range(cfg.n_pe):
+        ptr, v, z = encode_slice(idx[k::cfg.n_pe, :], cfg.max_run)
+        ptrs.append(ptr); vs.append(v); zs.append(z)
+    return EncodedLayer(name=q.name, in_len=q.in_len, out_len=q.out_len, shift=frac, relu=bool(q.relu),
+                        codebook=cb_q, bias=numerics.bias_to_fixed(q.bias, cfg), ptr=ptrs, v=vs, z=zs)
+
+
+def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig) -> Program:
+    """Encode and place every layer; raise CapacityError naming what does not fit."""
+    if not layers:
+        raise FormatError("a network needs at least one layer")
+    if len(layers) > cfg.max_layers:
+        raise CapacityError(f"the network has {len(layers)} layers; the config's layer table holds "
+                            f"{cfg.max_layers} (max_layers)")
+    for a, b in zip(layers, layers[1:]):
+        if a.out_len != b.in_len:
+            raise FormatError(f"layer {a.name} has {a.out_len} outputs but layer {b.name} "
+                              f"expects {b.in_len} inputs")
+    encoded = [encode_layer(q, cfg) for q in layers]
+    place(encoded, cfg)
+    return Program(cfg=cfg, layers=encoded)
+
+
+def place(encoded: list[EncodedLayer], cfg: EIEConfig):
+    """Assign memory bases to layers, checking every capacity."""
+    ptr_base = bias_base = 0
+    entry_base = np.zeros(cfg.n_pe, dtype=np.int64)
+    for e in encoded:
+        for what, length in (("inputs", e.in_len), ("outputs", e.out_len)):
+            need = local_rows(length, cfg.n_pe)
+            if need > cfg.act_depth:
+                raise CapacityError(
+                    f"layer {e.name}: {length} {what} need {need} activation slots per PE "
+                    f"on {cfg.n_pe} PEs; act_depth is {cfg.act_depth}")
+        e.ptr_base, e.bias_base = ptr_base, bias_base
+        e.entry_base = [int(x) for x in entry_base]
+        ptr_base += e.in_len + 1
+        bias_base += local_rows(e.out_len, cfg.n_pe)
+        entry_base += e.entries_per_pe
+        if ptr_base > cfg.ptr_depth:
+            raise CapacityError(
+                f"layer {e.name}: column pointers need {ptr_base} entries per PE up to this layer; "
+                f"ptr_depth is {cfg.ptr_depth}")
+        if bias_base > cfg.bias_depth:
+            raise CapacityError(
+                f"layer {e.name}: biases need {bias_base} entries per PE up to this layer; "
+                f"bias_depth is {cfg.bias_depth}")
+        worst = int(entry_base.max())
+        if worst > cfg.spmat_entries:
+            need_words = -(-worst // cfg.entries_per_word)
+            raise CapacityError(
+                f"layer {e.name}: sparse-matrix entries need {need_words} words "
+                f"({worst} entries) in PE {int(entry_base.argmax())} up to this layer; "
+                f"spmat_depth is {cfg.spmat_depth} words ({cfg.spmat_entries} entries)")
+
+
+# ---- decoding --------------------------------------------------------------------------
+
+def decode_slice(ptr: np.ndarray, v: np.ndarray, z: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(local_row, column, v) of every entry in a PE's slice; padding entries included.
+
+    Raises FormatError when an entry's row falls outside the slice.
+    """
+    ptr = np.asarray(ptr, np.int64)
+    counts = np.diff(ptr)
+    if np.any(counts < 0) or ptr[0] != 0 or ptr[-1] != len(v):
+        raise FormatError("column pointers are not a non-decreasing run from 0 to the entry count")
+    cols = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    steps = np.asarray(z, np.int64) + 1
+    csum = np.cumsum(steps)
+    # Running sum restarted at each column start.
+    start_of_col = np.zeros(len(counts), dtype=np.int64)
+    nonempty = counts > 0
+    before = np.concatenate([[0], csum])[ptr[:-1]]
+    start_of_col[nonempty] = before[nonempty]
+    row = csum - start_of_col[cols] - 1
+    if len(row) and (row.max() >= rows):
+        raise FormatError(f"an entry lands on local row {int(row.max())}, past the slice's {rows} rows")
+    return row, cols, np.asarray(v, np.int64)
+
+
+def decode_layer(e: EncodedLayer, n_pe: int) -> np.ndarray:
+    """Codebook-index matrix (out_len x in_len) of an encoded layer."""
+    idx = np.zeros((e.out_len, e.in_len), dtype=np.int64)
+    for k in range(n_pe):
+        rows_k = rows_of_pe(e.out_len, k, n_pe)
+        r, c, v = decode_slice(e.ptr[k], e.v[k], e.z[k], rows_k)
+        real = v != 0
+        idx[r[real] * n_pe + k, c[real]] = v[real]
+    return idx
