@@ -1,0 +1,218 @@
+"""The host driver's byte transport over cocotb: the top's two byte streams, cycle by cycle.
+
+`CocotbTransport` drives the top's ``host_rx`` stream (host to design: ``valid``,
+``payload``; the design answers ``ready``) and consumes its ``host_tx`` stream (design to
+host: the design drives ``valid`` and ``payload``, we drive ``ready``), following
+`amaranth.lib.stream`'s rules: a beat moves on a rising clock edge where ``valid`` and
+``ready`` are both high.
+
+Two knobs stress the design's handshakes, as in cocotbext-axi:
+
+* ``idle``: probability that the driver holds ``valid`` low for a cycle although it has a
+  byte to send (random idle cycles on the input stream);
+* ``backpressure``: probability that the monitor holds ``ready`` low for a cycle (random
+  backpressure on the output stream).
+
+Both draw from one ``random.Random(seed)``, so a seed replays the exact same cycle
+pattern. The monitor side is always running: every byte the design sends lands in the
+receive buffer, so the scoreboard can tell a missing byte (a `read` that times out) from
+an extra one (`assert_quiet` / `extra`). Values are sampled just after the rising edge,
+where cocotb still shows the signal values the edge saw.
+
+The ports are found by Amaranth's flattened names (``host_rx__valid`` ...); other names
+can be given for other tops.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import cocotb
+from cocotb.triggers import Event, RisingEdge, ClockCycles
+
+__all__ = ["CocotbTransport", "TransportTimeout"]
+
+
+class TransportTimeout(AssertionError):
+    """The design did not accept or deliver bytes within the allowed cycles."""
+
+
+class CocotbTransport:
+    """Byte transport to the design's host streams, with random idle cycles and backpressure.
+
+    Parameters
+    ----------
+    dut : cocotb handle of the top
+    clk : the clock handle
+    idle : float
+        Probability of an idle cycle on ``host_rx`` while bytes wait to be sent.
+    backpressure : float
+        Probability that ``host_tx.ready`` is low in a cycle.
+    seed : int
+        Seed of the cycle pattern.
+    timeout_cycles : int
+        Cycles a `write` or `read` may wait without progress before it fails.
+    """
+
+    def __init__(self, dut, clk, *, idle: float = 0.0, backpressure: float = 0.0, seed: int = 0,
+                 rx: str = "host_rx", tx: str = "host_tx", timeout_cycles: int = 200_000):
+        if not 0.0 <= idle < 1.0:
+            raise ValueError(f"idle must be in [0, 1), not {idle!r}")
+        if not 0.0 <= backpressure < 1.0:
+            raise ValueError(f"backpressure must be in [0, 1), not {backpressure!r}")
+        self.dut, self.clk = dut, clk
+        self.idle, self.backpressure = float(idle), float(backpressure)
+        self.rng = random.Random(seed)
+        self.timeout_cycles = int(timeout_cycles)
+        self.rx_valid = getattr(dut, f"{rx}__valid")
+        self.rx_ready = getattr(dut, f"{rx}__ready")
+        self.rx_payload = getattr(dut, f"{rx}__payload")
+        self.tx_valid = getattr(dut, f"{tx}__valid")
+        self.tx_ready = getattr(dut, f"{tx}__ready")
+        self.tx_payload = getattr(dut, f"{tx}__payload")
+        self._out: deque[int] = deque()     # bytes waiting to go to the design
+        self._in = bytearray()              # bytes received from the design
+        self._out_event = Event()
+        self._sent_event = Event()
+        self._in_event = Event()
+        self.cycle = 0                       # rising edges seen since start()
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self._tasks = []
+        self._progress = 0
+        self.rx_valid.value = 0
+        self.rx_payload.value = 0
+        self.tx_ready.value = 0
+
+    # ---- life cycle ------------------------------------------------------------------------
+
+    def start(self):
+        self._tasks = [cocotb.start_soon(self._drive()), cocotb.start_soon(self._monitor())]
+        return self
+
+    def stop(self):
+        for t in self._tasks:
+            t.cancel()
+        self._tasks = []
+        self.rx_valid.value = 0
+        self.tx_ready.value = 0
+
+    def set_stress(self, idle: float, backpressure: float):
+        self.idle, self.backpressure = float(idle), float(backpressure)
+
+    # ---- the byte-transport API the host driver uses -------------------------------------
+
+    async def write(self, data: bytes | bytearray) -> None:
+        """Send ``data``; returns when the design has accepted every byte."""
+        if not data:
+            return
+        self._out.extend(bytes(data))
+        self._out_event.set()
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every queued byte has been accepted (fails after a stall: a hang)."""
+        while self._out:
+            self._sent_event.clear()
+            await self._wait(self._sent_event, "accept", lambda: len(self._out))
+
+    async def read(self, n: int) -> bytes:
+        """Receive exactly ``n`` bytes (fails if they do not come in time: missing data)."""
+        while len(self._in) < n:
+            self._want = n
+            self._in_event.clear()
+            await self._wait(self._in_event, "deliver", lambda: n - len(self._in))
+        self._want = 0
+        out = bytes(self._in[:n])
+        del self._in[:n]
+        return out
+
+    # The driver may call these names too.
+    send = write
+    recv = read
+
+    @property
+    def extra(self) -> bytes:
+        """Bytes received that nobody has read (yet)."""
+        return bytes(self._in)
+
+    async def assert_quiet(self, cycles: int = 64) -> None:
+        """Fail if the design sends anything within ``cycles`` (extra data)."""
+        await ClockCycles(self.clk, cycles)
+        if self._in:
+            raise AssertionError(f"extra bytes from the design nobody asked for: {bytes(self._in).hex()}")
+
+    async def wait_cycles(self, n: int) -> None:
+        await ClockCycles(self.clk, n)
+
+    # ---- internals -------------------------------------------------------------------------
+
+    _want = 0
+    _waiting = 0
+    _timed_out = False
+
+    async def _wait(self, event: Event, what: str, left):
+        # The monitor runs every cycle and fires ``event`` when nothing moved for
+        # ``timeout_cycles`` cycles: a hang becomes a clear failure.
+        self._waiting += 1
+        self._progress = self.cycle
+        try:
+            await event.wait()
+        finally:
+            self._waiting -= 1
+        if self._timed_out:
+            self._timed_out = False
+            raise TransportTimeout(
+                f"the design did not {what} bytes for {self.timeout_cycles} cycles "
+                f"({left()} byte(s) outstanding, cycle {self.cycle}, sent {self.bytes_sent}, "
+                f"received {self.bytes_received})")
+
+    async def _drive(self):
+        """host_rx: present a byte when we have one (or idle at random); watch for ready."""
+        clk, rng = self.clk, self.rng
+        valid = False
+        while True:
+            if not valid and not self._out:
+                self.rx_valid.value = 0
+                self._out_event.clear()
+                await self._out_event.wait()
+                # Align to the clock: the new byte goes out after the next edge.
+                await RisingEdge(clk)
+            else:
+                await RisingEdge(clk)
+                if valid and self.rx_ready.value:      # the edge just took the byte
+                    self._out.popleft()
+                    self.bytes_sent += 1
+                    self._progress = self.cycle
+                    valid = False
+                    if not self._out:
+                        self._sent_event.set()
+            # Choose this cycle's beat. A byte once offered stays offered (stream rule).
+            if self._out and (valid or self.idle == 0.0 or rng.random() >= self.idle):
+                valid = True
+                self.rx_payload.value = self._out[0]
+                self.rx_valid.value = 1
+            else:
+                valid = False
+                self.rx_valid.value = 0
+
+    async def _monitor(self):
+        """host_tx: ready low at random (backpressure); collect every byte; watchdog."""
+        clk, rng = self.clk, self.rng
+        ready = False
+        while True:
+            await RisingEdge(clk)
+            self.cycle += 1
+            if ready and self.tx_valid.value:
+                self._in.append(int(self.tx_payload.value))
+                self.bytes_received += 1
+                self._progress = self.cycle
+                if self._want and len(self._in) >= self._want:
+                    self._in_event.set()
+            ready = self.backpressure == 0.0 or rng.random() >= self.backpressure
+            self.tx_ready.value = 1 if ready else 0
+            if self._waiting and self.cycle - self._progress > self.timeout_cycles:
+                self._timed_out = True
+                self._sent_event.set()
+                self._in_event.set()

