@@ -1,0 +1,166 @@
+"""Arithmetic unit: codebook lookup, multiply, saturating accumulate, write-back.
+
+Entries arrive from the sparse-matrix read unit one per cycle (stage S). The unit keeps the
+running local row of the column (``row = z`` for a column's first entry, ``row + z + 1``
+after), looks the weight up in its copy of the codebook, multiplies it by the column's
+activation (stage M) and adds the product into the row's accumulator (stage A), saturating
+at every step as eie/numerics.py defines. Accumulators live in a memory with a "touched" bit
+per row: an untouched row starts from ``bias << shift`` (lazy bias initialisation), and
+write-back clears the bit again, so no per-layer initialisation pass is needed (a sweep after
+reset clears them once). When two consecutive entries hit the same row, the second takes
+the first's result from a bypass register instead of the memory, which has not been written
+yet. Rows at or past the layer's ``out_rows`` are ignored (only malformed images have them).
+
+Write-back (``wb_en``/``wb_row``) reads a row's accumulator and bias, and one cycle later
+hands out ``round_half_up(acc >> shift)``, saturated, ReLU'd (``wb_valid``/``wb_data``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned, Cat, Mux, C
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from eie.config import EIEConfig, bits_for
+from .layouts import HostPort, LayerParams, host_addr_bits, check_hw_config, entry_layout
+
+__all__ = ["ArithmeticUnit", "row_bits"]
+
+
+def row_bits(cfg: EIEConfig) -> int:
+    """Width of a local row number (holds act_depth, so a saturated row is out of range)."""
+    return bits_for(cfg.act_depth)
+
+
+class ArithmeticUnit(wiring.Component):
+    def __init__(self, cfg: EIEConfig):
+        check_hw_config(cfg)
+        self._cfg = cfg
+        rb = row_bits(cfg)
+        super().__init__({
+            "e_valid": In(1),
+            "e_entry": In(entry_layout(cfg)),
+            "e_first": In(1),
+            "e_act": In(signed(cfg.act_bits)),
+            "params": In(LayerParams(cfg)),
+            "wb_en": In(1),
+            "wb_row": In(rb),
+            "wb_valid": Out(1),
+            "wb_addr": Out(rb),
+            "wb_data": Out(signed(cfg.act_bits)),
+            "idle": Out(1),
+            "ready": Out(1),
+            "cb_host": In(HostPort(host_addr_bits(cfg), cfg.weight_bits)),
+            "bias_host": In(HostPort(host_addr_bits(cfg), cfg.act_bits)),
+        })
+
+    @property
+    def cfg(self) -> EIEConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        rb = row_bits(cfg)
+        A = cfg.acc_bits
+        m.submodules.codebook = cb = Memory(shape=signed(cfg.weight_bits),
+                                            depth=cfg.max_layers * cfg.codebook_size, init=[])
+        m.submodules.bias = bias = Memory(shape=signed(cfg.act_bits), depth=cfg.bias_depth, init=[])
+        # Accumulator word: value in the low acc_bits, "touched" above.
+        m.submodules.acc = acc = Memory(shape=unsigned(A + 1), depth=cfg.act_depth, init=[])
+        cb_r, cb_w = cb.read_port(), cb.write_port()
+        b_r, b_w = bias.read_port(), bias.write_port()
+        acc_r, acc_w = acc.read_port(), acc.write_port()
+        p = self.params
+
+        # ---- stage S: running row, codebook read ----
+        row_prev = Signal(rb)
+        z = self.e_entry.z
+        step = Mux(self.e_first, z, row_prev + z + 1)
+        row_max = (1 << rb) - 1
+        row_s = Signal(rb)
+        m.d.comb += row_s.eq(Mux(step > row_max, row_max, step))
+        with m.If(self.e_valid):
+            m.d.sync += row_prev.eq(row_s)
+        with m.If(self.cb_host.re | self.cb_host.we):
+            m.d.comb += cb_r.addr.eq(self.cb_host.addr)
+        with m.Else():
+            m.d.comb += cb_r.addr.eq(Cat(self.e_entry.v, p.layer))
+        m.d.comb += [cb_w.addr.eq(self.cb_host.addr), cb_w.data.eq(self.cb_host.wdata),
+                     cb_w.en.eq(self.cb_host.we), self.cb_host.rdata.eq(cb_r.data)]
+
+        m_valid, m_row, m_in = Signal(), Signal(rb), Signal()
+        m_act = Signal(signed(cfg.act_bits))
+        m.d.sync += [m_valid.eq(self.e_valid), m_row.eq(row_s), m_act.eq(self.e_act),
+                     m_in.eq(row_s < p.out_rows)]
+
+        # ---- stage M: multiply, read the accumulator and bias ----
+        a_valid, a_row, a_in, a_fwd = Signal(), Signal(rb), Signal(), Signal()
+        a_prod = Signal(signed(cfg.act_bits + cfg.weight_bits))
+        a_we = a_valid & a_in
+        m.d.sync += [a_valid.eq(m_valid), a_row.eq(m_row), a_in.eq(m_in),
+                     a_prod.eq(m_act * cb_r.data),
+                     a_fwd.eq(a_we & (a_row == m_row))]
+
+        wbs_valid, wbs_row = Signal(), Signal(rb)
+        m.d.sync += [wbs_valid.eq(self.wb_en), wbs_row.eq(self.wb_row)]
+        row_rd = Mux(self.wb_en, self.wb_row, m_row)
+        m.d.comb += acc_r.addr.eq(row_rd)
+        with m.If(self.bias_host.re | self.bias_host.we):
+            m.d.comb += b_r.addr.eq(self.bias_host.addr)
+        with m.Else():
+            m.d.comb += b_r.addr.eq(p.bias_base + row_rd)
+        m.d.comb += [b_w.addr.eq(self.bias_host.addr), b_w.data.eq(self.bias_host.wdata),
+                     b_w.en.eq(self.bias_host.we), self.bias_host.rdata.eq(b_r.data)]
+
+        # ---- stage A: accumulate with saturation ----
+        acc_min, acc_max = cfg.acc_min, cfg.acc_max
+        bias_acc = Signal(signed(A))     # bias << shift (exact for the shifts numerics allows)
+        m.d.comb += bias_acc.eq((b_r.data << p.shift)[:A].as_signed())
+        stored = acc_r.data[:A].as_signed()
+        touched = acc_r.data[A]
+        last = Signal(signed(A))
+        base = Signal(signed(A))
+        m.d.comb += base.eq(Mux(a_fwd, last, Mux(touched, stored, bias_acc)))
+        total = Signal(signed(A + 2))
+        m.d.comb += total.eq(base + a_prod)
+        result = Signal(signed(A))
+        with m.If(total > acc_max):
+            m.d.comb += result.eq(acc_max)
+        with m.Elif(total < acc_min):
+            m.d.comb += result.eq(acc_min)
+        with m.Else():
+            m.d.comb += result.eq(total)
+        with m.If(a_valid):
+            m.d.sync += last.eq(result)
+
+        # ---- write-back: requantize one row a cycle after wb_en ----
+        value = Signal(signed(A))
+        m.d.comb += value.eq(Mux(touched, stored, bias_acc))
+        rnd = (C(1, 1) << p.shift) >> 1
+        shifted = Signal(signed(A + 1))
+        m.d.comb += shifted.eq((value + rnd) >> p.shift)
+        y = Signal(signed(cfg.act_bits))
+        with m.If(shifted > cfg.act_max):
+            m.d.comb += y.eq(cfg.act_max)
+        with m.Elif(shifted < cfg.act_min):
+            m.d.comb += y.eq(cfg.act_min)
+        with m.Else():
+            m.d.comb += y.eq(shifted)
+        m.d.comb += [self.wb_valid.eq(wbs_valid), self.wb_addr.eq(wbs_row),
+                     self.wb_data.eq(Mux(p.relu & (y < 0), 0, y))]
+
+        # ---- accumulator writes: reset sweep, write-back clear, stage A ----
+        sweep = Signal(range(cfg.act_depth + 1))
+        m.d.comb += self.ready.eq(sweep == cfg.act_depth)
+        with m.If(~self.ready):
+            m.d.comb += [acc_w.en.eq(1), acc_w.addr.eq(sweep), acc_w.data.eq(0)]
+            m.d.sync += sweep.eq(sweep + 1)
+        with m.Elif(wbs_valid):
+            m.d.comb += [acc_w.en.eq(1), acc_w.addr.eq(wbs_row), acc_w.data.eq(0)]
+        with m.Elif(a_we):
+            m.d.comb += [acc_w.en.eq(1), acc_w.addr.eq(a_row), acc_w.data.eq(Cat(result, C(1, 1)))]
+
+        m.d.comb += self.idle.eq(~m_valid & ~a_valid)
+        return m

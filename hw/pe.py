@@ -1,0 +1,132 @@
+"""One processing element: queue, pointer read, sparse-matrix read, arithmetic, act files.
+
+The CCU offers a broadcast (index, value of a non-zero input) to every PE; it is taken by
+all PEs in the same cycle (``bcast_commit``) when every PE's queue has room. A PE pops the
+head of its activation queue when its sparse-matrix read unit can take a new column the
+next cycle, reads the column's start and end pointers (one cycle), then issues one entry per
+cycle into the arithmetic unit. Write-back is driven row by row by the CCU. The PE's
+memories are reached by the host over ``bus`` (memory ids of docs/protocol.md) outside
+compute. Performance counters: ``busy_count`` (entries issued) and ``stall_count`` (cycles
+the broadcast waited on this PE's full queue), cleared by ``clear``.
+
+Submodules are named so a backdoor finds the memories: ``queue``, ``ptr_read``
+(``ptr_even``/``ptr_odd``), ``spmat_read`` (``spmat``), ``arith`` (``codebook``, ``bias``,
+``acc``), ``act`` (``act0``, ``act1``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, Mux
+from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from eie.config import EIEConfig
+from .layouts import PEBus, LayerParams, bcast_layout, check_hw_config, MEM_IDS
+from .arith import ArithmeticUnit, row_bits
+from .ptr_read import PointerRead
+from .spmat_read import SpmatRead
+from .actrf import ActRegFiles
+
+__all__ = ["PE", "COUNTER_BITS"]
+
+COUNTER_BITS = 32
+
+
+class PE(wiring.Component):
+    def __init__(self, cfg: EIEConfig):
+        check_hw_config(cfg)
+        self._cfg = cfg
+        rb = row_bits(cfg)
+        super().__init__({
+            "bcast_valid": In(1),
+            "bcast": In(bcast_layout(cfg)),
+            "bcast_commit": In(1),
+            "room": Out(1),
+            "params": In(LayerParams(cfg)),
+            "running": In(1),
+            "sel": In(1),
+            "clear": In(1),
+            "scan_addr": In(rb),
+            "scan_en": In(1),
+            "scan_data": Out(signed(cfg.act_bits)),
+            "wb_en": In(1),
+            "wb_row": In(rb),
+            "bus": In(PEBus(cfg)),
+            "idle": Out(1),
+            "ready": Out(1),
+            "busy_count": Out(COUNTER_BITS),
+            "stall_count": Out(COUNTER_BITS),
+        })
+
+    @property
+    def cfg(self) -> EIEConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        lay = bcast_layout(cfg)
+        m.submodules.queue = q = SyncFIFO(width=lay.size, depth=cfg.queue_depth)
+        m.submodules.ptr_read = ptr = PointerRead(cfg)
+        m.submodules.spmat_read = spm = SpmatRead(cfg)
+        m.submodules.arith = ar = ArithmeticUnit(cfg)
+        m.submodules.act = act = ActRegFiles(cfg)
+
+        # Queue: every PE takes the broadcast in the same cycle.
+        m.d.comb += [q.w_data.eq(self.bcast.as_value()), q.w_en.eq(self.bcast_commit),
+                     self.room.eq(q.w_rdy)]
+        head = data.View(lay, q.r_data)
+
+        # Pop when the issue stage is free next cycle; read the column's pointers.
+        pop = Signal()
+        m.d.comb += [pop.eq(q.r_rdy & spm.free_next & self.running), q.r_en.eq(pop),
+                     ptr.en.eq(pop), ptr.addr.eq(self.params.ptr_base + head.index)]
+        p_valid = Signal()
+        p_act = Signal(signed(cfg.act_bits))
+        m.d.sync += p_valid.eq(pop)
+        with m.If(pop):
+            m.d.sync += p_act.eq(head.value)
+        m.d.comb += [spm.col_valid.eq(p_valid), spm.col_start.eq(ptr.start),
+                     spm.col_end.eq(ptr.end), spm.col_act.eq(p_act)]
+
+        # Entries into the arithmetic unit; write-back into the destination act file.
+        m.d.comb += [ar.e_valid.eq(spm.e_valid), ar.e_entry.eq(spm.e_entry),
+                     ar.e_first.eq(spm.e_first), ar.e_act.eq(spm.e_act),
+                     ar.wb_en.eq(self.wb_en), ar.wb_row.eq(self.wb_row)]
+        wiring.connect(m, wiring.flipped(self.params), ar.params)
+        m.d.comb += [act.compute.eq(self.running), act.sel.eq(self.sel),
+                     act.scan_addr.eq(self.scan_addr), act.scan_en.eq(self.scan_en),
+                     self.scan_data.eq(act.scan_data),
+                     act.wb_en.eq(ar.wb_valid), act.wb_addr.eq(ar.wb_addr), act.wb_data.eq(ar.wb_data)]
+
+        # Host bus: decode the memory id; read data follows the id of last cycle's read.
+        bus = self.bus
+        ports = {"ptr": ptr.host, "spmat": spm.host, "bias": ar.bias_host,
+                 "codebook": ar.cb_host, "act0": act.host0, "act1": act.host1}
+        mem_q = Signal(3)
+        with m.If(bus.re):
+            m.d.sync += mem_q.eq(bus.mem)
+        for name, port in ports.items():
+            hit = bus.mem == MEM_IDS[name]
+            m.d.comb += [port.addr.eq(bus.addr), port.wdata.eq(bus.wdata),
+                         port.we.eq(bus.we & hit), port.re.eq(bus.re & hit)]
+        with m.Switch(mem_q):
+            for name, port in ports.items():
+                with m.Case(MEM_IDS[name]):
+                    m.d.comb += bus.rdata.eq(port.rdata)
+
+        m.d.comb += [
+            self.idle.eq(~q.r_rdy & ~p_valid & spm.idle & ar.idle),
+            self.ready.eq(ar.ready),
+        ]
+
+        # Performance counters.
+        with m.If(self.clear):
+            m.d.sync += [self.busy_count.eq(0), self.stall_count.eq(0)]
+        with m.Else():
+            with m.If(spm.issue):
+                m.d.sync += self.busy_count.eq(self.busy_count + 1)
+            with m.If(self.bcast_valid & ~q.w_rdy):
+                m.d.sync += self.stall_count.eq(self.stall_count + 1)
+        return m

@@ -1,0 +1,70 @@
+"""Pointer read unit: the start and end pointer of a column in one cycle.
+
+Column ``c`` of a layer is described by ``ptr[a]`` and ``ptr[a+1]`` with ``a = ptr_base + c``.
+As in EIE the pointer memory is split into an even bank (``ptr_even``: ``ptr[2i]``) and an odd
+bank (``ptr_odd``: ``ptr[2i+1]``), each single-ported for reads, so the two neighbours always
+come from different banks and arrive together, one cycle after ``en``. The host reaches both
+banks through one `HostPort` addressed with the flat pointer index.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, Mux
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from eie.config import EIEConfig, bits_for
+from .layouts import HostPort, host_addr_bits, check_hw_config
+
+__all__ = ["PointerRead"]
+
+
+class PointerRead(wiring.Component):
+    """Ports: ``addr``/``en`` (flat index of the column's start pointer), ``start``/``end``
+    (valid the cycle after ``en``); ``host`` (flat index; used when ``en`` is low)."""
+
+    def __init__(self, cfg: EIEConfig):
+        check_hw_config(cfg)
+        self._cfg = cfg
+        super().__init__({
+            "addr": In(bits_for(cfg.ptr_depth)),
+            "en": In(1),
+            "start": Out(cfg.ptr_bits),
+            "end": Out(cfg.ptr_bits),
+            "host": In(HostPort(host_addr_bits(cfg), cfg.ptr_bits)),
+        })
+
+    @property
+    def cfg(self) -> EIEConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        even_depth, odd_depth = (cfg.ptr_depth + 1) // 2, cfg.ptr_depth // 2
+        m.submodules.ptr_even = even = Memory(shape=cfg.ptr_bits, depth=even_depth, init=[])
+        m.submodules.ptr_odd = odd = Memory(shape=cfg.ptr_bits, depth=odd_depth, init=[])
+        er, orp = even.read_port(), odd.read_port()
+        ew, ow = even.write_port(), odd.write_port()
+
+        half = self.addr >> 1
+        parity = Signal()       # parity of the address read last cycle
+        with m.If(self.en):
+            # Even a: ptr[a] in even[a/2], ptr[a+1] in odd[a/2].
+            # Odd a:  ptr[a] in odd[a>>1], ptr[a+1] in even[(a>>1)+1].
+            m.d.comb += [er.addr.eq(half + self.addr[0]), orp.addr.eq(half)]
+            m.d.sync += parity.eq(self.addr[0])
+        with m.Else():
+            m.d.comb += [er.addr.eq(self.host.addr >> 1), orp.addr.eq(self.host.addr >> 1)]
+            m.d.sync += parity.eq(self.host.addr[0])
+        m.d.comb += [
+            self.start.eq(Mux(parity, orp.data, er.data)),
+            self.end.eq(Mux(parity, er.data, orp.data)),
+            self.host.rdata.eq(self.start),
+            ew.addr.eq(self.host.addr >> 1), ew.data.eq(self.host.wdata),
+            ew.en.eq(self.host.we & ~self.host.addr[0]),
+            ow.addr.eq(self.host.addr >> 1), ow.data.eq(self.host.wdata),
+            ow.en.eq(self.host.we & self.host.addr[0]),
+        ]
+        return m

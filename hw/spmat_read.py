@@ -1,0 +1,100 @@
+"""Sparse-matrix read unit: wide words in, one (v, z) entry per cycle out.
+
+It takes a column as (start, end) entry addresses from the pointer read unit and issues the
+column's entries one per cycle: each cycle it reads the memory word holding the entry it will
+hand on the next cycle, so entries that cross a word boundary, and consecutive columns, follow
+each other with no bubble. An empty column takes its one issue cycle and issues nothing.
+Padding entries (v = 0) are issued like any other: they advance the row and add zero.
+
+``free_next`` tells the PE that the issue stage can take a new column next cycle (this is
+the column's last issue cycle, or nothing is in flight): the PE pops its queue on it.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from eie.config import EIEConfig
+from .layouts import HostPort, host_addr_bits, check_hw_config, entry_layout, word_layout
+
+__all__ = ["SpmatRead"]
+
+
+class SpmatRead(wiring.Component):
+    def __init__(self, cfg: EIEConfig):
+        check_hw_config(cfg)
+        self._cfg = cfg
+        super().__init__({
+            "col_valid": In(1),
+            "col_start": In(cfg.ptr_bits),
+            "col_end": In(cfg.ptr_bits),
+            "col_act": In(signed(cfg.act_bits)),
+            "free_next": Out(1),
+            "issue": Out(1),
+            "idle": Out(1),
+            "e_valid": Out(1),
+            "e_entry": Out(entry_layout(cfg)),
+            "e_first": Out(1),
+            "e_act": Out(signed(cfg.act_bits)),
+            "host": In(HostPort(host_addr_bits(cfg), cfg.word_bits)),
+        })
+
+    @property
+    def cfg(self) -> EIEConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        lane_bits = (cfg.entries_per_word - 1).bit_length()   # power of two: checked
+        m.submodules.spmat = mem = Memory(shape=word_layout(cfg), depth=cfg.spmat_depth, init=[])
+        rp, wp = mem.read_port(), mem.write_port()
+
+        active = Signal()                     # current column has entries left to issue
+        addr = Signal(cfg.ptr_bits)           # next entry address of the current column
+        end = Signal(cfg.ptr_bits)
+        act = Signal(signed(cfg.act_bits))
+
+        issue_addr = Signal(cfg.ptr_bits)
+        first = Signal()
+        act_i = Signal(signed(cfg.act_bits))
+        with m.If(active):
+            nxt = addr + 1
+            m.d.comb += [self.issue.eq(1), issue_addr.eq(addr), act_i.eq(act),
+                         self.free_next.eq(~(nxt < end))]
+            m.d.sync += [addr.eq(nxt), active.eq(nxt < end)]
+        with m.Elif(self.col_valid):
+            nxt = self.col_start + 1
+            nonempty = self.col_start < self.col_end
+            more = nonempty & (nxt < self.col_end)
+            m.d.comb += [self.issue.eq(nonempty), issue_addr.eq(self.col_start), first.eq(1),
+                         act_i.eq(self.col_act), self.free_next.eq(~more)]
+            m.d.sync += [addr.eq(nxt), end.eq(self.col_end), act.eq(self.col_act), active.eq(more)]
+        with m.Else():
+            m.d.comb += self.free_next.eq(1)
+
+        s_valid = Signal()
+        s_lane = Signal(max(lane_bits, 1))
+        s_first = Signal()
+        s_act = Signal(signed(cfg.act_bits))
+        m.d.sync += [s_valid.eq(self.issue), s_first.eq(first), s_act.eq(act_i)]
+        if lane_bits:
+            m.d.sync += s_lane.eq(issue_addr[:lane_bits])
+        with m.If(self.issue):
+            m.d.comb += rp.addr.eq(issue_addr >> lane_bits)
+        with m.Else():
+            m.d.comb += rp.addr.eq(self.host.addr)
+
+        m.d.comb += [
+            self.e_valid.eq(s_valid),
+            self.e_entry.eq(rp.data[s_lane] if lane_bits else rp.data[0]),
+            self.e_first.eq(s_first),
+            self.e_act.eq(s_act),
+            self.idle.eq(~active & ~s_valid),
+            self.host.rdata.eq(rp.data.as_value()),
+            wp.addr.eq(self.host.addr), wp.data.eq(self.host.wdata), wp.en.eq(self.host.we),
+        ]
+        return m

@@ -1,0 +1,182 @@
+"""PE unit tests in Amaranth's simulator against the golden model's number rules.
+
+The testbench plays the CCU: it loads the PE's memories over its host bus, broadcasts the
+non-zero inputs (with random gaps), waits for the PE to drain, drives write-back and reads
+the destination act file back. Cases: runs longer than max_run (padding), empty columns,
+back-to-back hits on one row, saturating sums, queue depth 1.
+"""
+
+import os
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from eie.config import EIEConfig
+from eie import format as fmt
+from eie.images import program_memories
+from hw.layouts import MEM_IDS
+from hw.pe import PE
+from sim.golden import GoldenLayer
+
+os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+BASE = EIEConfig(n_pe=4, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=4, act_bits=16,
+                 act_frac=8, weight_bits=16, acc_bits=32, ptr_depth=64, spmat_depth=64,
+                 act_depth=32, bias_depth=32, max_layers=2)
+
+
+def make_layer(rng, cfg, out_len, in_len, density, scale=1.0, cb_scale=0.5, relu=True):
+    idx = np.where(rng.random((out_len, in_len)) < density,
+                   rng.integers(1, cfg.codebook_size, (out_len, in_len)), 0)
+    cb = np.r_[0.0, rng.normal(0.0, cb_scale, cfg.codebook_size - 1)]
+    bias = rng.normal(0.0, scale, out_len)
+    return idx, cb, bias, relu
+
+
+def encode(cfg, idx, cb, bias, relu=True):
+    q = fmt.QuantizedLayer("fc", np.asarray(idx), np.asarray(cb, float), np.asarray(bias, float), relu)
+    return fmt.encode_network([q], cfg)
+
+
+def run_pe(cfg, program, k, x, seed, gap=0.3):
+    """Run PE ``k`` on layer 0 of ``program``; return (its outputs, busy, stall)."""
+    layer = program.layers[0]
+    mems = program_memories(program)
+    pe_mem = mems["pe"][k]
+    spmat_words = [sum(int(c) << (i * cfg.entry_bits) for i, c in enumerate(row)) for row in pe_mem["spmat"]]
+    out_rows = fmt.local_rows(layer.out_len, cfg.n_pe)
+    dut = PE(cfg)
+    rnd = random.Random(seed)
+    result = {}
+
+    async def bus_write(ctx, mem, addr, word):
+        ctx.set(dut.bus.mem, MEM_IDS[mem]); ctx.set(dut.bus.addr, addr)
+        ctx.set(dut.bus.wdata, int(word)); ctx.set(dut.bus.we, 1)
+        await ctx.tick()
+        ctx.set(dut.bus.we, 0)
+
+    async def bench(ctx):
+        while not ctx.get(dut.ready):
+            await ctx.tick()
+        for a, w in enumerate(pe_mem["ptr"]):
+            await bus_write(ctx, "ptr", a, w)
+        for a, w in enumerate(spmat_words):
+            await bus_write(ctx, "spmat", a, w)
+        for a, w in enumerate(pe_mem["bias"]):
+            await bus_write(ctx, "bias", a, w)
+        for a, w in enumerate(mems["global"]["codebook"]):
+            await bus_write(ctx, "codebook", a, w)
+        ctx.set(dut.params.layer, 0); ctx.set(dut.params.ptr_base, layer.ptr_base)
+        ctx.set(dut.params.bias_base, layer.bias_base); ctx.set(dut.params.shift, layer.shift)
+        ctx.set(dut.params.relu, int(layer.relu)); ctx.set(dut.params.out_rows, out_rows)
+        ctx.set(dut.clear, 1); await ctx.tick(); ctx.set(dut.clear, 0)
+        ctx.set(dut.running, 1); ctx.set(dut.sel, 0)
+        for j in np.flatnonzero(x):
+            while rnd.random() < gap:
+                await ctx.tick()
+            ctx.set(dut.bcast.index, int(j)); ctx.set(dut.bcast.value, int(x[j]))
+            ctx.set(dut.bcast_valid, 1)
+            while not ctx.get(dut.room):
+                await ctx.tick()
+            ctx.set(dut.bcast_commit, 1)
+            await ctx.tick()
+            ctx.set(dut.bcast_commit, 0); ctx.set(dut.bcast_valid, 0)
+        for _ in range(20000):
+            if ctx.get(dut.idle):
+                break
+            await ctx.tick()
+        assert ctx.get(dut.idle), "PE never drained"
+        for r in range(out_rows):
+            ctx.set(dut.wb_en, 1); ctx.set(dut.wb_row, r)
+            await ctx.tick()
+        ctx.set(dut.wb_en, 0)
+        await ctx.tick()
+        ctx.set(dut.running, 0)
+        out = []
+        for r in range(out_rows):
+            ctx.set(dut.bus.mem, MEM_IDS["act1"]); ctx.set(dut.bus.addr, r); ctx.set(dut.bus.re, 1)
+            await ctx.tick()
+            ctx.set(dut.bus.re, 0)
+            v = ctx.get(dut.bus.rdata) & ((1 << cfg.act_bits) - 1)
+            out.append(v - (1 << cfg.act_bits) if v >> (cfg.act_bits - 1) else v)
+        result["out"] = np.array(out, dtype=np.int64)
+        result["busy"] = ctx.get(dut.busy_count)
+        result["stall"] = ctx.get(dut.stall_count)
+        # Every touched accumulator is clean again, so the next layer starts from its bias.
+        assert ctx.get(dut.idle)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return result
+
+
+def expected(cfg, program, x, k):
+    e = program.layers[0]
+    y = GoldenLayer.from_encoded(e, cfg).forward(np.asarray(x, np.int64)[None, :], cfg)[0]
+    rows = fmt.rows_of_pe(e.out_len, k, cfg.n_pe)
+    nz = np.flatnonzero(x)
+    busy = int(sum(e.ptr[k][j + 1] - e.ptr[k][j] for j in nz))
+    return y[k::cfg.n_pe][:rows], busy
+
+
+def check(cfg, idx, cb, bias, x, k, seed, relu=True, gap=0.3):
+    program = encode(cfg, idx, cb, bias, relu)
+    res = run_pe(cfg, program, k, x, seed, gap)
+    want, busy = expected(cfg, program, x, k)
+    np.testing.assert_array_equal(res["out"][:len(want)], want)
+    assert res["busy"] == busy
+    return program, res
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pe_random_sparse(seed):
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    cfg = BASE
+    # 96 rows / 4 PEs = 24 local rows at 5%: runs over 15 zeros need padding entries.
+    idx, cb, bias, relu = make_layer(rng, cfg, 96, 24, 0.05)
+    idx[:, 3] = 0                                   # empty columns
+    idx[:, 7] = 0
+    idx[1::4, 5] = 0
+    idx[1 + 4 * 20, 5] = 9                          # PE 1, local row 20 alone: one padding entry
+    idx[1 + 4 * 23, 6] = 2
+    x = np.where(rng.random(24) < 0.6, rng.integers(-3000, 3000, 24), 0)
+    x[3] = 1234                                     # broadcast an empty column
+    program, _ = check(cfg, idx, cb, bias, x, k=1, seed=seed)
+    assert program.layers[0].padding_per_pe.sum() > 0
+
+
+def test_pe_back_to_back_same_row():
+    rng = np.random.default_rng(7)
+    cfg = BASE
+    idx = np.zeros((8, 20), dtype=np.int64)
+    idx[2, :] = rng.integers(1, 16, 20)             # row 2 = PE 2's local row 0, every column
+    idx[6, ::2] = 3                                 # and local row 1 in every other column
+    cb = np.r_[0.0, rng.normal(0, 0.5, 15)]
+    x = rng.integers(-2000, 2000, 20)
+    check(cfg, idx, cb, rng.normal(0, 1, 8), x, k=2, seed=7, gap=0.0)
+
+
+def test_pe_saturation_and_relu_off():
+    rng = np.random.default_rng(11)
+    cfg = BASE
+    idx = np.zeros((8, 12), dtype=np.int64)
+    idx[0, :] = 15                                  # large positive weight: saturates high
+    idx[4, :] = 1                                   # large negative weight: saturates low
+    cb = np.r_[0.0, -100.0, np.linspace(-1, 1, 13), 100.0]
+    x = np.full(12, 32000)
+    program, res = check(cfg, idx, cb, np.zeros(8), x, k=0, seed=11, relu=False, gap=0.0)
+    assert res["out"][0] == cfg.act_max and res["out"][1] == cfg.act_min
+
+
+def test_pe_queue_depth_one_and_one_column():
+    rng = np.random.default_rng(5)
+    cfg = BASE.replace(queue_depth=1)
+    idx, cb, bias, relu = make_layer(rng, cfg, 12, 1, 0.7)
+    check(cfg, idx, cb, bias, np.array([517]), k=0, seed=5)
+    idx, cb, bias, relu = make_layer(rng, cfg, 40, 10, 0.3)
+    check(cfg, idx, cb, bias, rng.integers(-500, 500, 10), k=3, seed=5, gap=0.0)
