@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from eie.errors import EIEError
@@ -17,6 +18,26 @@ def register(sub):
     p.add_argument("--config", help="expected config (preset or JSON): refuse images made for another")
     p.add_argument("-o", "--output", help="write the last layer's outputs to this .npy")
     p.set_defaults(handler=run_golden_cmd)
+
+    r = sub.add_parser("regression",
+                       help="run the RTL regression sweep on Verilator (cocotb) against the golden and cycle models")
+    r.add_argument("--out", default="out/regression", help="output folder (summary.md, summary.json, runs)")
+    r.add_argument("--seed", type=int, default=1, help="sweep seed: every case is generated from it (default 1)")
+    r.add_argument("--quick", action="store_true", help="a small sweep (1, 4, 16 PEs; depths 1, 8; a third of the grid)")
+    r.add_argument("--pes", help="comma-separated PE counts (default 1,2,4,8,16,64)")
+    r.add_argument("--depths", help="comma-separated queue depths (default 1,2,8)")
+    r.add_argument("--only", help="run only cases whose name matches this regular expression")
+    r.add_argument("--list", action="store_true", help="list the cases and exit")
+    r.add_argument("--no-lenet", action="store_true", help="leave out LeNet-300-100 on the MNIST test split")
+    r.add_argument("--lenet-images", help="image folder of a compressed LeNet-300-100 (default: make one)")
+    r.add_argument("--lenet-config", default="ice40", help="config LeNet runs on (default ice40)")
+    r.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "2")),
+                   help="simulations run in parallel (default: $JOBS or 2)")
+    r.add_argument("--waves", action="store_true",
+                   help="write a waveform of every case run (FST; VCD without liblz4-dev): for replaying one case")
+    r.add_argument("--no-strict-cycles", action="store_true",
+                   help="report cycle-model differences without failing the case")
+    r.set_defaults(handler=run_regression_cmd)
 
 
 def _load_inputs(path: str):
@@ -54,4 +75,62 @@ def run_golden_cmd(args):
         print(f"outputs written to {args.output}")
     else:
         print(np.array2string(y, threshold=64))
+    return 0
+
+
+def run_regression_cmd(args):
+    import re
+    import time
+
+    from sim import regression
+
+    def ints(text, default):
+        if not text:
+            return default
+        try:
+            return tuple(int(t) for t in text.split(","))
+        except ValueError:
+            raise EIEError(f"expected comma-separated integers, not {text!r}") from None
+
+    pes = ints(args.pes, regression.SWEEP_PES)
+    depths = ints(args.depths, regression.SWEEP_DEPTHS)
+    if args.quick and not (args.pes or args.depths):
+        cases = regression.quick_sweep(args.seed)
+    else:
+        cases = regression.full_sweep(args.seed, pes, depths)
+    if not args.no_lenet:
+        cases += regression.lenet_cases(Path(args.out) / "lenet", args.lenet_config, args.lenet_images)
+    if args.only:
+        try:
+            pat = re.compile(args.only)
+        except re.error as e:
+            raise EIEError(f"--only is not a valid regular expression: {e}") from None
+        cases = [c for c in cases if pat.search(c.name)]
+        if not cases:
+            raise EIEError(f"no case matches {args.only!r} (see --list)")
+    if args.list:
+        for c in cases:
+            print(f"{c.name}  [{c.cfg.hash}] shape {c.shape} load {c.load} seed {c.seed}")
+        print(f"{len(cases)} cases")
+        return 0
+    out = Path(args.out)
+    t0 = time.monotonic()
+    results = regression.run_cases(cases, out, jobs=args.jobs, waves=args.waves,
+                                   strict_cycles=not args.no_strict_cycles)
+    for r in results:
+        if r["status"] not in ("pass", "skip"):
+            r["replay"] = (f"eie regression --out out/replay --seed {args.seed} --only '^{re.escape(r['name'])}$' "
+                           f"--waves" + (" --no-lenet" if not r["name"].startswith("lenet") else ""))
+    s = regression.write_summary(results, out, seed=args.seed,
+                                 extra={"wall_seconds": round(time.monotonic() - t0, 1)})
+    ce = s["cycle_error"]
+    print(f"regression: {s['passed']}/{s['cases']} cases passed "
+          f"({', '.join(f'{v} {k}' for k, v in sorted(s['status'].items()))}); "
+          f"{s['values_checked']} values checked; cycle error max {ce['max_abs']} "
+          f"({ce['exact']}/{ce['checked']} layer runs exact); summary in {out / 'summary.md'}")
+    bad = [r for r in results if r["status"] not in ("pass", "skip")]
+    for r in bad[:10]:
+        print(f"  FAILED {r['name']}: {r.get('error')}\n    replay: {r['replay']}")
+    if bad:
+        raise EIEError(f"{len(bad)} regression case(s) failed (see {out / 'summary.md'})")
     return 0

@@ -1,0 +1,251 @@
+"""EIE's nine benchmark layers on the 64-PE, queue-depth-8 `eie` preset, in Verilator.
+
+For each layer of DESIGN.md's table (synthetic weights and activations at the paper's
+shape and densities, `bench.synthetic`, fixed seed): the RTL's cycles (cocotb + Verilator,
+outputs checked bit for bit against the golden model, cycles against the cycle model),
+DESIGN.md's lower bound, their ratio, the equivalent time at 800 MHz next to EIE's reported
+actual time; and, in the same run, the same layer on this CPU: a dense NumPy mat-vec and a
+scipy.sparse CSR mat-vec (float32, measured), next to the modeled hardware time at 800 MHz
+and at the FPGA clock when one is known (``--fpga-mhz`` or an fpga report).
+
+Headline figures: the geometric mean of our cycles over EIE's actual cycles (goal <= 1.0)
+and the mean ratio of our cycles to the lower bound (goal <= 1.05).
+
+    python -m bench.eie_layers --out out/bench          # JSON + Markdown
+    python -m bench.eie_layers --out out/bench --no-rtl # CPU and models only (no Verilator)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eie import format as fmt
+from eie.atomic import atomic_write_text
+from eie.config import PRESETS, EIEConfig
+from eie.images import write_images
+
+from .synthetic import EIE_LAYERS, EIE_CLOCK_HZ, synthetic_layer
+
+__all__ = ["run", "cpu_times", "main"]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _timeit(fn, min_seconds: float = 0.3, min_repeats: int = 5) -> float:
+    """Median seconds per call (after a warm-up), repeated for at least ``min_seconds``."""
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_repeats or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+        if len(times) >= 1000:
+            break
+    return float(np.median(times))
+
+
+def cpu_times(q: fmt.QuantizedLayer, x_q: np.ndarray, cfg: EIEConfig) -> dict:
+    """Dense NumPy and scipy.sparse CSR mat-vec of the layer, float32, on this CPU (µs).
+
+    Dense runs with one BLAS thread and with all of them; the faster median counts (on a
+    shared 2-core machine the threaded BLAS can lose to a single thread).
+    """
+    import scipy.sparse as sp
+
+    w = np.asarray(q.codebook, np.float32)[q.indices]
+    x = (np.asarray(x_q, np.float64) / 2 ** cfg.act_frac).astype(np.float32)
+    csr = sp.csr_matrix(w)
+    dense = {}
+    try:
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=1, user_api="blas"):
+            dense[1] = _timeit(lambda: w @ x)
+    except ImportError:
+        pass
+    threads = os.cpu_count() or 1
+    dense[threads] = _timeit(lambda: w @ x)
+    best = min(dense, key=dense.get)
+    csr_s = _timeit(lambda: csr @ x)
+    assert np.allclose(w @ x, csr @ x, rtol=1e-4, atol=1e-3)
+    return {"dense_us": dense[best] * 1e6, "dense_threads": best,
+            "dense_us_by_threads": {str(k): v * 1e6 for k, v in dense.items()},
+            "csr_us": csr_s * 1e6, "nnz": int(csr.nnz)}
+
+
+def fpga_clock_mhz() -> tuple[float | None, str | None]:
+    """An FPGA clock reported by fpga/ (``EIE_FPGA_MHZ`` or a build report), if any."""
+    env = os.environ.get("EIE_FPGA_MHZ")
+    if env:
+        return float(env), "EIE_FPGA_MHZ"
+    try:
+        from fpga import report as fr            # the FPGA engineer's, when it exists
+        mhz, source = fr.reported_fmax()
+        return (float(mhz), source) if mhz else (None, None)
+    except Exception:
+        return None, None
+
+
+def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None = None,
+        fpga_mhz: float | None = None, progress: bool = True, log=print) -> dict:
+    """Run the benchmark; write ``eie_layers.json`` and ``eie_layers.md`` into ``out``."""
+    from sim.cases import Case, lower_bound
+
+    out = Path(out)
+    work = out / "eie_layers"
+    cfg = PRESETS["eie"]
+    if fpga_mhz is None:
+        fpga_mhz, fpga_source = fpga_clock_mhz()
+    else:
+        fpga_source = "--fpga-mhz"
+    layers = [L for L in EIE_LAYERS if not names or L.name in names]
+    rows, cases = [], []
+    try:
+        from sim import cycle_model
+    except ImportError:
+        cycle_model = None
+    for i, L in enumerate(layers):
+        t = time.perf_counter()
+        q, x = synthetic_layer(L.in_len, L.out_len, L.weight_density, L.act_density, cfg,
+                               seed=seed + EIE_LAYERS.index(L), name=L.name)
+        program = fmt.encode_network([q], cfg)
+        bound = lower_bound(program, 0, x)
+        model = cycle_model.CycleModel(program).layer_cycles(x)[0] if cycle_model else None
+        cpu = cpu_times(q, x, cfg)
+        e = program.layers[0]
+        row = {
+            "layer": L.name, "in_len": L.in_len, "out_len": L.out_len,
+            "weight_density": L.weight_density, "act_density": L.act_density,
+            "nnz_weights": cpu["nnz"], "nnz_inputs": int(np.count_nonzero(x)),
+            "entries_max_pe": int(e.entries_per_pe.max()), "padding_total": int(e.padding_per_pe.sum()),
+            "bound_cycles": bound, "model_cycles": model,
+            "eie_actual_us": L.eie_actual_us, "eie_actual_cycles": L.eie_actual_cycles,
+            "cpu_dense_us": cpu["dense_us"], "cpu_dense_threads": cpu["dense_threads"],
+            "cpu_dense_us_by_threads": cpu["dense_us_by_threads"], "cpu_csr_us": cpu["csr_us"],
+            "rtl_cycles": None, "rtl_status": None,
+        }
+        rows.append(row)
+        if rtl:
+            folder = work / L.name
+            write_images(program, folder / "images", extra={"bench": L.name, "seed": seed})
+            np.save(folder / "inputs.npy", x[None, :])
+            cases.append(Case(name=f"bench/{L.name}", cfg=cfg, kind="images",
+                              shape=[L.in_len, L.out_len], weight_density=L.weight_density,
+                              input_density=L.act_density, n_vectors=1, seed=seed, load="backdoor",
+                              images=str(folder / "images"), inputs=str(folder / "inputs.npy")))
+        log(f"{L.name}: prepared in {time.perf_counter() - t:.1f} s (bound {bound} cycles, "
+            f"CPU dense {cpu['dense_us']:.0f} µs, CSR {cpu['csr_us']:.0f} µs)")
+    rtl_info = {}
+    if rtl and cases:
+        from sim import regression
+
+        t = time.perf_counter()
+        results = regression.run_cases(cases, work / "rtl", jobs=1, progress=progress,
+                                       strict_cycles=False)
+        rtl_info = {"seconds": round(time.perf_counter() - t, 1),
+                    "sim_log_dir": str(work / "rtl" / "runs")}
+        for row, res in zip(rows, results):
+            row["rtl_status"] = res["status"]
+            row["rtl_error"] = res.get("error")
+            row["load_seconds"] = res.get("load_seconds")
+            if res.get("layers"):
+                row["rtl_cycles"] = int(res["layers"][0]["rtl"])
+    for row in rows:
+        cyc = row["rtl_cycles"]
+        row["ratio_to_bound"] = cyc / row["bound_cycles"] if cyc and row["bound_cycles"] else None
+        row["rtl_us_800mhz"] = cyc / EIE_CLOCK_HZ * 1e6 if cyc else None
+        row["ratio_to_eie"] = cyc / row["eie_actual_cycles"] if cyc else None
+        row["bound_us_800mhz"] = row["bound_cycles"] / EIE_CLOCK_HZ * 1e6
+        row["rtl_us_fpga"] = cyc / (fpga_mhz * 1e6) * 1e6 if cyc and fpga_mhz else None
+        row["model_error"] = (cyc - row["model_cycles"]) if cyc and row["model_cycles"] is not None else None
+    done = [r for r in rows if r["ratio_to_eie"] and r["rtl_status"] == "pass"]
+    summary = {
+        "config": "eie", "config_hash": cfg.hash, "n_pe": cfg.n_pe, "queue_depth": cfg.queue_depth,
+        "clock_mhz": EIE_CLOCK_HZ / 1e6, "fpga_mhz": fpga_mhz, "fpga_mhz_source": fpga_source,
+        "seed": seed, "cpu": cpu_name(), "numpy": np.__version__,
+        "layers": len(rows), "rtl_layers_passed": len(done),
+        "geomean_ratio_to_eie": (math.exp(np.mean([math.log(r["ratio_to_eie"]) for r in done]))
+                                 if done else None),
+        "mean_ratio_to_bound": float(np.mean([r["ratio_to_bound"] for r in done])) if done else None,
+        "max_ratio_to_bound": float(np.max([r["ratio_to_bound"] for r in done])) if done else None,
+        "goals": {"geomean_ratio_to_eie": 1.0, "mean_ratio_to_bound": 1.05},
+        **rtl_info,
+    }
+    data = {"summary": summary, "layers": rows}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "eie_layers.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(out / "eie_layers.md", markdown(data))
+    return data
+
+
+def _f(v, fmt_="{:.1f}", none="n/a"):
+    return none if v is None else fmt_.format(v)
+
+
+def markdown(data: dict) -> str:
+    s, rows = data["summary"], data["layers"]
+    fpga = s["fpga_mhz"]
+    lines = [
+        "# EIE benchmark layers on the RTL",
+        "",
+        f"Config `eie` ({s['n_pe']} PEs, queue depth {s['queue_depth']}, hash {s['config_hash']}), "
+        f"Verilator; synthetic layers at EIE's shapes and densities (seed {s['seed']}). "
+        f"Times at {s['clock_mhz']:.0f} MHz are RTL cycles / clock. CPU: {s['cpu']} (NumPy {s['numpy']}, "
+        "float32, one mat-vec, median of repeats).",
+        "",
+        f"- geometric mean of our cycles / EIE actual cycles: **{_f(s['geomean_ratio_to_eie'], '{:.3f}')}** (goal <= 1.0)",
+        f"- mean of our cycles / lower bound: **{_f(s['mean_ratio_to_bound'], '{:.3f}')}** "
+        f"(max {_f(s['max_ratio_to_bound'], '{:.3f}')}; goal <= 1.05)",
+        f"- RTL layers run and checked bit for bit: {s['rtl_layers_passed']} of {s['layers']}",
+        "",
+        "| layer | in × out | W% | Act% | RTL cycles | bound | RTL/bound | model err | µs @800 MHz | EIE µs | ours/EIE | "
+        + (f"µs @{fpga:.0f} MHz (FPGA) | " if fpga else "") + "CPU dense µs | CPU CSR µs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if fpga else "") + "---|---|",
+    ]
+    for r in rows:
+        status = "" if r["rtl_status"] in (None, "pass") else f" ({r['rtl_status']})"
+        lines.append(
+            f"| {r['layer']} | {r['in_len']}×{r['out_len']} | {100 * r['weight_density']:g} | "
+            f"{100 * r['act_density']:g} | {_f(r['rtl_cycles'], '{:d}')}{status} | {r['bound_cycles']} | "
+            f"{_f(r['ratio_to_bound'], '{:.3f}')} | {_f(r['model_error'], '{:+d}')} | "
+            f"{_f(r['rtl_us_800mhz'])} | {r['eie_actual_us']} | {_f(r['ratio_to_eie'], '{:.2f}')} | "
+            + (f"{_f(r['rtl_us_fpga'])} | " if fpga else "")
+            + f"{r['cpu_dense_us']:.0f} | {r['cpu_csr_us']:.0f} |")
+    if not fpga:
+        lines += ["", "No FPGA clock known (build a board with `make fpga`, or pass `--fpga-mhz`)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.eie_layers", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="out/bench")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layers", help="comma-separated layer names (default: all nine)")
+    p.add_argument("--no-rtl", action="store_true", help="skip Verilator (CPU and models only)")
+    p.add_argument("--fpga-mhz", type=float, help="FPGA clock for the modeled FPGA time")
+    args = p.parse_args(argv)
+    data = run(Path(args.out), rtl=not args.no_rtl, seed=args.seed,
+               names=args.layers.split(",") if args.layers else None, fpga_mhz=args.fpga_mhz)
+    print(markdown(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,466 @@
+"""The RTL regression: run many `Case`s on Verilator builds, check them, summarise.
+
+`run_cases(cases, out)` groups cases by config, builds each config once
+(`sim.runner.get_build`, cached by hash), writes every case's images and inputs, and runs
+them in batches through the cocotb testbench ``sim.tb.test_top``. The testbench checks
+every output value against the golden model and every layer's cycle count against the
+cycle model, and appends one JSON line per case to a results file, so progress shows while
+the simulator runs (tqdm) and a crash loses nothing already finished.
+
+`full_sweep()` is the sweep of `eie regression` (`make regression`): PE counts 1, 2, 4, 8,
+16, 64; queue depths 1, 2, 8; weight densities 1 % to 50 %; input densities 5 % to 100 %;
+the odd shapes; multi-layer networks; every kind both with and without random idle cycles
+and backpressure. `write_summary` leaves ``summary.md`` and ``summary.json`` in the output
+folder. `lenet_cases` adds the compressed LeNet-300-100 on the MNIST test split.
+
+Replay one case exactly (same generated network, same cycle pattern), with a waveform:
+``eie regression --out out/replay --only NAME --seed SEED --waves``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from eie.atomic import atomic_write_text
+from eie.config import EIEConfig
+from .cases import Case, fits, regression_config
+
+__all__ = ["run_cases", "full_sweep", "quick_sweep", "write_summary", "summarise", "TB_MODULE",
+           "SWEEP_PES", "SWEEP_DEPTHS", "WEIGHT_DENSITIES", "INPUT_DENSITIES"]
+
+TB_MODULE = "sim.tb.test_top"
+
+SWEEP_PES = (1, 2, 4, 8, 16, 64)
+SWEEP_DEPTHS = (1, 2, 8)
+WEIGHT_DENSITIES = (0.01, 0.05, 0.1, 0.25, 0.5)
+INPUT_DENSITIES = (0.05, 0.25, 0.5, 1.0)
+ODD_KINDS = ("ragged_rows", "single_column", "zero_input", "zero_columns", "long_runs",
+             "saturate", "multilayer")
+STRESS = (0.3, 0.3)                 # (idle, backpressure) of stressed cases
+BACKDOOR_ENTRIES = 20000            # cases with more stored entries load through the backdoor
+
+
+# ---- the sweep -----------------------------------------------------------------------------
+
+def _dims(rng, cfg: EIEConfig) -> int:
+    """A random vector length: up to ten per PE (at least 24), at most the config's limit."""
+    hi = min(cfg.max_len, max(24, 10 * cfg.n_pe))
+    lo = min(hi, max(1, cfg.n_pe // 2))
+    return int(rng.integers(lo, hi + 1))
+
+
+def _epw_for(n_pe: int, depth: int) -> int:
+    """Vary the word packing over the sweep too: 8 (EIE), 4, 2, 1 and 3 entries per word."""
+    i = (SWEEP_PES.index(n_pe) if n_pe in SWEEP_PES else 0) + \
+        (SWEEP_DEPTHS.index(depth) if depth in SWEEP_DEPTHS else 0)
+    return (8, 4, 2, 1, 3)[i % 5]
+
+
+def sweep_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS) -> list[EIEConfig]:
+    return [regression_config(n, d, entries_per_word=_epw_for(n, d)) for n in pes for d in depths]
+
+
+def cases_for_config(cfg: EIEConfig, seed: int, full_grid: bool = True) -> list[Case]:
+    """The sweep's cases on one config: the density grid, then every odd shape clean and stressed."""
+    rng = np.random.default_rng([seed, cfg.n_pe, cfg.queue_depth])
+    tag = f"pe{cfg.n_pe}-q{cfg.queue_depth}-w{cfg.entries_per_word}"
+    out: list[Case] = []
+    k = 0
+
+    def add(name, **kw):
+        nonlocal k
+        stressed = kw.pop("stressed")
+        case = Case(name=f"{tag}/{name}" + ("/stress" if stressed else ""), cfg=cfg,
+                    seed=int(rng.integers(1 << 31)),
+                    idle=STRESS[0] if stressed else 0.0,
+                    backpressure=STRESS[1] if stressed else 0.0, **kw)
+        k += 1
+        out.append(case)
+
+    grid = [(w, x) for w in WEIGHT_DENSITIES for x in INPUT_DENSITIES]
+    for i, (wd, xd) in enumerate(grid):
+        if not full_grid and i % 3:
+            continue
+        shape = [_dims(rng, cfg), _dims(rng, cfg)]
+        # Half the grid runs stressed; which half alternates with the config.
+        stressed = (i + cfg.n_pe + cfg.queue_depth) % 2 == 1
+        add(f"random-w{wd:g}-x{xd:g}", kind="random", shape=shape, weight_density=wd,
+            input_density=xd, n_vectors=2, stressed=stressed)
+    n = cfg.n_pe
+    odd = {
+        "ragged_rows": dict(shape=[_dims(rng, cfg), (int(rng.integers(1, 6)) * n + int(rng.integers(1, n)) if n > 1 else 7)],
+                            weight_density=0.3, input_density=0.6),
+        "single_column": dict(shape=[1, _dims(rng, cfg)], weight_density=0.7, input_density=1.0),
+        "zero_input": dict(shape=[_dims(rng, cfg), _dims(rng, cfg)], weight_density=0.3, input_density=0.0),
+        "zero_columns": dict(shape=[_dims(rng, cfg), _dims(rng, cfg)], weight_density=0.3, input_density=0.8),
+        "long_runs": dict(shape=[_dims(rng, cfg), min(cfg.max_len, max(20 * n, 40 * n if n < 8 else 24 * n))],
+                          weight_density=0.02, input_density=0.7),
+        "saturate": dict(shape=[_dims(rng, cfg), _dims(rng, cfg)], weight_density=0.5, input_density=0.8),
+        "multilayer": dict(shape=[_dims(rng, cfg) for _ in range(min(cfg.max_layers, 4) + 1)],
+                           weight_density=0.2, input_density=0.5),
+    }
+    for kind in ODD_KINDS:
+        for stressed in (False, True):
+            add(kind, kind=kind if kind != "multilayer" else "random", n_vectors=2,
+                stressed=stressed, **odd[kind])
+            if kind == "multilayer":
+                out[-1].tags["multilayer"] = True
+    for c in out:
+        if fits(c) is not None:
+            raise ValueError(f"sweep case {c.name} does not fit its config: {fits(c)}")
+        c.load = "backdoor" if _entries(c) > BACKDOOR_ENTRIES else "protocol"
+    return out
+
+
+def _entries(case: Case) -> int:
+    # A cheap estimate of the stored entries (the protocol load time is proportional).
+    s = case.shape
+    return int(sum(a * b for a, b in zip(s[:-1], s[1:])) * max(case.weight_density, 0.02))
+
+
+def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS) -> list[Case]:
+    """Every case of `make regression` except LeNet (see `lenet_cases`)."""
+    cases = []
+    for cfg in sweep_configs(pes, depths):
+        cases += cases_for_config(cfg, seed)
+    # One backdoor-loaded twin of a protocol case per config shows the two load paths agree.
+    twins = []
+    for c in cases:
+        if c.kind == "random" and c.load == "protocol" and "random-w0.1-x0.5" in c.name:
+            twin = Case.from_dict(c.to_dict())
+            twin.name, twin.load = c.name + "/backdoor", "backdoor"
+            twins.append(twin)
+    return cases + twins
+
+
+def quick_sweep(seed: int = 1) -> list[Case]:
+    """A small sweep (a few minutes): 1, 4 and 16 PEs at depths 1 and 8, a third of the grid."""
+    cases = []
+    for cfg in sweep_configs((1, 4, 16), (1, 8)):
+        cases += cases_for_config(cfg, seed, full_grid=False)
+    return cases
+
+
+# ---- running ------------------------------------------------------------------------------
+
+def _batches(cases: list[Case], max_cases: int = 12) -> list[list[Case]]:
+    out, cur = [], []
+    for c in cases:
+        cur.append(c)
+        if len(cur) >= max_cases:
+            out.append(cur)
+            cur = []
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def run_cases(cases: list[Case], out: Path, *, jobs: int = 1, waves: bool = False,
+              progress: bool = True, strict_cycles: bool = True, max_batch: int = 12) -> list[dict]:
+    """Run ``cases``; return one result record per case (also in ``out/results.jsonl``)."""
+    from . import runner
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    reason = runner.verilator_missing()
+    by_cfg: dict[str, list[Case]] = defaultdict(list)
+    cfgs: dict[str, EIEConfig] = {}
+    for c in cases:
+        by_cfg[c.cfg.hash].append(c)
+        cfgs[c.cfg.hash] = c.cfg
+    results: dict[str, dict] = {}
+    lock = threading.Lock()
+    wave_kind = runner.waves_from_env() or "fst" if waves else None
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(cases), unit="case", desc="regression", dynamic_ncols=True,
+                   file=sys.stderr)
+
+    def record(res: dict):
+        with lock:
+            if res["name"] in results:
+                return
+            results[res["name"]] = res
+            if bar is not None:
+                bar.update(1)
+                fails = sum(r["status"] != "pass" for r in results.values())
+                bar.set_postfix(fail=fails, refresh=False)
+
+    def run_config(h: str):
+        cfg = cfgs[h]
+        group = by_cfg[h]
+        if reason:
+            for c in group:
+                record(_error_record(c, f"skipped: {reason}", status="skip"))
+            return
+        t0 = time.monotonic()
+        try:
+            build = runner.get_build(cfg, waves=wave_kind)
+        except Exception as e:  # a build failure fails every case of the config
+            for c in group:
+                record(_error_record(c, f"build failed: {e}"))
+            return
+        build_s = time.monotonic() - t0
+        for bi, batch in enumerate(_batches(group, max_batch)):
+            run_dir = out / "runs" / h / f"batch{bi:03d}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            recs = []
+            for c in batch:
+                recs.append(c.materialise(out / "cases" / _safe(c.name)))
+            (run_dir / "cases.json").write_text(json.dumps(recs, indent=1) + "\n")
+            res_file = run_dir / "results.jsonl"
+            res_file.unlink(missing_ok=True)
+            log = run_dir / "sim.log"
+            stop = threading.Event()
+
+            def tail():
+                seen = 0
+                while not stop.is_set():
+                    seen = _read_new(res_file, seen, record)
+                    stop.wait(0.5)
+                _read_new(res_file, seen, record)
+
+            th = threading.Thread(target=tail, daemon=True)
+            th.start()
+            err = None
+            try:
+                build.test(TB_MODULE, test_dir=run_dir, testcase="run_cases", waves=waves,
+                           env={"EIE_CASES": run_dir / "cases.json", "EIE_RESULTS": res_file,
+                                "EIE_STRICT_CYCLES": int(strict_cycles),
+                                "EIE_BUILD_SECONDS": round(build_s, 1)},
+                           log_file=log)
+            except SystemExit as e:      # cocotb: a failing test (details in the results)
+                err = f"simulator exit {e.code}"
+            except Exception as e:
+                err = f"{type(e).__name__}: {e}"
+            finally:
+                stop.set()
+                th.join()
+            for c in batch:
+                if c.name not in results:
+                    record(_error_record(c, f"no result ({err or 'simulator stopped'}); see {log}"))
+
+    order = sorted(by_cfg, key=lambda h: -sum(_entries(c) + 2000 for c in by_cfg[h]))
+    if jobs <= 1:
+        for h in order:
+            run_config(h)
+    else:
+        with cf.ThreadPoolExecutor(jobs) as pool:
+            for f in [pool.submit(run_config, h) for h in order]:
+                f.result()
+    if bar is not None:
+        bar.close()
+    ordered = [results[c.name] for c in cases]
+    with open(out / "results.jsonl", "w") as f:
+        for r in ordered:
+            f.write(json.dumps(r) + "\n")
+    return ordered
+
+
+def _read_new(path: Path, seen: int, record) -> int:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return seen
+    for line in lines[seen:]:
+        try:
+            record(json.loads(line))
+        except json.JSONDecodeError:   # a half-written last line: read it next time
+            return seen
+        seen += 1
+    return seen
+
+
+def _error_record(case: Case, message: str, status: str = "error") -> dict:
+    d = case.to_dict()
+    return {"name": case.name, "status": status, "error": message, "config_hash": case.cfg.hash,
+            "n_pe": case.cfg.n_pe, "queue_depth": case.cfg.queue_depth,
+            "entries_per_word": case.cfg.entries_per_word, "kind": case.kind, "shape": d["shape"],
+            "weight_density": case.weight_density, "input_density": case.input_density,
+            "load": case.load, "idle": case.idle, "backpressure": case.backpressure,
+            "seed": case.seed, "vectors": 0, "values_checked": 0, "mismatches": None,
+            "layers": [], "tags": case.tags}
+
+
+# ---- the summary --------------------------------------------------------------------------
+
+def summarise(results: list[dict]) -> dict:
+    """Totals, cycle error statistics and per-config counts."""
+    n = len(results)
+    by_status = defaultdict(int)
+    for r in results:
+        by_status[r["status"]] += 1
+    layer_rows = [l for r in results for l in r.get("layers", [])]
+    errs = [l["rtl"] - l["model"] for l in layer_rows if l.get("model") is not None]
+    ratios = [l["rtl"] / l["bound"] for l in layer_rows if l.get("bound")]
+    per_cfg = defaultdict(lambda: {"cases": 0, "pass": 0})
+    for r in results:
+        key = f"{r['n_pe']} PE, q{r['queue_depth']}, {r['entries_per_word']}/word"
+        per_cfg[key]["cases"] += 1
+        per_cfg[key]["pass"] += r["status"] == "pass"
+    return {
+        "cases": n,
+        "status": dict(by_status),
+        "passed": by_status.get("pass", 0),
+        "values_checked": int(sum(r.get("values_checked") or 0 for r in results)),
+        "vectors": int(sum(r.get("vectors") or 0 for r in results)),
+        "layer_runs": len(layer_rows),
+        "cycle_error": {
+            "checked": len(errs),
+            "exact": int(sum(e == 0 for e in errs)),
+            "max_abs": int(max((abs(e) for e in errs), default=0)),
+            "mean_abs": float(np.mean(np.abs(errs))) if errs else 0.0,
+            "max_rel": float(max((abs(l["rtl"] - l["model"]) / max(1, l["model"]) for l in layer_rows
+                                  if l.get("model") is not None), default=0.0)),
+        },
+        "rtl_over_bound": {
+            "mean": float(np.mean(ratios)) if ratios else None,
+            "max": float(np.max(ratios)) if ratios else None,
+        },
+        "per_config": dict(per_cfg),
+    }
+
+
+def _fmt_shape(shape) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+def write_summary(results: list[dict], out: Path, title: str = "RTL regression",
+                  extra: dict | None = None, seed: int | None = None) -> dict:
+    """``summary.json`` and ``summary.md`` in ``out``; returns the summary."""
+    out = Path(out)
+    s = summarise(results)
+    if extra:
+        s.update(extra)
+    s["seed"] = seed
+    atomic_write_text(out / "summary.json", json.dumps({"summary": s, "cases": results}, indent=1) + "\n")
+    ce = s["cycle_error"]
+    lines = [f"# {title}", "",
+             f"{s['cases']} cases, **{s['passed']} passed**"
+             + "".join(f", {v} {k}" for k, v in sorted(s["status"].items()) if k != "pass")
+             + f"; {s['vectors']} input vectors, {s['values_checked']} output values checked bit for bit.", "",
+             f"Cycle check ({ce['checked']} layer runs): {ce['exact']} exact, max |RTL - model| = "
+             f"{ce['max_abs']} cycles, mean |error| = {ce['mean_abs']:.3g}, max relative {ce['max_rel']:.3g}."]
+    if s["rtl_over_bound"]["mean"] is not None:
+        lines.append(f"RTL cycles / lower bound: mean {s['rtl_over_bound']['mean']:.3f}, "
+                     f"max {s['rtl_over_bound']['max']:.3f}.")
+    if seed is not None:
+        lines.append(f"Sweep seed {seed}.")
+    lines += ["", "| config | cases | pass |", "|---|---|---|"]
+    for k, v in s["per_config"].items():
+        lines.append(f"| {k} | {v['cases']} | {v['pass']} |")
+    lines += ["", "| case | PEs | q | load | stress | shape | W% | X% | vec | status | RTL cycles | model | bound | note |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        ls = r.get("layers", [])
+        rtl = "+".join(str(l["rtl"]) for l in ls) if ls else ""
+        mod = "+".join(str(l["model"]) for l in ls if l.get("model") is not None) if ls else ""
+        bnd = "+".join(str(l["bound"]) for l in ls if l.get("bound") is not None) if ls else ""
+        note = r.get("error") or ""
+        stress = f"{r['idle']:g}/{r['backpressure']:g}" if (r["idle"] or r["backpressure"]) else "-"
+        lines.append(f"| {r['name']} | {r['n_pe']} | {r['queue_depth']} | {r['load']} | {stress} | "
+                     f"{_fmt_shape(r['shape'])} | {100 * r['weight_density']:g} | {100 * r['input_density']:g} | "
+                     f"{r.get('vectors', 0)} | {r['status']} | {rtl} | {mod} | {bnd} | {note[:160]} |")
+    failed = [r for r in results if r["status"] not in ("pass", "skip")]
+    if failed:
+        lines += ["", "## Failures", ""]
+        for r in failed:
+            lines.append(f"- `{r['name']}` (case seed {r['seed']}): {r.get('error')}")
+            if r.get("replay"):
+                lines.append(f"  replay: `{r['replay']}`")
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    return s
+
+
+# ---- LeNet-300-100 on the MNIST test split ---------------------------------------------------------
+
+def lenet_images(folder: Path, config: str, log=print) -> Path:
+    """Images of the compressed LeNet-300-100 for ``config`` (made once by `compress.demo`)."""
+    from eie.images import read_images, ImageError
+    from eie.config import get_config
+
+    cfg = get_config(config)
+    images = Path(folder) / "images"
+    try:
+        read_images(images, cfg)
+        return images
+    except ImageError:
+        pass
+    from compress.demo import run_lenet
+
+    log(f"regression: compressing LeNet-300-100 for config {config} into {folder} (once; cached)")
+    run_lenet(folder, config, progress=False, log=lambda *a: None)
+    return images
+
+
+def lenet_cases(out: Path, configs: str = "ice40", images: str | None = None,
+                parts: int = 10) -> list[Case]:
+    """The whole MNIST test split through the RTL: one case per slice of ``1000 / parts`` images,
+    for each config named in ``configs`` (comma-separated), images loaded through the protocol."""
+    from compress.data import load_dataset
+    from eie import numerics
+    from eie.config import get_config
+    from eie.images import read_images
+
+    data = load_dataset("mnist")
+    cases = []
+    for name in configs.split(","):
+        cfg = get_config(name)
+        folder = Path(images) if images else lenet_images(Path(out) / name, name)
+        imgs = read_images(folder, cfg)
+        from sim.golden import GoldenModel
+        g = GoldenModel(imgs)
+        density = sum(l.weights.nnz for l in g.layers) / sum(l.in_len * l.out_len for l in g.layers)
+        x = numerics.act_from_float(data.x_test, cfg)
+        parts_dir = Path(out) / name / "inputs"
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        for p, idx in enumerate(np.array_split(np.arange(len(x)), parts)):
+            path = parts_dir / f"part{p:02d}.npy"
+            np.save(path, x[idx])
+            np.save(parts_dir / f"labels{p:02d}.npy", data.y_test[idx])
+            shape = [imgs.layers[0]["in_len"]] + [l["out_len"] for l in imgs.layers]
+            cases.append(Case(name=f"lenet/{name}/part{p:02d}", cfg=cfg, kind="images", shape=shape,
+                              weight_density=round(float(density), 4), input_density=float(np.mean(x[idx] != 0)),
+                              n_vectors=len(idx), seed=1000 + p, load="protocol",
+                              idle=STRESS[0] if p % 2 else 0.0, backpressure=STRESS[1] if p % 2 else 0.0,
+                              images=str(folder), inputs=str(path),
+                              tags={"lenet": name, "labels": str(parts_dir / f"labels{p:02d}.npy"),
+                                    "save_outputs": str(parts_dir / f"rtl_out{p:02d}.npy")}))
+    return cases
+
+
+def lenet_accuracy(results: list[dict]) -> dict:
+    """Classification accuracy of the RTL's own outputs, per config (from the saved outputs)."""
+    out = {}
+    for r in results:
+        tags = r.get("tags") or {}
+        if "lenet" not in tags:
+            continue
+        a = out.setdefault(tags["lenet"], {"images": 0, "correct": 0, "parts": 0, "parts_passed": 0})
+        a["parts"] += 1
+        a["parts_passed"] += r["status"] == "pass"
+        path = Path(tags["save_outputs"])
+        if path.exists():
+            y = np.load(path)
+            labels = np.load(tags["labels"])
+            a["images"] += len(labels)
+            a["correct"] += int(np.sum(np.argmax(y, axis=1) == labels))
+    for a in out.values():
+        a["accuracy_pct"] = 100.0 * a["correct"] / a["images"] if a["images"] else None
+    return out
