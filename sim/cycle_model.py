@@ -1,0 +1,124 @@
+"""Cycle model of the RTL in hw/: predicts every layer's cycle count exactly.
+
+The rules (docs/hw.md, "Timing") are a recurrence over the broadcasts of a layer, evaluated
+with NumPy vectors across the PEs (one Python step per non-zero input, no per-entry loop).
+Local time ``t = 0`` is the layer's LOAD cycle.
+
+* Scanner: slot row ``r`` (inputs ``r*N .. r*N+N-1``) is read at START (t = 1) for r = 0 and
+  in the cycle the previous row is finished; a row with ``m`` non-zeros is finished with its
+  last broadcast, an all-zero row in the cycle it arrives. So broadcast ``i`` is offered at
+  ``s_i = b_{i-1} + 1 + (zero rows between)`` (``b_{-1} = 1``, row ``-1``).
+* Broadcast ``i`` happens at ``b_i = max(s_i, max_k p[k, i-D] + 1)``: a queue of depth D is
+  full until the PE pops entry ``i - D`` (``amaranth.lib.fifo.SyncFIFO`` level rules).
+* PE ``k`` pops broadcast ``i`` at ``p[k, i] = max(b_i + 1, p[k, i-1] + max(1, e[k, i-1]))``,
+  where ``e`` is the column's entry count in that PE (padding included): pointers one cycle
+  later, then one entry per cycle, an empty column one cycle.
+* PE ``k`` is idle from ``p + 1 + e + 3`` after its last entry (arithmetic pipeline) or
+  ``p + 2`` after an empty column. The scan is done after the last row (``E_scan``); the
+  drain check passes at ``t_d = max(2, E_scan + 1, max idle)``; write-back then takes
+  ``max(1, ceil(out_len / N))`` cycles, and FINISH one more: cycles = ``t_d + max(1, R) + 2``.
+
+`layer_timing` also returns DESIGN.md's lower bound ``max(non-zero inputs, max over PEs of
+entries in the columns of non-zero inputs)`` and the per-PE busy and stall counts that the
+RTL's performance counters report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from eie.config import EIEConfig
+from eie import format as fmt
+
+__all__ = ["LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries"]
+
+
+@dataclass
+class LayerTiming:
+    cycles: int            # the layer's cycles, as the RTL's layer_cycles counter reports
+    bound: int             # DESIGN.md lower bound
+    broadcasts: int        # non-zero inputs broadcast
+    busy: np.ndarray       # per PE: entries issued (= busy_count)
+    stall: np.ndarray      # per PE: cycles the broadcast waited on this PE's full queue
+    scan_end: int          # E_scan
+    drain: int             # t_d
+
+    @property
+    def ratio(self) -> float:
+        return self.cycles / max(1, self.bound)
+
+
+def column_entries(layer: fmt.EncodedLayer, cols: np.ndarray) -> np.ndarray:
+    """(N, len(cols)) entry counts (padding included) of the given columns in every PE."""
+    ptr = np.stack([np.asarray(p, np.int64) for p in layer.ptr])
+    cols = np.asarray(cols, np.int64)
+    return ptr[:, cols + 1] - ptr[:, cols]
+
+
+def lower_bound(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> int:
+    nz = np.flatnonzero(np.asarray(x)[:layer.in_len])
+    e = column_entries(layer, nz)
+    return int(max(len(nz), int(e.sum(axis=1).max()) if len(nz) else 0))
+
+
+def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
+    """Cycles of one layer on the RTL for the input vector ``x`` (fixed-point ints)."""
+    N, D = cfg.n_pe, cfg.queue_depth
+    in_len = min(layer.in_len, cfg.max_len)
+    out_len = min(layer.out_len, cfg.max_len)
+    x = np.asarray(x)[:in_len]
+    nz = np.flatnonzero(x)
+    M = len(nz)
+    S = -(-in_len // N)
+    R = -(-out_len // N)
+    e = column_entries(layer, nz).T.copy() if M else np.zeros((0, N), np.int64)   # (M, N)
+    ec = np.maximum(e, 1)
+    rows = nz // N
+    gaps = np.maximum(np.diff(np.concatenate([[-1], rows])) - 1, 0)
+
+    b = np.zeros(M, np.int64)
+    s = np.zeros(M, np.int64)
+    p = np.zeros((M, N), np.int64)
+    prev_b = 1
+    for i in range(M):
+        si = prev_b + 1 + int(gaps[i])
+        bi = si
+        if i >= D:
+            bi = max(bi, int(p[i - D].max()) + 1)
+        s[i], b[i] = si, bi
+        if i:
+            np.maximum(p[i - 1] + ec[i - 1], bi + 1, out=p[i])
+        else:
+            p[i] = bi + 1
+        prev_b = bi
+
+    last_row = int(rows[-1]) if M else -1
+    scan_end = prev_b + (S - 1 - last_row)
+    if M:
+        finish = np.where(e > 0, p + 1 + e + 3, p + 2)
+        idle = int(finish.max())
+    else:
+        idle = 0
+    drain = max(2, scan_end + 1, idle)
+    cycles = drain + max(1, R) + 2
+
+    busy = e.sum(axis=0) if M else np.zeros(N, np.int64)
+    if M > D:
+        stall = np.maximum(p[:M - D] + 1 - s[D:, None], 0).sum(axis=0)
+    else:
+        stall = np.zeros(N, np.int64)
+    bound = int(max(M, int(busy.max()) if M else 0))
+    return LayerTiming(cycles=int(cycles), bound=bound, broadcasts=M, busy=busy.astype(np.int64),
+                       stall=stall.astype(np.int64), scan_end=int(scan_end), drain=int(drain))
+
+
+def network_timing(program: fmt.Program, x, inputs: list | None = None) -> list[LayerTiming]:
+    """Timing of every layer of a network; each layer's input comes from the golden model
+    (sim.golden) unless ``inputs`` (one vector per layer) is given."""
+    if inputs is None:
+        from sim.golden import GoldenModel
+        outs = GoldenModel(program).run_layers(np.asarray(x, np.int64))
+        inputs = [np.asarray(x, np.int64)] + list(outs[:-1])
+    return [layer_timing(program.cfg, e, a) for e, a in zip(program.layers, inputs)]
