@@ -107,7 +107,7 @@ def _summary(rep: dict, out: Path):
     print(f"compression:                {t['ratio_pruned']:.1f}x pruned, {t['ratio_pq']:.1f}x + quantized, "
           f"{t['ratio_pqh']:.1f}x + Huffman")
     print(f"EIE images:                 {rep['eie_total']['sram_bits'] / 8 / 1024:.1f} KiB "
-          f"({rep['eie_total']['ratio']:.1f}x smaller than dense float32)")
+          f"(dense float32 / images: {rep['eie_total']['ratio']:.1f}x)")
     print(f"report:                     {out / 'report.md'}")
 
 

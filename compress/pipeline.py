@@ -36,7 +36,7 @@ __all__ = ["CompressOptions", "CompressResult", "OptionError", "default_densitie
 # (8 %, 9 %, 26 %: 8 % overall).
 KNOWN_DENSITIES = {
     (784, 300, 100, 10): (0.08, 0.09, 0.26),
-    (64, 32, 10): (0.25, 0.30, 0.60),
+    (64, 32, 10): (0.30, 0.50),
 }
 
 ONE_SHOT_WARNING = ("one-shot mode: weights were pruned and quantized without retraining or "
@@ -152,6 +152,8 @@ def compress_layers(layers: list[LinearLayer], cfg: EIEConfig, data: Dataset | N
     densities = tuple(options.densities or default_densities(sizes))
     if len(densities) == 1:
         densities = densities * len(layers)
+    if len(densities) != len(layers):
+        raise OptionError(f"{len(densities)} densities for {len(layers)} layers")
     timings, accuracy, warnings = {}, {}, []
 
     t0 = time.perf_counter()
