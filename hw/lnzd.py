@@ -35,27 +35,30 @@ class LNZDNode(wiring.Component):
             raise ValueError(f"index_bits must be a non-negative integer, not {index_bits!r}")
         self._index_bits = index_bits
         self._value_shape = value_shape
-        super().__init__({
+        members = {
             "i_valid": In(4),
-            "i_index": In(data.ArrayLayout(unsigned(index_bits), 4)),
             "i_value": In(data.ArrayLayout(value_shape, 4)),
             "o_valid": Out(1),
             "o_index": Out(index_bits + 2),
             "o_value": Out(value_shape),
-        })
+        }
+        if index_bits:      # leaves have no index inside the child (no zero-width port)
+            members["i_index"] = In(data.ArrayLayout(unsigned(index_bits), 4))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         m.d.comb += self.o_valid.eq(self.i_valid.any())
+        index = (lambda c: self.i_index[c]) if self._index_bits else (lambda c: C(0, 0))
         # Priority: the lowest valid child wins (leading = lowest index).
         with m.If(self.i_valid[0]):
-            m.d.comb += [self.o_index.eq(Cat(self.i_index[0], C(0, 2))), self.o_value.eq(self.i_value[0])]
+            m.d.comb += [self.o_index.eq(Cat(index(0), C(0, 2))), self.o_value.eq(self.i_value[0])]
         with m.Elif(self.i_valid[1]):
-            m.d.comb += [self.o_index.eq(Cat(self.i_index[1], C(1, 2))), self.o_value.eq(self.i_value[1])]
+            m.d.comb += [self.o_index.eq(Cat(index(1), C(1, 2))), self.o_value.eq(self.i_value[1])]
         with m.Elif(self.i_valid[2]):
-            m.d.comb += [self.o_index.eq(Cat(self.i_index[2], C(2, 2))), self.o_value.eq(self.i_value[2])]
+            m.d.comb += [self.o_index.eq(Cat(index(2), C(2, 2))), self.o_value.eq(self.i_value[2])]
         with m.Else():
-            m.d.comb += [self.o_index.eq(Cat(self.i_index[3], C(3, 2))), self.o_value.eq(self.i_value[3])]
+            m.d.comb += [self.o_index.eq(Cat(index(3), C(3, 2))), self.o_value.eq(self.i_value[3])]
         return m
 
 
@@ -99,7 +102,9 @@ class LNZD(wiring.Component):
                 m.submodules[f"node{depth}_{g}"] = node
                 for c in range(4):
                     v, i, x = level[4 * g + c]
-                    m.d.comb += [node.i_valid[c].eq(v), node.i_index[c].eq(i), node.i_value[c].eq(x)]
+                    m.d.comb += [node.i_valid[c].eq(v), node.i_value[c].eq(x)]
+                    if index_bits:
+                        m.d.comb += node.i_index[c].eq(i)
                 nxt.append((node.o_valid, node.o_index, node.o_value))
             level, depth, index_bits = nxt, depth + 1, index_bits + 2
         v, i, x = level[0]

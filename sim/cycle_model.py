@@ -32,7 +32,8 @@ import numpy as np
 from eie.config import EIEConfig
 from eie import format as fmt
 
-__all__ = ["LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries"]
+__all__ = ["LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries",
+           "CycleModel", "RunTiming"]
 
 
 @dataclass
@@ -122,3 +123,34 @@ def network_timing(program: fmt.Program, x, inputs: list | None = None) -> list[
         outs = GoldenModel(program).run_layers(np.asarray(x, np.int64))
         inputs = [np.asarray(x, np.int64)] + list(outs[:-1])
     return [layer_timing(program.cfg, e, a) for e, a in zip(program.layers, inputs)]
+
+
+@dataclass
+class RunTiming:
+    layers: list[list[LayerTiming]]     # per input vector, per layer
+    total_cycles: np.ndarray            # per input vector: the RUN's cycles (sum over layers)
+
+
+class CycleModel:
+    """The cycle model of one network: a `Program` or `eie.images.Images`."""
+
+    def __init__(self, source):
+        self.program = source.program() if hasattr(source, "pe_memory") else source
+        self.cfg = self.program.cfg
+
+    def timing(self, x) -> list[LayerTiming]:
+        return network_timing(self.program, np.asarray(x, np.int64))
+
+    def layer_cycles(self, x) -> list[int]:
+        """Cycles of every layer for one input vector (the RTL's layer_cycles counters)."""
+        return [t.cycles for t in self.timing(x)]
+
+    def run(self, x) -> RunTiming:
+        """Timing of one input vector or a batch (rows)."""
+        x = np.asarray(x, np.int64)
+        xs = x[None, :] if x.ndim == 1 else x
+        layers = [self.timing(v) for v in xs]
+        return RunTiming(layers=layers, total_cycles=np.array([sum(t.cycles for t in ls) for ls in layers],
+                                                              dtype=np.int64))
+
+    cycles = run

@@ -23,7 +23,7 @@ from eie import format as fmt
 from hw import protocol as proto
 from hw.protocol import Mem, Op
 
-__all__ = ["Transport", "EIEDriver", "memories_of_program", "memories_of_images"]
+__all__ = ["Transport", "EIEDriver", "Driver", "memories_of_program", "memories_of_images"]
 
 
 class Transport(Protocol):
@@ -155,8 +155,36 @@ class EIEDriver:
     async def counters(self) -> proto.Counters:
         return proto.decode_counters(self.cfg, await self._ok(proto.cmd_read_counters()))
 
+    async def wait_ready(self, polls: int = 10_000) -> None:
+        """Poll STATUS until every PE has finished its reset sweep."""
+        for _ in range(polls):
+            if (await self.status()).ready:
+                return
+        raise proto.ProtocolError("device never became ready")
+
+    async def read_act_file(self, file: int, count: int) -> np.ndarray:
+        """Activations ``0 .. count-1`` of act file 0 or 1 (global index order), over READ_MEM."""
+        N = self.cfg.n_pe
+        slots = -(-count // N)
+        mem = Mem.ACT1 if file else Mem.ACT0
+        out = np.zeros(slots * N, np.int64)
+        for k in range(min(N, count)):
+            raw = await self.read_mem(mem, k, 0, slots)
+            out[k::N] = raw
+        bits = self.cfg.act_bits
+        out = np.where(out >= (1 << (bits - 1)), out - (1 << bits), out)
+        return out[:count]
+
+    # Names the cocotb testbench uses.
+    write_inputs = write_input
+    read_outputs = read_output
+    read_counters = counters
+
     async def infer(self, x, out_len: int, n_layers: int | None = None) -> np.ndarray:
         """Write an input vector, run, read ``out_len`` outputs."""
         await self.write_input(x)
         await self.run(n_layers)
         return await self.read_output(out_len)
+
+
+Driver = EIEDriver
