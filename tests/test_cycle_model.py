@@ -1,0 +1,88 @@
+"""Cycle model (sim/cycle_model.py): hand-checked small cases, the lower bound, speed on an
+EIE-sized layer, and the ratio to the bound on EIE's benchmark shapes.
+
+The model's agreement with the RTL itself is checked in tests/test_hw_array.py."""
+
+import time
+
+import numpy as np
+import pytest
+
+from eie.config import PRESETS
+from eie import format as fmt
+from sim.cycle_model import layer_timing, lower_bound, CycleModel
+
+TINY = PRESETS["tiny"]
+
+
+def layer(cfg, idx, name="fc"):
+    q = fmt.QuantizedLayer(name, np.asarray(idx), np.r_[0.0, np.linspace(-1, 1, 15)],
+                           np.zeros(len(idx)), True)
+    return fmt.encode_network([q], cfg).layers[0]
+
+
+def test_single_entry_by_hand():
+    cfg = TINY.replace(n_pe=1)
+    e = layer(cfg, [[3]])
+    t = layer_timing(cfg, e, np.array([5]))
+    # b0 = 2, pop 3, issue 4, idle from 8; t_d = 8; WB 9; FINISH 10 -> 11 cycles.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (8, 11, 1, 1)
+    assert list(t.busy) == [1] and list(t.stall) == [0]
+
+
+def test_all_zero_input_by_hand():
+    cfg = TINY
+    e = layer(cfg, np.ones((8, 10), int))
+    t = layer_timing(cfg, e, np.zeros(10, int))
+    # 3 slot rows consumed at t = 2, 3, 4; t_d = 5; two write-back rows; FINISH at 8.
+    assert (t.scan_end, t.drain, t.cycles, t.bound) == (4, 5, 9, 0)
+
+
+def test_queue_full_stalls():
+    cfg = TINY.replace(n_pe=1, queue_depth=1)
+    e = layer(cfg, np.ones((4, 3), int))            # every column: 4 entries in the one PE
+    t = layer_timing(cfg, e, np.array([1, 1, 1]))
+    assert t.bound == 12 and t.busy[0] == 12 and t.stall[0] > 0
+    assert t.cycles >= t.bound
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bound_is_a_lower_bound(seed):
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    cfg = TINY.replace(queue_depth=int(rng.integers(1, 9)))
+    idx = np.where(rng.random((40, 60)) < 0.2, rng.integers(1, 16, (40, 60)), 0)
+    e = layer(cfg, idx)
+    x = np.where(rng.random(60) < 0.4, 7, 0)
+    t = layer_timing(cfg, e, x)
+    assert t.bound == lower_bound(cfg, e, x) <= t.cycles
+    assert t.busy.sum() == sum(int(e.ptr[k][j + 1] - e.ptr[k][j]) for k in range(cfg.n_pe)
+                               for j in np.flatnonzero(x))
+
+
+def test_speed_eie_layer():
+    """4096 x 4096 at 9% weights, 35% inputs, 64 PEs: well under a second."""
+    from bench.synthetic import synthetic_layer
+    cfg = PRESETS["eie"]
+    q, x = synthetic_layer(4096, 4096, 0.09, 0.353, cfg, seed=1)
+    e = fmt.encode_layer(q, cfg)
+    t0 = time.perf_counter()
+    t = layer_timing(cfg, e, x)
+    dt = time.perf_counter() - t0
+    print(f"Alex-7 model: {dt * 1e3:.0f} ms, {t.cycles} cycles, bound {t.bound}, ratio {t.ratio:.3f}")
+    assert dt < 1.0
+    assert t.ratio <= 1.10
+
+
+def test_cycle_model_class_two_layers():
+    cfg = TINY
+    rng = np.random.default_rng(3)
+    qs = [fmt.QuantizedLayer(f"l{i}", np.where(rng.random((o, n)) < 0.3, rng.integers(1, 16, (o, n)), 0),
+                             np.r_[0.0, rng.normal(0, 0.3, 15)], np.zeros(o), True)
+          for i, (o, n) in enumerate([(12, 10), (6, 12)])]
+    program = fmt.encode_network(qs, cfg)
+    model = CycleModel(program)
+    x = rng.integers(-100, 100, 10)
+    per_layer = model.layer_cycles(x)
+    assert len(per_layer) == 2
+    assert model.run(np.stack([x, x])).total_cycles.tolist() == [sum(per_layer)] * 2
