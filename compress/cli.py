@@ -102,7 +102,8 @@ def _summary(rep: dict, out: Path):
     fmt_acc = lambda k: f"{acc[k]:.2f} %" if k in acc else "n/a"
     print(f"dense accuracy:             {fmt_acc('dense')}")
     print(f"compressed accuracy, float: {fmt_acc('compressed_float')}")
-    print(f"fixed-point accuracy:       {fmt_acc('fixed_point')}  (golden model on {out / 'images'})")
+    where = f"  (golden model on {out / 'images'})" if "fixed_point" in acc else ""
+    print(f"fixed-point accuracy:       {fmt_acc('fixed_point')}{where}")
     print(f"weights kept:               {t['kept_pct']:.1f} %")
     print(f"compression:                {t['ratio_pruned']:.1f}x pruned, {t['ratio_pq']:.1f}x + quantized, "
           f"{t['ratio_pqh']:.1f}x + Huffman")

@@ -23,9 +23,16 @@ __all__ = ["build_report", "render_markdown", "write_report", "ACCURACY_ROWS"]
 
 ACCURACY_ROWS = [
     ("dense", "dense model (as given)"),
-    ("pruned", "pruned (+ retrained), float"),
+    ("pruned", "pruned + retrained, float"),
     ("quantized", "pruned + quantized, before fine-tuning, float"),
     ("compressed_float", "compressed (pruned + quantized + fine-tuned), float"),
+    ("fixed_point", "compressed, fixed point (golden model on the images)"),
+]
+# One-shot mode has no retraining and no fine-tuning: its rows say so.
+ACCURACY_ROWS_ONE_SHOT = [
+    ("dense", "dense model (as given)"),
+    ("pruned", "pruned (no retraining), float"),
+    ("compressed_float", "compressed (pruned + quantized, no fine-tuning), float"),
     ("fixed_point", "compressed, fixed point (golden model on the images)"),
 ]
 
@@ -117,7 +124,7 @@ def render_markdown(rep: dict) -> str:
     if rep["data"]:
         lines += [f"Test split: {rep['data']['test']} images.", "",
                   "| model | accuracy | error |", "|---|---:|---:|"]
-        for key, label in ACCURACY_ROWS:
+        for key, label in (ACCURACY_ROWS_ONE_SHOT if rep["mode"] == "one-shot" else ACCURACY_ROWS):
             if key in rep["accuracy"]:
                 a = rep["accuracy"][key]
                 lines.append(f"| {label} | {a:.2f} % | {100 - a:.2f} % |")
