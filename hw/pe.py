@@ -2,9 +2,11 @@
 
 The CCU offers a broadcast (index, value of a non-zero input) to every PE; it is taken by
 all PEs in the same cycle (``bcast_commit``) when every PE's queue has room. A PE pops the
-head of its activation queue when its sparse-matrix read unit can take a new column the
-next cycle, reads the column's start and end pointers (one cycle), then issues one entry per
-cycle into the arithmetic unit. Write-back is driven row by row by the CCU. The PE's
+head of its activation queue (at most one a cycle) when its column queue will have room,
+reads the column's start and end pointers (one cycle) and drops the column if it is empty,
+else pushes it into the column queue (``COLUMN_QUEUE_DEPTH``); the sparse-matrix read unit
+takes columns from there and issues one entry per cycle into the arithmetic unit. So an
+empty column costs a pointer read but no issue cycle, while earlier columns are issued. Write-back is driven row by row by the CCU. The PE's
 memories are reached by the host over ``bus`` (memory ids of docs/protocol.md) outside
 compute. Performance counters: ``busy_count`` (entries issued) and ``stall_count`` (cycles
 the broadcast waited on this PE's full queue), cleared by ``clear``.
@@ -16,7 +18,7 @@ Submodules are named so a backdoor finds the memories: ``queue``, ``ptr_read``
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, Mux
+from amaranth.hdl import Module, Signal, signed, Mux, Cat
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -28,9 +30,12 @@ from .ptr_read import PointerRead
 from .spmat_read import SpmatRead
 from .actrf import ActRegFiles
 
-__all__ = ["PE", "COUNTER_BITS"]
+__all__ = ["PE", "COUNTER_BITS", "COLUMN_QUEUE_DEPTH"]
 
 COUNTER_BITS = 32
+# Non-empty columns whose pointers have been read, waiting for the issue stage. Lets the
+# pointer read run ahead so empty columns are skipped while earlier columns issue.
+COLUMN_QUEUE_DEPTH = 4
 
 
 class PE(wiring.Component):
@@ -78,17 +83,25 @@ class PE(wiring.Component):
                      self.room.eq(q.w_rdy)]
         head = data.View(lay, q.r_data)
 
-        # Pop when the issue stage is free next cycle; read the column's pointers.
-        pop = Signal()
-        m.d.comb += [pop.eq(q.r_rdy & spm.free_next & self.running), q.r_en.eq(pop),
-                     ptr.en.eq(pop), ptr.addr.eq(self.params.ptr_base + head.index)]
+        # Column queue: (start, end, act) of non-empty columns.
+        ptr_bits = cfg.ptr_bits
+        m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits, depth=COLUMN_QUEUE_DEPTH)
         p_valid = Signal()
         p_act = Signal(signed(cfg.act_bits))
+        push = Signal()
+        m.d.comb += [push.eq(p_valid & (ptr.start < ptr.end)),
+                     cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, p_act))]
+        # Pop when the column queue will have room next cycle; read the column's pointers.
+        pop = Signal()
+        room_next = cq.level + push - cq.r_en < COLUMN_QUEUE_DEPTH
+        m.d.comb += [pop.eq(q.r_rdy & self.running & room_next), q.r_en.eq(pop),
+                     ptr.en.eq(pop), ptr.addr.eq(self.params.ptr_base + head.index)]
         m.d.sync += p_valid.eq(pop)
         with m.If(pop):
             m.d.sync += p_act.eq(head.value)
-        m.d.comb += [spm.col_valid.eq(p_valid), spm.col_start.eq(ptr.start),
-                     spm.col_end.eq(ptr.end), spm.col_act.eq(p_act)]
+        m.d.comb += [spm.col_valid.eq(cq.r_rdy), spm.col_start.eq(cq.r_data[:ptr_bits]),
+                     spm.col_end.eq(cq.r_data[ptr_bits:2 * ptr_bits]),
+                     spm.col_act.eq(cq.r_data[2 * ptr_bits:].as_signed()), cq.r_en.eq(spm.col_take)]
 
         # Entries into the arithmetic unit; write-back into the destination act file.
         m.d.comb += [ar.e_valid.eq(spm.e_valid), ar.e_entry.eq(spm.e_entry),
@@ -117,7 +130,7 @@ class PE(wiring.Component):
                     m.d.comb += bus.rdata.eq(port.rdata)
 
         m.d.comb += [
-            self.idle.eq(~q.r_rdy & ~p_valid & spm.idle & ar.idle),
+            self.idle.eq(~q.r_rdy & ~p_valid & ~cq.r_rdy & spm.idle & ar.idle),
             self.ready.eq(ar.ready),
         ]
 

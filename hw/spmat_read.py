@@ -1,13 +1,12 @@
 """Sparse-matrix read unit: wide words in, one (v, z) entry per cycle out.
 
-It takes a column as (start, end) entry addresses from the pointer read unit and issues the
+It takes a column as (start, end) entry addresses from the PE's column queue and issues the
 column's entries one per cycle: each cycle it reads the memory word holding the entry it will
 hand on the next cycle, so entries that cross a word boundary, and consecutive columns, follow
-each other with no bubble. An empty column takes its one issue cycle and issues nothing.
+each other with no bubble. A new column is taken (``col_take``) in the cycle after the
+previous one's last issue, and its first entry issues in that same cycle. Empty columns never
+get here (the PE drops them after the pointer read); if one did, it would cost one cycle.
 Padding entries (v = 0) are issued like any other: they advance the row and add zero.
-
-``free_next`` tells the PE that the issue stage can take a new column next cycle (this is
-the column's last issue cycle, or nothing is in flight): the PE pops its queue on it.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ class SpmatRead(wiring.Component):
             "col_start": In(cfg.ptr_bits),
             "col_end": In(cfg.ptr_bits),
             "col_act": In(signed(cfg.act_bits)),
-            "free_next": Out(1),
+            "col_take": Out(1),
             "issue": Out(1),
             "idle": Out(1),
             "e_valid": Out(1),
@@ -63,18 +62,15 @@ class SpmatRead(wiring.Component):
         act_i = Signal(signed(cfg.act_bits))
         with m.If(active):
             nxt = addr + 1
-            m.d.comb += [self.issue.eq(1), issue_addr.eq(addr), act_i.eq(act),
-                         self.free_next.eq(~(nxt < end))]
+            m.d.comb += [self.issue.eq(1), issue_addr.eq(addr), act_i.eq(act)]
             m.d.sync += [addr.eq(nxt), active.eq(nxt < end)]
         with m.Elif(self.col_valid):
             nxt = self.col_start + 1
             nonempty = self.col_start < self.col_end
             more = nonempty & (nxt < self.col_end)
             m.d.comb += [self.issue.eq(nonempty), issue_addr.eq(self.col_start), first.eq(1),
-                         act_i.eq(self.col_act), self.free_next.eq(~more)]
+                         act_i.eq(self.col_act), self.col_take.eq(1)]
             m.d.sync += [addr.eq(nxt), end.eq(self.col_end), act.eq(self.col_act), active.eq(more)]
-        with m.Else():
-            m.d.comb += self.free_next.eq(1)
 
         s_valid = Signal()
         s_lane = Signal(max(lane_bits, 1))

@@ -10,10 +10,12 @@ Local time ``t = 0`` is the layer's LOAD cycle.
   ``s_i = b_{i-1} + 1 + (zero rows between)`` (``b_{-1} = 1``, row ``-1``).
 * Broadcast ``i`` happens at ``b_i = max(s_i, max_k p[k, i-D] + 1)``: a queue of depth D is
   full until the PE pops entry ``i - D`` (``amaranth.lib.fifo.SyncFIFO`` level rules).
-* PE ``k`` pops broadcast ``i`` at ``p[k, i] = max(b_i + 1, p[k, i-1] + max(1, e[k, i-1]))``,
-  where ``e`` is the column's entry count in that PE (padding included): pointers one cycle
-  later, then one entry per cycle, an empty column one cycle.
-* PE ``k`` is idle from ``p + 1 + e + 3`` after its last entry (arithmetic pipeline) or
+* PE ``k`` pops broadcast ``i`` at ``p[k, i] = max(b_i + 1, p[k, i-1] + 1, c)``, where ``c``
+  is the issue start of the C-th most recent non-empty column before it (its column queue of
+  depth C must have room). ``e[k, i]`` is the column's entry count in that PE (padding
+  included); an empty column is dropped after its pointer read. A non-empty column starts
+  issuing at ``max(p + 2, end of the previous non-empty column)`` and issues ``e`` cycles.
+* PE ``k`` is idle from ``start + e + 3`` after its last entry (arithmetic pipeline) or
   ``p + 2`` after an empty column. The scan is done after the last row (``E_scan``); the
   drain check passes at ``t_d = max(2, E_scan + 1, max idle)``; write-back then takes
   ``max(1, ceil(out_len / N))`` cycles, and FINISH one more: cycles = ``t_d + max(1, R) + 2``.
@@ -32,7 +34,10 @@ import numpy as np
 from eie.config import EIEConfig
 from eie import format as fmt
 
-__all__ = ["LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries",
+# Depth of each PE's column queue (hw.pe.COLUMN_QUEUE_DEPTH).
+COLUMN_QUEUE_DEPTH = 4
+
+__all__ = ["COLUMN_QUEUE_DEPTH", "LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries",
            "CycleModel", "RunTiming"]
 
 
@@ -75,34 +80,41 @@ def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
     S = -(-in_len // N)
     R = -(-out_len // N)
     e = column_entries(layer, nz).T.copy() if M else np.zeros((0, N), np.int64)   # (M, N)
-    ec = np.maximum(e, 1)
     rows = nz // N
     gaps = np.maximum(np.diff(np.concatenate([[-1], rows])) - 1, 0)
 
+    C = COLUMN_QUEUE_DEPTH
     b = np.zeros(M, np.int64)
     s = np.zeros(M, np.int64)
     p = np.zeros((M, N), np.int64)
-    prev_b = 1
+    never = -(1 << 40)
+    ring = np.full((N, C), never, np.int64)     # issue start of each PE's last C non-empty columns
+    count = np.zeros(N, np.int64)               # non-empty columns so far, per PE
+    free_at = np.zeros(N, np.int64)             # first cycle the issue stage is free
+    idle = np.zeros(N, np.int64)
+    lanes = np.arange(N)
+    prev_b, prev_p = 1, np.full(N, never, np.int64)
     for i in range(M):
         si = prev_b + 1 + int(gaps[i])
         bi = si
         if i >= D:
             bi = max(bi, int(p[i - D].max()) + 1)
         s[i], b[i] = si, bi
-        if i:
-            np.maximum(p[i - 1] + ec[i - 1], bi + 1, out=p[i])
-        else:
-            p[i] = bi + 1
-        prev_b = bi
+        slot = count % C
+        pi = np.maximum(np.maximum(prev_p + 1, ring[lanes, slot]), bi + 1)
+        p[i] = pi
+        ei = e[i]
+        ne = ei > 0
+        start = np.maximum(pi + 2, free_at)
+        free_at = np.where(ne, start + ei, free_at)
+        ring[lanes[ne], slot[ne]] = start[ne]
+        count += ne
+        np.maximum(idle, np.where(ne, start + ei + 3, pi + 2), out=idle)
+        prev_b, prev_p = bi, pi
 
     last_row = int(rows[-1]) if M else -1
     scan_end = prev_b + (S - 1 - last_row)
-    if M:
-        finish = np.where(e > 0, p + 1 + e + 3, p + 2)
-        idle = int(finish.max())
-    else:
-        idle = 0
-    drain = max(2, scan_end + 1, idle)
+    drain = max(2, scan_end + 1, int(idle.max()) if M else 0)
     cycles = drain + max(1, R) + 2
 
     busy = e.sum(axis=0) if M else np.zeros(N, np.int64)

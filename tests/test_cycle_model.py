@@ -25,8 +25,9 @@ def test_single_entry_by_hand():
     cfg = TINY.replace(n_pe=1)
     e = layer(cfg, [[3]])
     t = layer_timing(cfg, e, np.array([5]))
-    # b0 = 2, pop 3, issue 4, idle from 8; t_d = 8; WB 9; FINISH 10 -> 11 cycles.
-    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (8, 11, 1, 1)
+    # b0 = 2, pop 3, pointers 4 (into the column queue), issue 5, idle from 9; t_d = 9;
+    # WB 10; FINISH 11 -> 12 cycles.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (9, 12, 1, 1)
     assert list(t.busy) == [1] and list(t.stall) == [0]
 
 
@@ -72,6 +73,12 @@ def test_speed_eie_layer():
     print(f"Alex-7 model: {dt * 1e3:.0f} ms, {t.cycles} cycles, bound {t.bound}, ratio {t.ratio:.3f}")
     assert dt < 1.0
     assert t.ratio <= 1.10
+
+
+def test_column_queue_depth_matches_rtl():
+    from hw.pe import COLUMN_QUEUE_DEPTH
+    from sim import cycle_model
+    assert cycle_model.COLUMN_QUEUE_DEPTH == COLUMN_QUEUE_DEPTH
 
 
 def test_cycle_model_class_two_layers():
