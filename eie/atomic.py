@@ -15,12 +15,24 @@ from pathlib import Path
 __all__ = ["atomic_dir", "atomic_write_text", "atomic_write_bytes"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _as_if_created(path: Path, mode: int):
+    """mkdtemp/mkstemp make private (0700/0600) paths; give them the usual umask'd mode."""
+    os.chmod(path, mode & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: str | Path):
     """``with atomic_dir(out) as tmp:`` write into ``tmp``; ``out`` appears only on success."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    _as_if_created(tmp, 0o777)
     try:
         yield tmp
     except BaseException:
@@ -42,6 +54,7 @@ def atomic_write_bytes(path: str | Path, data: bytes):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        _as_if_created(Path(tmp), 0o666)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
