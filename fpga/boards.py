@@ -85,6 +85,9 @@ class Board:
     bitstream: str
     capacity: dict = field(default_factory=dict)
     description: str = ""
+    # Memories (by name in hw/) that may start undefined: their zero initial contents are
+    # dropped before synthesis, because the iCE40 SPRAM cannot be initialised.
+    uninit_memories: tuple = ()
 
     def platform(self):
         """A fresh amaranth-boards platform object (with our UART for the OrangeCrab)."""
@@ -118,6 +121,7 @@ BOARDS = {
         # The programmer (iceprog) is not needed to build.
         tools={**_ICE40_TOOLS},
         bitstream="bin",
+        uninit_memories=("spmat",),
         capacity={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
         description="1BitSquared iCEBreaker (Lattice iCE40UP5K), UART over the FTDI's channel B"),
     "ulx3s": Board(

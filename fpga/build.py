@@ -162,21 +162,30 @@ def add_dfu_suffix(data: bytes, vendor: int = 0x1209, product: int = 0x5AF0,
 # ---- baked models --------------------------------------------------------------------------
 
 def boot_commands(images) -> bytes:
-    """The WRITE_MEM frames that load ``images`` (every memory, every PE), back to back."""
-    from hw import protocol as proto
+    """The command frames the host driver sends to load ``images``, back to back.
 
-    cfg = images.cfg
-    frames = []
-    for k in range(cfg.n_pe):
-        for mem, name in ((proto.Mem.PTR, "ptr"), (proto.Mem.SPMAT, "spmat"), (proto.Mem.BIAS, "bias")):
-            words = images.pe_memory(name, k)
-            if len(words):
-                frames += proto.write_mem_frames(cfg, mem, k, 0, words)
-    for mem, name in ((proto.Mem.CODEBOOK, "codebook"), (proto.Mem.LAYERS, "layers")):
-        words = images.global_memory(name)
-        if len(words):
-            frames += proto.write_mem_frames(cfg, mem, 0, 0, words)
-    return b"".join(frames)
+    Recorded from `sim.driver.EIEDriver.load_images` itself (against a stand-in device that
+    answers OK), so a baked model is loaded exactly as a host would load it.
+    """
+    import asyncio
+    from sim.driver import Driver
+
+    class Recorder:
+        def __init__(self):
+            self.sent = bytearray()
+            self.last_op = 0
+
+        async def send(self, data: bytes) -> None:
+            self.sent += data
+            self.last_op = data[0]
+
+        async def recv(self, n: int) -> bytes:
+            # Every load command is a WRITE_MEM answered with an empty OK response.
+            return bytes([0, self.last_op, 0, 0])[:n] if n == 4 else bytes(n)
+
+    rec = Recorder()
+    asyncio.run(Driver(rec, images.cfg).load_images(images))
+    return bytes(rec.sent)
 
 
 # ---- performance figures -------------------------------------------------------------------
@@ -268,6 +277,14 @@ def _default_core(cfg):
     return EIETop(cfg)
 
 
+def _uninit_script(board) -> str:
+    # Amaranth gives every memory initial contents (zeros by default); the iCE40 SPRAM has
+    # none, so Yosys will not map an initialised memory to it. The hardware writes the
+    # sparse-matrix memory before it reads any word of it, so its zeros can go.
+    return "\n".join(f"delete */t:$meminit_v2 r:MEMID=\\\\{name} %i" for name in board.uninit_memories) \
+        or "# (no memories left uninitialised)"
+
+
 def _run_tools(build_dir: Path, env: dict, log_path: Path):
     script = build_dir / "build_top.sh"
     with open(log_path, "w") as out:
@@ -338,6 +355,7 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
             t = time.perf_counter()
             plan = board.platform().prepare(
                 top, name="top", synth_opts=board.synth_opts,
+                script_after_read=_uninit_script(board),
                 nextpnr_opts=f"--timing-allow-fail --seed {seed}")
             plan.extract(str(attempt_dir))
             rc = _run_tools(attempt_dir, env, attempt_dir / "build.log")
