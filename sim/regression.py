@@ -170,7 +170,8 @@ def _safe(name: str) -> str:
 
 
 def run_cases(cases: list[Case], out: Path, *, jobs: int = 1, waves: bool = False,
-              progress: bool = True, strict_cycles: bool = True, max_batch: int = 12) -> list[dict]:
+              progress: bool = True, strict_cycles: bool = True, max_batch: int = 12,
+              plusargs: list[str] | None = None) -> list[dict]:
     """Run ``cases``; return one result record per case (also in ``out/results.jsonl``)."""
     from . import runner
 
@@ -244,7 +245,7 @@ def run_cases(cases: list[Case], out: Path, *, jobs: int = 1, waves: bool = Fals
                            env={"EIE_CASES": run_dir / "cases.json", "EIE_RESULTS": res_file,
                                 "EIE_STRICT_CYCLES": int(strict_cycles),
                                 "EIE_BUILD_SECONDS": round(build_s, 1)},
-                           log_file=log)
+                           plusargs=plusargs, log_file=log)
             except SystemExit as e:      # cocotb: a failing test (details in the results)
                 err = f"simulator exit {e.code}"
             except Exception as e:

@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,6 +163,42 @@ def _generate_verilog(cfg: EIEConfig) -> str:
     return verilog.convert(top, name=TOPLEVEL, emit_src=False)
 
 
+_ZERO_INIT = re.compile(r"^\s+[A-Za-z_][\w$]*\[\d+\] = \d+'[dhb]0+;$")
+
+
+def strip_zero_memory_init(text: str) -> tuple[str, int]:
+    """Drop ``initial`` blocks that only set memory words to zero.
+
+    Amaranth writes one line per word of every memory's (all-zero) initial contents: the
+    ``eie`` preset's Verilog is >100 MB of them. Verilator starts every variable at zero
+    anyway (unless ``+verilator+rand+reset+2`` asks for random values, which is then a
+    stricter test), so simulation is unchanged. Simulation only: the FPGA flow uses the
+    Verilog as generated. Returns the new text and the number of blocks removed.
+    """
+    out, block, removed = [], None, 0
+    for line in text.split("\n"):
+        if block is not None:
+            block.append(line)
+            if line.strip() == "end":
+                body = block[1:-1]
+                if body and all(_ZERO_INIT.match(b) for b in body):
+                    removed += 1
+                else:
+                    out.extend(block)
+                block = None
+            elif not _ZERO_INIT.match(line):
+                out.extend(block)
+                block = None
+            continue
+        if line.strip() == "initial begin":
+            block = [line]
+            continue
+        out.append(line)
+    if block is not None:
+        out.extend(block)
+    return "\n".join(out), removed
+
+
 def verilog_for(cfg: EIEConfig) -> Path:
     """Generated Verilog for ``cfg`` (cached by config hash and hw/ sources)."""
     folder = BUILD_ROOT / "verilog" / cfg.hash
@@ -177,12 +214,16 @@ def verilog_for(cfg: EIEConfig) -> Path:
                 pass
         t0 = time.monotonic()
         text = _generate_verilog(cfg)
+        raw_bytes = len(text)
+        gen_seconds = time.monotonic() - t0
+        text, stripped = strip_zero_memory_init(text)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".v.tmp")
         tmp.write_text(text)
         os.replace(tmp, out)
         (folder / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, sort_keys=True) + "\n")
-        stamp.write_text(json.dumps({"key": key, "seconds": round(time.monotonic() - t0, 2),
+        stamp.write_text(json.dumps({"key": key, "generate_seconds": round(gen_seconds, 2),
+                                     "generated_bytes": raw_bytes, "zero_init_blocks_removed": stripped,
                                      "bytes": len(text)}) + "\n")
     return out
 
@@ -215,7 +256,10 @@ class SimBuild:
         if waves and not self.waves:
             raise ValueError("this build has no tracing: get_build(..., waves='fst'|'vcd')")
         runner = get_runner("verilator")
-        extra_env = {"EIE_REPO": str(REPO)}
+        # cocotb rewrites the asserts of every module matching this pattern ("*.py" by
+        # default: numpy and scipy too, recompiled on every start since the rewritten
+        # bytecode is not cached here). Only the testbench modules need it: ~5 s saved.
+        extra_env = {"EIE_REPO": str(REPO), "COCOTB_REWRITE_ASSERTION_FILES": "test_*.py"}
         if self.cfg is not None:
             extra_env["EIE_CONFIG_JSON"] = self.cfg.to_json()
         extra_env.update({k: str(v) for k, v in (env or {}).items()})
@@ -238,7 +282,7 @@ class SimBuild:
 
 def build_from_verilog(sources: list[Path], toplevel: str, name: str, waves: str | None = None,
                        cfg: EIEConfig | None = None, extra_args: list[str] | None = None,
-                       quiet: bool = True) -> SimBuild:
+                       quiet: bool = True, make_vars: dict | None = None) -> SimBuild:
     """Build ``sources`` once into ``build/verilator/<name>[-waves]`` (cached, locked)."""
     reason = verilator_missing()
     if reason:
@@ -254,7 +298,7 @@ def build_from_verilog(sources: list[Path], toplevel: str, name: str, waves: str
         args += ["--trace-structs"]
     suffix = f"-{waves}" if waves else ""
     build_dir = BUILD_ROOT / "verilator" / f"{name}{suffix}"
-    key = _sha(*(Path(s).read_bytes() for s in sources), json.dumps(args), toplevel,
+    key = _sha(*(Path(s).read_bytes() for s in sources), json.dumps(args), json.dumps(make_vars or {}), toplevel,
                _verilator_identity(), str(waves))
     stamp = build_dir / "stamp.json"
     binary = build_dir / toplevel
@@ -273,9 +317,21 @@ def build_from_verilog(sources: list[Path], toplevel: str, name: str, waves: str
         t0 = time.monotonic()
         runner = get_runner("verilator")
         log = build_dir / "build.log"
-        runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=build_dir,
+        # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled header
+        # is passed to g++ as a bare file name and designs with several C++ files fail to
+        # compile. MAKEFLAGS variables act like make command-line overrides.
+        saved = os.environ.get("MAKEFLAGS")
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"] +
+                                                  [f"{k}={v}" for k, v in (make_vars or {}).items()]))
+        try:
+            runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=build_dir,
                      build_args=args, waves=bool(waves), always=True,
                      log_file=log if quiet else None)
+        finally:
+            if saved is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved
         seconds = time.monotonic() - t0
         stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1)}) + "\n")
     return SimBuild(build_dir, toplevel, waves, cfg, seconds)

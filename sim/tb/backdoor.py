@@ -1,0 +1,95 @@
+"""Backdoor image loading: write an image folder straight into the top's named memories.
+
+The fast path for big images (the protocol moves one byte per cycle; this writes one word
+per VPI call). The memories are the ones hw/ names for this purpose (docs/hw.md):
+
+========================  =========================================================
+``pe<k>.ptr_read.ptr_even``  pointer ``2i`` at address ``i`` (even bank)
+``pe<k>.ptr_read.ptr_odd``   pointer ``2i+1`` at address ``i`` (odd bank)
+``pe<k>.spmat_read.spmat``   sparse-matrix words, as in the images
+``pe<k>.arith.bias``         biases (two's complement)
+``pe<k>.arith.codebook``     every PE's copy of the global codebook
+``ccu.layers``               the layer table
+========================  =========================================================
+
+Words are written exactly as the image files hold them (`eie.images`), so a backdoor load
+and a protocol load leave the same memory contents; `read_back` lets a test prove it.
+Only the used words are written; the design must not depend on the rest (it is zero after
+a fresh start, or random with ``+verilator+rand+reset+2``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eie.images import Images
+
+__all__ = ["load_images", "memory_handles", "read_back"]
+
+
+def _child(handle, path: str):
+    for part in path.split("."):
+        handle = getattr(handle, part)
+    return handle
+
+
+def memory_handles(dut, n_pe: int) -> dict:
+    """cocotb handles of every backdoor memory: ``{"ptr_even": [per PE], ..., "layers": h}``."""
+    pe = [_child(dut, f"pe{k}") for k in range(n_pe)]
+    return {
+        "ptr_even": [_child(p, "ptr_read.ptr_even") for p in pe],
+        "ptr_odd": [_child(p, "ptr_read.ptr_odd") for p in pe],
+        "spmat": [_child(p, "spmat_read.spmat") for p in pe],
+        "bias": [_child(p, "arith.bias") for p in pe],
+        "codebook": [_child(p, "arith.codebook") for p in pe],
+        "layers": _child(dut, "ccu.layers"),
+    }
+
+
+def _write(mem, words, base: int = 0):
+    for i, w in enumerate(words):
+        mem[base + i].value = int(w)
+
+
+def load_images(dut, images: Images) -> int:
+    """Write every used word of ``images`` into the design; returns the words written."""
+    cfg = images.cfg
+    h = memory_handles(dut, cfg.n_pe)
+    n = 0
+    codebook = [int(w) for w in images.global_memory("codebook")]
+    for k in range(cfg.n_pe):
+        ptr = images.pe_memory("ptr", k)
+        _write(h["ptr_even"][k], ptr[0::2])
+        _write(h["ptr_odd"][k], ptr[1::2])
+        _write(h["spmat"][k], images.pe_memory("spmat", k))
+        _write(h["bias"][k], images.pe_memory("bias", k))
+        _write(h["codebook"][k], codebook)
+        n += len(ptr) + len(images.pe_memory("spmat", k)) + len(images.pe_memory("bias", k)) + len(codebook)
+    layers = images.global_memory("layers")
+    _write(h["layers"], layers)
+    return n + len(layers)
+
+
+def read_back(dut, images: Images) -> list[str]:
+    """Differences between the design's memories and ``images`` (empty: identical)."""
+    cfg = images.cfg
+    h = memory_handles(dut, cfg.n_pe)
+    diffs = []
+
+    def cmp(name, mem, words):
+        for i, w in enumerate(words):
+            got = int(mem[i].value)
+            if got != int(w):
+                diffs.append(f"{name}[{i}] = {got:#x}, image {int(w):#x}")
+                return
+
+    codebook = images.global_memory("codebook")
+    for k in range(cfg.n_pe):
+        ptr = images.pe_memory("ptr", k)
+        cmp(f"pe{k}.ptr_even", h["ptr_even"][k], ptr[0::2])
+        cmp(f"pe{k}.ptr_odd", h["ptr_odd"][k], ptr[1::2])
+        cmp(f"pe{k}.spmat", h["spmat"][k], images.pe_memory("spmat", k))
+        cmp(f"pe{k}.bias", h["bias"][k], images.pe_memory("bias", k))
+        cmp(f"pe{k}.codebook", h["codebook"][k], codebook)
+    cmp("ccu.layers", h["layers"], images.global_memory("layers"))
+    return diffs
