@@ -111,6 +111,12 @@ class UARTPinTransport:
         """Bytes received that nobody has read."""
         return bytes(self._in)
 
+    def take(self) -> bytes:
+        """Every byte received so far and not yet read (for a bridge to a real port)."""
+        out = bytes(self._in)
+        self._in.clear()
+        return out
+
     # ---- the receiver -----------------------------------------------------------------------
 
     async def _receive(self):
