@@ -33,13 +33,17 @@ KINDS = ("random", "ragged_rows", "single_column", "zero_input", "zero_columns",
 
 
 def regression_config(n_pe: int, queue_depth: int, entries_per_word: int = 4, **changes) -> EIEConfig:
-    """A config of the sweep: vectors up to ``max(32 * n_pe, 512)`` long, four layers,
-    8192 stored entries per PE (the sweep's layers stay well inside)."""
+    """A config of the sweep: vectors up to ``max(32 * n_pe, 512)`` long, four layers of
+    up to ``max(24, 10 * n_pe)`` inputs each, ``max(2048, 128 * n_pe)`` stored entries per PE.
+
+    Memories are no bigger than the sweep's networks need: their size is most of the
+    generated Verilog and of the Verilator build time."""
     act_depth = max(32, -(-512 // n_pe))
-    max_len = act_depth * n_pe
+    max_in = min(act_depth * n_pe, max(24, 10 * n_pe))
+    entries = max(2048, 128 * n_pe)
     base = dict(n_pe=n_pe, queue_depth=queue_depth, v_bits=4, z_bits=4,
                 entries_per_word=entries_per_word, act_bits=16, act_frac=8, weight_bits=16,
-                acc_bits=32, ptr_depth=4 * (max_len + 2), spmat_depth=-(-8192 // entries_per_word),
+                acc_bits=32, ptr_depth=4 * (max_in + 2), spmat_depth=-(-entries // entries_per_word),
                 act_depth=act_depth, bias_depth=4 * act_depth, max_layers=4)
     base.update(changes)
     return EIEConfig(**base)

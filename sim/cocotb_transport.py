@@ -29,7 +29,8 @@ import random
 from collections import deque
 
 import cocotb
-from cocotb.triggers import Event, RisingEdge, ClockCycles
+from cocotb.triggers import Event, RisingEdge, ClockCycles, ReadOnly, Timer
+from cocotb.utils import get_sim_time
 
 __all__ = ["CocotbTransport", "TransportTimeout"]
 
@@ -52,11 +53,18 @@ class CocotbTransport:
     seed : int
         Seed of the cycle pattern.
     timeout_cycles : int
-        Cycles a `write` or `read` may wait without progress before it fails.
+        Cycles a `write` or `read` may go without any byte moving before it fails.
+    period_ns : float
+        Clock period (cycle numbers are derived from simulation time).
+
+    Python runs only while bytes move: with nothing to send the driver side waits on an
+    event, and with ``host_tx.valid`` low the monitor side waits for it to rise (a
+    value-change callback), so a long RUN simulates without Python in the loop.
     """
 
     def __init__(self, dut, clk, *, idle: float = 0.0, backpressure: float = 0.0, seed: int = 0,
-                 rx: str = "host_rx", tx: str = "host_tx", timeout_cycles: int = 200_000):
+                 rx: str = "host_rx", tx: str = "host_tx", timeout_cycles: int = 200_000,
+                 period_ns: float = 10.0):
         if not 0.0 <= idle < 1.0:
             raise ValueError(f"idle must be in [0, 1), not {idle!r}")
         if not 0.0 <= backpressure < 1.0:
@@ -65,6 +73,7 @@ class CocotbTransport:
         self.idle, self.backpressure = float(idle), float(backpressure)
         self.rng = random.Random(seed)
         self.timeout_cycles = int(timeout_cycles)
+        self.period_ns = float(period_ns)
         self.rx_valid = getattr(dut, f"{rx}__valid")
         self.rx_ready = getattr(dut, f"{rx}__ready")
         self.rx_payload = getattr(dut, f"{rx}__payload")
@@ -76,14 +85,20 @@ class CocotbTransport:
         self._out_event = Event()
         self._sent_event = Event()
         self._in_event = Event()
-        self.cycle = 0                       # rising edges seen since start()
         self.bytes_sent = 0
         self.bytes_received = 0
         self._tasks = []
-        self._progress = 0
+        self._want = 0
+        self._timed_out = False
+        self._t0 = get_sim_time("ns")
         self.rx_valid.value = 0
         self.rx_payload.value = 0
         self.tx_ready.value = 0
+
+    @property
+    def cycle(self) -> int:
+        """Clock cycles since this transport was made (from simulation time)."""
+        return int((get_sim_time("ns") - self._t0) // self.period_ns)
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -113,22 +128,24 @@ class CocotbTransport:
 
     async def flush(self) -> None:
         """Wait until every queued byte has been accepted (fails after a stall: a hang)."""
-        while self._out:
+        if self._out:
             self._sent_event.clear()
             await self._wait(self._sent_event, "accept", lambda: len(self._out))
 
     async def read(self, n: int) -> bytes:
         """Receive exactly ``n`` bytes (fails if they do not come in time: missing data)."""
-        while len(self._in) < n:
+        if len(self._in) < n:
             self._want = n
             self._in_event.clear()
-            await self._wait(self._in_event, "deliver", lambda: n - len(self._in))
-        self._want = 0
+            try:
+                await self._wait(self._in_event, "deliver", lambda: n - len(self._in))
+            finally:
+                self._want = 0
         out = bytes(self._in[:n])
         del self._in[:n]
         return out
 
-    # The driver may call these names too.
+    # The driver calls these names (sim/driver.py's Transport).
     send = write
     recv = read
 
@@ -148,25 +165,31 @@ class CocotbTransport:
 
     # ---- internals -------------------------------------------------------------------------
 
-    _want = 0
-    _waiting = 0
-    _timed_out = False
-
     async def _wait(self, event: Event, what: str, left):
-        # The monitor runs every cycle and fires ``event`` when nothing moved for
-        # ``timeout_cycles`` cycles: a hang becomes a clear failure.
-        self._waiting += 1
-        self._progress = self.cycle
+        # A watchdog fires ``event`` when no byte moved for ``timeout_cycles`` cycles:
+        # a hang becomes a clear failure instead of a simulation that never ends.
+        dog = cocotb.start_soon(self._watchdog(event))
         try:
             await event.wait()
         finally:
-            self._waiting -= 1
+            dog.cancel()
         if self._timed_out:
             self._timed_out = False
             raise TransportTimeout(
                 f"the design did not {what} bytes for {self.timeout_cycles} cycles "
                 f"({left()} byte(s) outstanding, cycle {self.cycle}, sent {self.bytes_sent}, "
                 f"received {self.bytes_received})")
+
+    async def _watchdog(self, event: Event):
+        last = (self.bytes_sent, self.bytes_received)
+        while True:
+            await Timer(self.timeout_cycles * self.period_ns, "ns")
+            now = (self.bytes_sent, self.bytes_received)
+            if now == last:
+                self._timed_out = True
+                event.set()
+                return
+            last = now
 
     async def _drive(self):
         """host_rx: present a byte when we have one (or idle at random); watch for ready."""
@@ -184,7 +207,6 @@ class CocotbTransport:
                 if valid and self.rx_ready.value:      # the edge just took the byte
                     self._out.popleft()
                     self.bytes_sent += 1
-                    self._progress = self.cycle
                     valid = False
                     if not self._out:
                         self._sent_event.set()
@@ -198,21 +220,27 @@ class CocotbTransport:
                 self.rx_valid.value = 0
 
     async def _monitor(self):
-        """host_tx: ready low at random (backpressure); collect every byte; watchdog."""
-        clk, rng = self.clk, self.rng
-        ready = False
+        """host_tx: ready low at random (backpressure); collect every byte.
+
+        While ``valid`` is low nothing can move, so the monitor sleeps until it rises."""
+        clk = self.clk
+        ready = self._choose_ready()
         while True:
             await RisingEdge(clk)
-            self.cycle += 1
-            if ready and self.tx_valid.value:
-                self._in.append(int(self.tx_payload.value))
-                self.bytes_received += 1
-                self._progress = self.cycle
-                if self._want and len(self._in) >= self._want:
-                    self._in_event.set()
-            ready = self.backpressure == 0.0 or rng.random() >= self.backpressure
-            self.tx_ready.value = 1 if ready else 0
-            if self._waiting and self.cycle - self._progress > self.timeout_cycles:
-                self._timed_out = True
-                self._sent_event.set()
-                self._in_event.set()
+            if self.tx_valid.value:                      # valid as the edge saw it
+                if ready:
+                    self._in.append(int(self.tx_payload.value))
+                    self.bytes_received += 1
+                    if self._want and len(self._in) >= self._want:
+                        self._in_event.set()
+                ready = self._choose_ready()
+            else:
+                ready = self._choose_ready()             # (no writes after ReadOnly)
+                await ReadOnly()                         # valid after the edge
+                if not self.tx_valid.value:
+                    await RisingEdge(self.tx_valid)
+
+    def _choose_ready(self) -> bool:
+        ready = self.backpressure == 0.0 or self.rng.random() >= self.backpressure
+        self.tx_ready.value = 1 if ready else 0
+        return ready

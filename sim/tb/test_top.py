@@ -26,7 +26,6 @@ import json
 import os
 import time
 import traceback
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -40,75 +39,9 @@ from eie.images import read_images
 from sim.golden import GoldenModel
 from sim.cocotb_transport import CocotbTransport, TransportTimeout
 from sim.cases import entries_in_columns, lower_bound
+from sim.tb.scoreboard import Scoreboard
 
 CLOCK_NS = 10
-
-
-# ---- the scoreboard -------------------------------------------------------------------------
-
-class Scoreboard:
-    """In-order checker: the model pushes expected items, the monitor side observed ones.
-
-    Each item is ``(tag, values)``. An observed item with no expected one is *extra*; an
-    expected one never observed is *missing*; a tag or any value that differs is *different*.
-    Errors are collected (with the first differing positions) rather than raised at once, so
-    a case reports everything it found.
-    """
-
-    def __init__(self, log, max_errors: int = 20):
-        self.log = log
-        self.expected: deque = deque()
-        self.errors: list[str] = []
-        self.kinds: list[str] = []
-        self.items = 0
-        self.values = 0
-        self.max_errors = max_errors
-
-    def expect(self, tag: str, values):
-        self.expected.append((tag, np.asarray(values, dtype=np.int64).reshape(-1)))
-
-    def observe(self, tag: str, values):
-        got = np.asarray(values, dtype=np.int64).reshape(-1)
-        if not self.expected:
-            self._error(f"extra item {tag}: {len(got)} values nobody expected")
-            return
-        etag, exp = self.expected.popleft()
-        self.items += 1
-        if etag != tag:
-            self._error(f"out of order: got {tag} where {etag} was expected")
-            return
-        self.values += len(exp)
-        if len(got) != len(exp):
-            what = "missing" if len(got) < len(exp) else "extra"
-            self._error(f"{tag}: {len(got)} values where {len(exp)} were expected ({what} values)")
-            n = min(len(got), len(exp))
-            got, exp = got[:n], exp[:n]
-        bad = np.nonzero(got != exp)[0]
-        if len(bad):
-            show = ", ".join(f"[{i}] got {got[i]} expected {exp[i]}" for i in bad[:6])
-            self._error(f"{tag}: {len(bad)} of {len(exp)} values differ: {show}"
-                        + (" ..." if len(bad) > 6 else ""))
-
-    def finish(self):
-        while self.expected:
-            tag, exp = self.expected.popleft()
-            self._error(f"missing item {tag}: {len(exp)} expected values never came")
-
-    def check(self, ok: bool, message: str, kind: str = "counter"):
-        """A non-value check: ``kind`` is ``counter`` (a counter the hardware owes its
-        definition) or ``timing`` (a difference from the cycle model)."""
-        if not ok:
-            self._error(message, kind)
-
-    def _error(self, message: str, kind: str = "value"):
-        if len(self.errors) < self.max_errors:
-            self.log.error(message)
-        self.errors.append(message)
-        self.kinds.append(kind)
-
-    @property
-    def passed(self) -> bool:
-        return not self.errors
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -146,7 +79,7 @@ class TB:
         await ClockCycles(self.dut.clk, 4)
         self.dut.rst.value = 0
         self.transport = CocotbTransport(self.dut, self.dut.clk, idle=idle, backpressure=backpressure,
-                                         seed=seed).start()
+                                         seed=seed, period_ns=CLOCK_NS).start()
         self.driver = Driver(self.transport, self.cfg)
         await self.driver.wait_ready()
 

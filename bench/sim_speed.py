@@ -1,0 +1,161 @@
+"""Simulation speed of the 64-PE `eie` preset in Verilator, and the time to load images.
+
+Three measurements on one synthetic layer (1024 x 1024, 10 % weights, 35 % inputs):
+
+* raw Verilator speed: cycles per second of a RUN with Python out of the loop
+  (`sim.tb.test_speed.raw_run`: the simulator runs until ``busy`` falls);
+* testbench speed: cycles per second of the same RUN under the full testbench (the cocotb
+  monitor samples the output stream every cycle, as in the regression);
+* image loading, each way: through the host protocol (WRITE_MEM frames, one byte per
+  cycle) and through the backdoor (direct writes into the named memories): seconds,
+  simulated cycles, bytes or words, and the rate.
+
+Plus the one-off costs: Verilog generation and the Verilator build of the preset.
+
+    python -m bench.sim_speed --out out/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eie import format as fmt
+from eie.atomic import atomic_write_text
+from eie.config import PRESETS
+from eie.images import write_images
+
+from .synthetic import synthetic_layer
+
+__all__ = ["run", "main"]
+
+SHAPE = (1024, 1024, 0.10, 0.35)
+
+
+def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> dict:
+    from hw import protocol as proto
+    from sim import runner, regression
+    from sim.cases import Case
+
+    out = Path(out)
+    work = out / "sim_speed"
+    cfg = PRESETS[config]
+    reason = runner.verilator_missing()
+    if reason:
+        raise RuntimeError(reason)
+    in_len, out_len, wd, xd = SHAPE
+    q, x = synthetic_layer(in_len, out_len, wd, xd, cfg, seed=7, name="speed")
+    program = fmt.encode_network([q], cfg)
+    images = write_images(program, work / "images")
+    np.save(work / "inputs.npy", x[None, :])
+
+    t = time.monotonic()
+    vpath = runner.verilog_for(cfg)
+    verilog_s = time.monotonic() - t
+    stamp = json.loads((vpath.parent / "stamp.json").read_text())
+    t = time.monotonic()
+    build = runner.get_build(cfg)
+    build_s = time.monotonic() - t
+    stamp_b = json.loads((build.build_dir / "stamp.json").read_text())
+    log(f"sim_speed: Verilog {stamp.get('generated_bytes')} bytes generated in {stamp.get('generate_seconds')} s "
+        f"(this call {verilog_s:.1f} s); Verilator build {stamp_b.get('seconds')} s (this call {build_s:.1f} s)")
+
+    # Full testbench, both load paths (same case otherwise).
+    cases = [Case(name=f"speed/{how}", cfg=cfg, kind="images", shape=[in_len, out_len], weight_density=wd,
+                  input_density=xd, n_vectors=1, seed=7, load=how, images=str(images),
+                  inputs=str(work / "inputs.npy")) for how in ("backdoor", "protocol")]
+    res = {r["name"].split("/")[1]: r for r in
+           regression.run_cases(cases, work / "tb", progress=progress, strict_cycles=False)}
+    for r in res.values():
+        if r["status"] != "pass":
+            raise RuntimeError(f"sim_speed case {r['name']} failed: {r.get('error')}")
+
+    # Raw run.
+    rec = cases[0].materialise(work / "raw")
+    (work / "raw").mkdir(parents=True, exist_ok=True)
+    (work / "raw" / "cases.json").write_text(json.dumps([rec]))
+    raw_file = work / "raw" / "results.jsonl"
+    raw_file.unlink(missing_ok=True)
+    build.test("sim.tb.test_speed", test_dir=work / "raw" / "run", testcase="raw_run",
+               env={"EIE_CASES": work / "raw" / "cases.json", "EIE_RESULTS": raw_file},
+               log_file=work / "raw" / "sim.log")
+    raw = json.loads(raw_file.read_text().splitlines()[-1])
+
+    from eie.images import read_images
+
+    imgs = read_images(images, cfg)
+    mems = proto.memory_table(cfg)
+    prot_bytes = 0
+    words = 0
+    for k in range(cfg.n_pe):
+        for mem, name in ((proto.Mem.PTR, "ptr"), (proto.Mem.SPMAT, "spmat"), (proto.Mem.BIAS, "bias")):
+            n = len(imgs.pe_memory(name, k))
+            words += n
+            prot_bytes += n * mems[mem].nbytes
+    bd, pr = res["backdoor"], res["protocol"]
+    data = {
+        "config": config, "config_hash": cfg.hash, "n_pe": cfg.n_pe, "layer": list(SHAPE),
+        "verilog": {"generated_bytes": stamp.get("generated_bytes"), "simulated_bytes": stamp.get("bytes"),
+                    "generate_seconds": stamp.get("generate_seconds")},
+        "verilator_build_seconds": stamp_b.get("seconds"),
+        "raw_run": raw,
+        "testbench_run": {"cycles": bd.get("run_sim_cycles"), "seconds": bd.get("run_seconds"),
+                          "cycles_per_second": (bd["run_sim_cycles"] / bd["run_seconds"])
+                          if bd.get("run_seconds") else None},
+        "load": {
+            "protocol": {"seconds": pr["load_seconds"], "cycles": pr["load_cycles"], "payload_bytes": prot_bytes,
+                         "bytes_per_second": prot_bytes / pr["load_seconds"] if pr["load_seconds"] else None},
+            "backdoor": {"seconds": bd["load_seconds"], "words": words,
+                         "words_per_second": words / bd["load_seconds"] if bd["load_seconds"] else None},
+        },
+    }
+    data["load"]["speedup"] = (pr["load_seconds"] / bd["load_seconds"]) if bd["load_seconds"] else None
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "sim_speed.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(out / "sim_speed.md", markdown(data))
+    return data
+
+
+def markdown(d: dict) -> str:
+    raw, tb, lp, lb = d["raw_run"], d["testbench_run"], d["load"]["protocol"], d["load"]["backdoor"]
+    i, o, wd, xd = d["layer"]
+    v = d["verilog"]
+    return "\n".join([
+        "# Simulation speed",
+        "",
+        f"Config `{d['config']}` ({d['n_pe']} PEs, hash {d['config_hash']}) in Verilator; layer {i}×{o}, "
+        f"{100 * wd:g} % weights, {100 * xd:g} % inputs.",
+        "",
+        "| measurement | value |",
+        "|---|---|",
+        f"| Verilator, RUN alone (no Python per cycle) | {raw['cycles_per_second']:,.0f} cycles/s "
+        f"({raw['busy_cycles']} cycles in {raw['wall_seconds']:.2f} s) |",
+        f"| full testbench (cocotb monitor every cycle) | "
+        + (f"{tb['cycles_per_second']:,.0f} cycles/s |" if tb["cycles_per_second"] else "n/a |"),
+        f"| image load through the protocol | {lp['seconds']:.1f} s, {lp['cycles']:,} cycles, "
+        f"{lp['payload_bytes']:,} payload bytes ({lp['bytes_per_second']:,.0f} B/s) |",
+        f"| image load through the backdoor | {lb['seconds']:.2f} s, {lb['words']:,} words "
+        f"({lb['words_per_second']:,.0f} words/s) |",
+        f"| backdoor speed-up | {d['load']['speedup']:.0f}× |" if d["load"]["speedup"] else "| backdoor speed-up | n/a |",
+        f"| Verilog generation (once per hw change) | {v['generate_seconds']} s, {v['generated_bytes']:,} bytes "
+        f"({v['simulated_bytes']:,} after dropping zero-init blocks) |",
+        f"| Verilator build (once per Verilog change) | {d['verilator_build_seconds']} s |",
+    ]) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.sim_speed", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="out/bench")
+    p.add_argument("--config", default="eie")
+    args = p.parse_args(argv)
+    print(markdown(run(Path(args.out), config=args.config)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""cocotb measurements for bench/sim_speed.py: raw Verilator speed of a RUN and load times.
+
+``raw_run`` loads a case through the backdoor, writes its input, sends RUN and then takes
+Python out of the loop (the transport stops, ``host_tx.ready`` stays low) until ``busy``
+falls: the simulator runs the whole layer on its own. It then reads the response and the
+outputs and checks them against the golden model, so the measured run is a correct one.
+Results (wall seconds, cycles) go to ``EIE_RESULTS`` as one JSON line.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import cocotb
+from cocotb.triggers import FallingEdge, RisingEdge, ReadOnly
+from cocotb.utils import get_sim_time
+
+from eie.config import EIEConfig
+from eie.images import read_images
+from hw import protocol as proto
+from sim.golden import GoldenModel
+from sim.tb.test_top import TB, CLOCK_NS
+
+
+@cocotb.test()
+async def raw_run(dut):
+    rec = json.loads(Path(os.environ["EIE_CASES"]).read_text())[0]
+    cfg = EIEConfig.from_dict(rec["cfg"])
+    images = read_images(rec["images"], cfg)
+    x = np.load(rec["inputs"])[0]
+    tb = TB(dut, cfg)
+    await tb.reset(seed=rec["seed"], idle=0.0, backpressure=0.0)
+    t = time.monotonic()
+    await tb.load(images, "backdoor")
+    backdoor_s = time.monotonic() - t
+    drv = tb.driver
+    await drv.write_inputs(x)
+    n_layers = images.n_layers
+    await tb.transport.send(proto.cmd_run(n_layers))
+    tb.transport.stop()                     # ready low: the response waits for us
+    t0_ns = get_sim_time("ns")
+    t = time.monotonic()
+    if not dut.busy.value:
+        await RisingEdge(dut.busy)
+    await FallingEdge(dut.busy)
+    wall = time.monotonic() - t
+    cycles = round((get_sim_time("ns") - t0_ns) / CLOCK_NS)
+    tb.transport.start()
+    status, op, n = proto.parse_header(await tb.transport.recv(proto.RESPONSE_HEADER_BYTES))
+    body = await tb.transport.recv(n)
+    assert status == proto.Status.OK and op == proto.Op.RUN, (status, op)
+    run_cycles = int.from_bytes(body, "little")
+    y = await drv.read_outputs(images.layers[-1]["out_len"])
+    want = GoldenModel(images).run(x)
+    assert np.array_equal(y, want), "outputs differ from the golden model"
+    res = {"name": rec["name"], "run_cycles": run_cycles, "busy_cycles": cycles, "wall_seconds": wall,
+           "cycles_per_second": cycles / wall if wall else None, "backdoor_seconds": backdoor_s}
+    with open(os.environ["EIE_RESULTS"], "a") as f:
+        f.write(json.dumps(res) + "\n")
+    dut._log.info(f"raw run: {cycles} cycles in {wall:.3f} s = {cycles / wall:.0f} cycles/s")
+    tb.transport.stop()

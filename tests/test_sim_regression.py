@@ -1,0 +1,160 @@
+"""The regression's own machinery, without a simulator: sweep coverage, case generators,
+scoreboard, summaries, the Verilog post-processing, the CLI's listing."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from eie import format as fmt
+from eie.config import PRESETS
+from sim import regression
+from sim.cases import Case, network_for, fits, lower_bound, regression_config
+from sim.golden import GoldenModel
+from sim.runner import strip_zero_memory_init
+from sim.tb.scoreboard import Scoreboard
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return regression.full_sweep(seed=1)
+
+
+def test_sweep_covers_the_issue(sweep):
+    cfgs = {(c.cfg.n_pe, c.cfg.queue_depth) for c in sweep}
+    assert cfgs == {(n, d) for n in (1, 2, 4, 8, 16, 64) for d in (1, 2, 8)}
+    grid = {(c.weight_density, c.input_density) for c in sweep if c.kind == "random" and "random-w" in c.name}
+    assert {w for w, _ in grid} == {0.01, 0.05, 0.1, 0.25, 0.5}
+    assert {x for _, x in grid} == {0.05, 0.25, 0.5, 1.0}
+    kinds = {c.kind for c in sweep} | {"multilayer" for c in sweep if c.tags.get("multilayer")}
+    assert set(regression.ODD_KINDS) <= kinds
+    # Every odd shape runs with and without idle/backpressure on every config.
+    for kind in regression.ODD_KINDS:
+        for h in {c.cfg.hash for c in sweep}:
+            stress = {c.stressed for c in sweep if c.cfg.hash == h and c.name.split("/")[1] == kind}
+            assert stress == {False, True}, (kind, h)
+    assert {c.load for c in sweep} == {"protocol", "backdoor"}
+    assert {c.cfg.entries_per_word for c in sweep} == {1, 2, 4, 8}
+    assert len({c.name for c in sweep}) == len(sweep)
+
+
+def test_sweep_is_reproducible(sweep):
+    again = regression.full_sweep(seed=1, pes=(4, 16), depths=(2,))
+    assert [c.to_dict() for c in again] == [c.to_dict() for c in sweep if c.cfg.queue_depth == 2
+                                             and c.cfg.n_pe in (4, 16)]
+    other = regression.full_sweep(seed=2, pes=(4, 16), depths=(2,))
+    assert [c.seed for c in other] != [c.seed for c in again]
+
+
+def test_every_sweep_case_fits(sweep):
+    # full_sweep checks too; this keeps the check visible.
+    for c in sweep[::7]:
+        assert fits(c) is None, c.name
+
+
+def test_multilayer_uses_four_layers(sweep):
+    multi = [c for c in sweep if c.tags.get("multilayer")]
+    assert multi and all(len(c.shape) == 5 for c in multi)
+
+
+@pytest.mark.parametrize("n_pe", [1, 4, 16])
+def test_odd_shapes_are_what_they_claim(n_pe):
+    cfg = regression_config(n_pe, 2)
+    cases = {c.name.split("/")[1]: c for c in regression.cases_for_config(cfg, seed=3)
+             if not c.name.endswith("stress") and c.kind != "random" or c.tags.get("multilayer")}
+    # Ragged rows: output length not a multiple of the PE count.
+    if n_pe > 1:
+        assert cases["ragged_rows"].shape[-1] % n_pe != 0
+    assert cases["single_column"].shape[0] == 1
+    layers, x = network_for(cases["zero_input"])
+    assert not x.any()
+    layers, x = network_for(cases["zero_columns"])
+    assert (layers[0].indices == 0).all(axis=0).any()
+    # Long runs: padding entries in the encoding.
+    layers, x = network_for(cases["long_runs"])
+    prog = fmt.encode_network(layers, cfg)
+    assert prog.layers[0].padding_per_pe.sum() > 0
+    # Saturation: some accumulator clamps.
+    layers, x = network_for(cases["saturate"])
+    g = GoldenModel(fmt.encode_network(layers, cfg))
+    first = g.layers[0]
+    exact = first.acc_init[None, :] + (first.weights @ x.T).T
+    assert np.any(first.accumulate(x, cfg) != exact)
+
+
+def test_lower_bound_matches_cycle_model():
+    from sim import cycle_model
+
+    cfg = PRESETS["tiny"]
+    case = Case(name="b", cfg=cfg, shape=[37, 29], weight_density=0.3, input_density=0.4, seed=5)
+    layers, x = network_for(case)
+    prog = fmt.encode_network(layers, cfg)
+    for v in x:
+        assert lower_bound(prog, 0, v) == cycle_model.lower_bound(cfg, prog.layers[0], v)
+
+
+def test_scoreboard_fails_on_missing_extra_and_different():
+    sb = Scoreboard(logging.getLogger("test"))
+    sb.expect("a", [1, 2, 3])
+    sb.observe("a", [1, 2, 3])
+    assert sb.passed and sb.values == 3
+    sb.expect("b", [1, 2, 3])
+    sb.observe("b", [1, 9, 3])
+    assert "b: 1 of 3 values differ: [1] got 9 expected 2" in sb.errors[-1]
+    sb.expect("c", [1, 2, 3])
+    sb.observe("c", [1, 2])
+    assert "missing values" in sb.errors[-1]
+    sb.observe("d", [5])
+    assert "extra item d" in sb.errors[-1]
+    sb.expect("e", [4])
+    sb.finish()
+    assert "missing item e" in sb.errors[-1]
+    sb.check(False, "cycles off", "timing")
+    assert sb.kinds[-1] == "timing" and not sb.passed
+
+
+def test_summary_counts_and_cycle_errors(tmp_path):
+    rows = [
+        {"name": "a", "status": "pass", "n_pe": 4, "queue_depth": 8, "entries_per_word": 4, "shape": [3, 4],
+         "weight_density": 0.1, "input_density": 0.5, "load": "protocol", "idle": 0, "backpressure": 0,
+         "seed": 1, "vectors": 2, "values_checked": 8,
+         "layers": [{"rtl": 10, "model": 10, "bound": 5}, {"rtl": 12, "model": 12, "bound": 6}]},
+        {"name": "b", "status": "cycles", "n_pe": 4, "queue_depth": 8, "entries_per_word": 4, "shape": [3, 4],
+         "weight_density": 0.1, "input_density": 0.5, "load": "backdoor", "idle": 0.3, "backpressure": 0.3,
+         "seed": 2, "vectors": 1, "values_checked": 4, "error": "v0 layer 0: RTL 11 cycles, cycle model 10",
+         "replay": "eie regression --only b",
+         "layers": [{"rtl": 11, "model": 10, "bound": 5}]},
+    ]
+    s = regression.write_summary(rows, tmp_path, seed=1)
+    assert s["cases"] == 2 and s["passed"] == 1 and s["status"] == {"pass": 1, "cycles": 1}
+    assert s["cycle_error"] == {"checked": 3, "exact": 2, "max_abs": 1, "mean_abs": pytest.approx(1 / 3),
+                                "max_rel": pytest.approx(0.1)}
+    md = (tmp_path / "summary.md").read_text()
+    assert "2 cases, **1 passed**, 1 cycles" in md and "eie regression --only b" in md
+    assert json.loads((tmp_path / "summary.json").read_text())["summary"]["passed"] == 1
+
+
+def test_strip_zero_memory_init_keeps_everything_else():
+    v = "\n".join([
+        "module m;", "  reg [7:0] mem [3:0];", "  initial begin", "    mem[0] = 8'd0;", "    mem[1] = 8'h00;",
+        "  end", "  reg [7:0] rom [1:0];", "  initial begin", "    rom[0] = 8'd0;", "    rom[1] = 8'd5;", "  end",
+        "  initial begin", "    x = 1'h0;", "  end", "endmodule"])
+    out, n = strip_zero_memory_init(v)
+    assert n == 1
+    assert "mem[0]" not in out and "rom[1] = 8'd5;" in out and "rom[0] = 8'd0;" in out and "x = 1'h0;" in out
+
+
+def test_cli_lists_cases(capsys):
+    from eie.cli import main
+
+    assert main(["regression", "--quick", "--no-lenet", "--list", "--only", "pe4-q1-.*/saturate"]) == 0
+    out = capsys.readouterr().out
+    assert "pe4-q1-w2/saturate " in out and "pe4-q1-w2/saturate/stress" in out and "2 cases" in out
+
+
+def test_cli_rejects_a_bad_pattern(capsys):
+    from eie.cli import main
+
+    assert main(["regression", "--quick", "--no-lenet", "--only", "(", "--list"]) == 2
+    assert "not a valid regular expression" in capsys.readouterr().err
