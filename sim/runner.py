@@ -35,7 +35,7 @@ from eie.config import EIEConfig
 
 __all__ = ["REPO", "BUILD_ROOT", "verilator_missing", "ensure_verilator_path", "fst_supported",
            "waves_from_env", "verilog_for", "get_build", "build_from_verilog", "SimBuild",
-           "TOPLEVEL"]
+           "TOPLEVEL", "toplevel_for", "strip_zero_memory_init"]
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("EIE_BUILD_DIR", REPO / "build"))
@@ -153,14 +153,25 @@ def _hw_source_digest() -> str:
     return _sha(*parts)
 
 
-def _generate_verilog(cfg: EIEConfig) -> str:
-    """Verilog text of the top for ``cfg``, module named `TOPLEVEL`."""
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    from amaranth.back import verilog
-    from hw.top import EIETop   # the hw engineer's top Component
+def toplevel_for(cfg: EIEConfig) -> str:
+    """Name of the top module in ``cfg``'s Verilog (``eie_<hash>``, as `eie verilog` names it)."""
+    try:
+        from hw.cli import top_name
+    except ImportError:
+        return TOPLEVEL
+    return top_name(cfg)
 
-    top = EIETop(cfg)
-    return verilog.convert(top, name=TOPLEVEL, emit_src=False)
+
+def _generate_verilog(cfg: EIEConfig) -> str:
+    """Verilog text of the top for ``cfg``: exactly what `eie verilog` writes."""
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    try:
+        from hw.cli import generate_verilog
+    except ImportError:
+        from amaranth.back import verilog
+        from hw.top import EIETop
+        return verilog.convert(EIETop(cfg), name=toplevel_for(cfg), emit_src=False)
+    return generate_verilog(cfg)
 
 
 _ZERO_INIT = re.compile(r"^\s+[A-Za-z_][\w$]*\[\d+\] = \d+'[dhb]0+;$")
@@ -170,7 +181,8 @@ def strip_zero_memory_init(text: str) -> tuple[str, int]:
     """Drop ``initial`` blocks that only set memory words to zero.
 
     Amaranth writes one line per word of every memory's (all-zero) initial contents: the
-    ``eie`` preset's Verilog is >100 MB of them. Verilator starts every variable at zero
+    ``eie`` preset's Verilog is >100 MB of them. `hw.cli.generate_verilog` strips them too;
+    this pass is kept for Verilog from elsewhere (the fallback path, other tops). Verilator starts every variable at zero
     anyway (unless ``+verilator+rand+reset+2`` asks for random values, which is then a
     stricter test), so simulation is unchanged. Simulation only: the FPGA flow uses the
     Verilog as generated. Returns the new text and the number of blocks removed.
@@ -202,7 +214,7 @@ def strip_zero_memory_init(text: str) -> tuple[str, int]:
 def verilog_for(cfg: EIEConfig) -> Path:
     """Generated Verilog for ``cfg`` (cached by config hash and hw/ sources)."""
     folder = BUILD_ROOT / "verilog" / cfg.hash
-    out = folder / f"{TOPLEVEL}.v"
+    out = folder / f"{toplevel_for(cfg)}.v"
     stamp = folder / "stamp.json"
     key = _hw_source_digest()
     with _locked(BUILD_ROOT / "locks" / f"verilog-{cfg.hash}.lock"):
@@ -340,4 +352,4 @@ def build_from_verilog(sources: list[Path], toplevel: str, name: str, waves: str
 def get_build(cfg: EIEConfig, waves: str | None = None) -> SimBuild:
     """The Verilator build of ``cfg``'s top (made once, then reused from ``build/``)."""
     src = verilog_for(cfg)
-    return build_from_verilog([src], TOPLEVEL, cfg.hash, waves=waves, cfg=cfg)
+    return build_from_verilog([src], toplevel_for(cfg), cfg.hash, waves=waves, cfg=cfg)
