@@ -88,6 +88,11 @@ class Board:
     # Memories (by name in hw/) that may start undefined: their zero initial contents are
     # dropped before synthesis, because the iCE40 SPRAM cannot be initialised.
     uninit_memories: tuple = ()
+    # Bytes of the UART receive FIFO. The protocol's request/response discipline leaves the
+    # design's host_rx stalls at a few cycles within a command, well under a byte time
+    # (the receiver's own register holds one byte), so a short FIFO is margin enough; on the
+    # iCE40 every flop counts.
+    fifo_depth: int = 16
 
     def platform(self):
         """A fresh amaranth-boards platform object (with our UART for the OrangeCrab)."""
@@ -122,6 +127,7 @@ BOARDS = {
         tools={**_ICE40_TOOLS},
         bitstream="bin",
         uninit_memories=("spmat",),
+        fifo_depth=2,
         capacity={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
         description="1BitSquared iCEBreaker (Lattice iCE40UP5K), UART over the FTDI's channel B"),
     "ulx3s": Board(

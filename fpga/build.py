@@ -327,9 +327,15 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
     from eie.images import Images, read_images
     from .top import BoardTop
 
+    from .pll import ClockReset
+    from .uart import baud_divisor
+
     cfg = cfg if cfg is not None else board.default_config
     make_core = core_factory or _default_core
     f_target = float(freq) if freq is not None else board.default_freq
+    # Clock and baud rate first: a request out of reach fails before anything is built.
+    f_sync = ClockReset(board.family, board.clk_resource, board.clk_freq, f_target).f_out
+    baud_divisor(f_sync, baud if baud is not None else board.baud)
 
     def load(x):
         if x is None or isinstance(x, Images):
@@ -347,7 +353,8 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
     with atomic_dir(out_dir) as tmp:
         requested = f_target
         while True:
-            top = BoardTop(board, make_core(cfg), freq=requested, baud=baud, boot=boot)
+            top = BoardTop(board, make_core(cfg), freq=requested, baud=baud, boot=boot,
+                           fifo_depth=board.fifo_depth)
             attempt_dir = tmp / "build" if not attempts else tmp / f"build-{len(attempts)}"
             log(f"{board.name}: {cfg.n_pe} PEs (config {cfg.hash}), PLL {top.f_sync / 1e6:.3f} MHz "
                 f"(requested {requested / 1e6:g} MHz), UART {top.baud} baud (divisor {top.divisor})"

@@ -6,7 +6,7 @@ cycle model's. Fast tests (`make test`): a small random two-layer network on the
 preset with a fast baud divisor, loaded over the UART; and the same network baked into the board core's
 boot ROM, with an exact host and with one whose baud rate is 3 % off and that pauses
 between bytes. The slow test (`make regression`): the compressed LeNet-300-100 (made once
-by the compressor) and 100 MNIST test images through the UART, on the ``ice40`` preset.
+by the compressor) and a batch of MNIST test images through the UART, on the ``ice40`` preset.
 
 Every case prints its seed; replay one with ``EIE_SEED=<seed>``.
 """
@@ -121,7 +121,8 @@ def test_small_network_baked(small, host):
 
 @pytest.mark.slow
 def test_lenet_over_the_uart_on_ice40():
-    """Compressed LeNet-300-100 (from the compressor) and 100 MNIST test images over the UART."""
+    """Compressed LeNet-300-100 (from the compressor) and a batch of MNIST test images (32, or
+    ``EIE_LENET_IMAGES``) over the UART: every output bit-exact against the golden model."""
     from compress.data import load_dataset
     from eie import numerics
     from sim.regression import lenet_images
@@ -131,11 +132,11 @@ def test_lenet_over_the_uart_on_ice40():
     data = load_dataset("mnist")
     folder = OUT / "lenet"
     folder.mkdir(parents=True, exist_ok=True)
-    n = int(os.environ.get("EIE_LENET_IMAGES", 100))
+    n = int(os.environ.get("EIE_LENET_IMAGES", 32))
     x = numerics.act_from_float(data.x_test[:n], cfg)
     np.save(folder / "inputs.npy", x)
-    build = board_build(cfg, divisor=8)
-    res = run_case("lenet-ice40-uart", build, cfg, images, folder / "inputs.npy", divisor=8,
+    build = board_build(cfg, divisor=4)
+    res = run_case("lenet-ice40-uart", build, cfg, images, folder / "inputs.npy", divisor=4,
                    baked=False, seed=seed_for(7), save_outputs=folder / "rtl_out.npy")
     out = np.load(folder / "rtl_out.npy")
     acc = float(np.mean(np.argmax(out, axis=1) == data.y_test[:n]))

@@ -145,3 +145,28 @@ def test_fixture_build_orangecrab_dfu(tmp_path):
     bit = (tmp_path / "oc" / "top.bit").read_bytes()
     assert (tmp_path / "oc" / "top.dfu").read_bytes() == add_dfu_suffix(bit)
     assert report["clock"]["timing_met"]
+
+
+def test_modeled_performance_of_a_small_model(tmp_path):
+    """Modeled GOP/s from the cycle model over real inputs (digits: 64 pixels)."""
+    import numpy as np
+    from eie import format as fmt
+    from eie.config import PRESETS
+    from eie.images import write_images, read_images
+    from fpga.build import model_performance
+
+    cfg = PRESETS["tiny"]
+    rng = np.random.default_rng(3)
+    layers = [fmt.QuantizedLayer("fc1", rng.integers(1, 16, (16, 64)) * (rng.random((16, 64)) < 0.3),
+                                 np.r_[0.0, rng.normal(size=15) * 0.2], rng.normal(size=16), True),
+              fmt.QuantizedLayer("fc2", rng.integers(1, 16, (10, 16)) * (rng.random((10, 16)) < 0.5),
+                                 np.r_[0.0, rng.normal(size=15) * 0.2], rng.normal(size=10), False)]
+    images = read_images(write_images(fmt.encode_network(layers, cfg), tmp_path / "m"), cfg)
+    m = model_performance(images, 50e6, n_inputs=20, log=lambda *a: None)
+    assert m["inputs"] == "20 digits test images"
+    assert 0 < m["useful_macs_per_input"] < m["dense_macs_per_input"] == 64 * 16 + 16 * 10
+    assert m["cycles_per_input"] > m["useful_macs_per_input"] / cfg.n_pe
+    # GOP/s = 2 * useful MACs / time, and can never beat the peak 2 * n_pe * f.
+    assert m["gops"] == pytest.approx(2 * m["useful_macs_per_input"] * 50e6 / m["cycles_per_input"] / 1e9)
+    assert m["gops"] < 2 * cfg.n_pe * 50e6 / 1e9
+    assert 0 < m["pe_utilisation"] < 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import cocotb
@@ -36,7 +37,7 @@ CLOCK_PS = 10_000
 
 @cocotb.test()
 async def board(dut):
-    case = json.loads(open(os.environ["EIE_BOARD_CASE"]).read())
+    case = json.loads(Path(os.environ["EIE_BOARD_CASE"]).read_text())
     cfg = EIEConfig.from_dict(case["cfg"])
     images = read_images(case["images"], cfg)
     x_all = np.atleast_2d(np.load(case["inputs"]))

@@ -9,8 +9,10 @@ framing, the bridge and the array.
 Timing is in simulated time, not clock cycles (a USB-serial chip does not see the FPGA's
 clock): a bit lasts ``divisor`` clock periods times ``1 + skew``, so a host a little off
 the FPGA's baud rate is modelled too. Frames from the host leave back to back, optionally
-with idle time between them (``gap_bits``). The receiver samples each bit in its middle
-and records framing errors (a low stop bit), which the test treats as failures.
+with idle time between them (``gap_bits``). The receiver reads each bit's level at its
+middle and records framing errors (a low stop bit), which the test treats as failures.
+Both sides wait once per change of the line, not once per bit (a simulator callback
+costs far more than the simulated cycles between them).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from __future__ import annotations
 import random
 
 import cocotb
-from cocotb.triggers import Event, FallingEdge, Timer, with_timeout
+from cocotb.triggers import Event, FallingEdge, First, RisingEdge, Timer, with_timeout
+from cocotb.utils import get_sim_time
 
 __all__ = ["UARTPinTransport", "UARTTimeout"]
 
@@ -84,9 +87,16 @@ class UARTPinTransport:
                 gap = int(self.rng.random() * self.gap_bits * self.bit_ps)
                 if gap:
                     await Timer(gap, "ps")
-            for level in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
-                self.rx.value = level
-                await Timer(self.bit_ps, "ps")
+            # One wait per run of equal bits, not per bit: a zero byte is two waits.
+            levels = [0] + [(byte >> i) & 1 for i in range(8)] + [1]
+            i = 0
+            while i < 10:
+                j = i
+                while j < 10 and levels[j] == levels[i]:
+                    j += 1
+                self.rx.value = levels[i]
+                await Timer((j - i) * self.bit_ps, "ps")
+                i = j
             self.bytes_sent += 1
 
     async def recv(self, n: int) -> bytes:
@@ -120,19 +130,39 @@ class UARTPinTransport:
     # ---- the receiver -----------------------------------------------------------------------
 
     async def _receive(self):
-        half = self.rx_bit_ps // 2
+        # Edges, not samples: after a start bit's falling edge, wait for the line's edges (or
+        # the middle of the stop bit) and read each bit's level at its middle from them.
+        bit = self.rx_bit_ps
         while True:
             await FallingEdge(self.tx)
-            await Timer(half, "ps")
-            if int(self.tx.value) != 0:
-                continue                      # not a start bit
-            byte = 0
-            for i in range(8):
-                await Timer(self.rx_bit_ps, "ps")
-                byte |= int(self.tx.value) << i
-            await Timer(self.rx_bit_ps, "ps")
-            if int(self.tx.value) != 1:
+            t0 = get_sim_time("ps")
+            edges = [(t0, 0)]
+            end = t0 + bit * 19 // 2                         # middle of the stop bit
+            while True:
+                now = get_sim_time("ps")
+                if now >= end:
+                    break
+                change = self.tx.value_change
+                fired = await First(change, Timer(end - now, "ps"))
+                if fired is change:
+                    edges.append((get_sim_time("ps"), int(self.tx.value)))
+
+            def level(t):
+                value = edges[0][1]
+                for when, v in edges:
+                    if when > t:
+                        break
+                    value = v
+                return value
+
+            if level(t0 + bit // 2) != 0:
+                continue                                     # a glitch, not a start bit
+            byte = sum(level(t0 + bit * (2 * i + 3) // 2) << i for i in range(8))
+            if level(end) != 1:
                 self.framing_errors += 1
+                # Wait for the line to go idle before looking for the next start bit.
+                if int(self.tx.value) == 0:
+                    await RisingEdge(self.tx)
                 continue
             self._in.append(byte)
             self.bytes_received += 1
