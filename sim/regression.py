@@ -392,13 +392,17 @@ def write_summary(results: list[dict], out: Path, title: str = "RTL regression",
 
 # ---- LeNet-300-100 on the MNIST test split ---------------------------------------------------------
 
-def lenet_images(folder: Path, config: str, log=print) -> Path:
-    """Images of the compressed LeNet-300-100 for ``config`` (made once by `compress.demo`)."""
+def lenet_images(config: str, folder: Path | None = None, log=print) -> Path:
+    """Images of the compressed LeNet-300-100 for ``config``, made once by `compress.demo`
+    (dense training and Deep Compression, a few minutes) into ``build/lenet/<config>/`` and
+    reused by the pytest slow test and every `eie regression` after."""
     from eie.images import read_images, ImageError
     from eie.config import get_config
+    from .runner import BUILD_ROOT
 
     cfg = get_config(config)
-    images = Path(folder) / "images"
+    folder = Path(folder) if folder else BUILD_ROOT / "lenet" / config
+    images = folder / "images"
     try:
         read_images(images, cfg)
         return images
@@ -407,7 +411,12 @@ def lenet_images(folder: Path, config: str, log=print) -> Path:
     from compress.demo import run_lenet
 
     log(f"regression: compressing LeNet-300-100 for config {config} into {folder} (once; cached)")
-    run_lenet(folder, config, progress=False, log=lambda *a: None)
+    from .runner import _locked
+    with _locked(BUILD_ROOT / "locks" / f"lenet-{config}.lock"):
+        try:
+            read_images(images, cfg)           # made by another process meanwhile
+        except ImageError:
+            run_lenet(folder, config, progress=False, log=lambda *a: None)
     return images
 
 
@@ -424,7 +433,7 @@ def lenet_cases(out: Path, configs: str = "ice40", images: str | None = None,
     cases = []
     for name in configs.split(","):
         cfg = get_config(name)
-        folder = Path(images) if images else lenet_images(Path(out) / name, name)
+        folder = Path(images) if images else lenet_images(name)
         imgs = read_images(folder, cfg)
         from sim.golden import GoldenModel
         g = GoldenModel(imgs)
