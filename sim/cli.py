@@ -30,7 +30,8 @@ def register(sub):
     r.add_argument("--list", action="store_true", help="list the cases and exit")
     r.add_argument("--no-lenet", action="store_true", help="leave out LeNet-300-100 on the MNIST test split")
     r.add_argument("--lenet-images", help="image folder of a compressed LeNet-300-100 (default: make one)")
-    r.add_argument("--lenet-config", default="ice40", help="config LeNet runs on (default ice40)")
+    r.add_argument("--lenet-config", default="eie,ice40",
+                   help="comma-separated configs LeNet runs on (default eie,ice40)")
     r.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "2")),
                    help="simulations run in parallel (default: $JOBS or 2)")
     r.add_argument("--waves", action="store_true",
@@ -121,13 +122,22 @@ def run_regression_cmd(args):
         if r["status"] not in ("pass", "skip"):
             r["replay"] = (f"eie regression --out out/replay --seed {args.seed} --only '^{re.escape(r['name'])}$' "
                            f"--waves" + (" --no-lenet" if not r["name"].startswith("lenet") else ""))
-    s = regression.write_summary(results, out, seed=args.seed,
-                                 extra={"wall_seconds": round(time.monotonic() - t0, 1)})
+    extra = {"wall_seconds": round(time.monotonic() - t0, 1)}
+    lenet = regression.lenet_accuracy(results)
+    if lenet:
+        extra["lenet"] = lenet
+    s = regression.write_summary(results, out, seed=args.seed, extra=extra)
     ce = s["cycle_error"]
     print(f"regression: {s['passed']}/{s['cases']} cases passed "
           f"({', '.join(f'{v} {k}' for k, v in sorted(s['status'].items()))}); "
           f"{s['values_checked']} values checked; cycle error max {ce['max_abs']} "
           f"({ce['exact']}/{ce['checked']} layer runs exact); summary in {out / 'summary.md'}")
+    skipped = [r for r in results if r["status"] == "skip"]
+    if skipped:
+        raise EIEError(f"{len(skipped)} case(s) could not run: {skipped[0]['error']}")
+    for name, a in (lenet or {}).items():
+        print(f"LeNet-300-100 on {name}: {a['images']} MNIST test images through the RTL, "
+              f"{a['parts_passed']}/{a['parts']} parts bit-exact, RTL accuracy {a['accuracy_pct']:.2f} %")
     bad = [r for r in results if r["status"] not in ("pass", "skip")]
     for r in bad[:10]:
         print(f"  FAILED {r['name']}: {r.get('error')}\n    replay: {r['replay']}")

@@ -364,6 +364,11 @@ def write_summary(results: list[dict], out: Path, title: str = "RTL regression",
                      f"max {s['rtl_over_bound']['max']:.3f}.")
     if seed is not None:
         lines.append(f"Sweep seed {seed}.")
+    for name, a in (s.get("lenet") or {}).items():
+        acc = f"{a['accuracy_pct']:.2f} %" if a["accuracy_pct"] is not None else "n/a"
+        lines.append(f"LeNet-300-100 on `{name}`: {a['images']} MNIST test images classified by the RTL, "
+                     f"{a['parts_passed']} of {a['parts']} parts bit-exact with the golden model; "
+                     f"accuracy of the RTL's outputs {acc}.")
     lines += ["", "| config | cases | pass |", "|---|---|---|"]
     for k, v in s["per_config"].items():
         lines.append(f"| {k} | {v['cases']} | {v['pass']} |")
