@@ -377,7 +377,10 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
                 f"{attempt['f_sync_mhz']:.3f} MHz ({'met' if attempt['timing_met'] else 'FAILED'})")
             if attempt["timing_met"] or not retry or len(attempts) > 1:
                 break
-            requested = fmax * 1e6 * 0.995
+            requested = _retry_freq(board, fmax * 1e6)
+            if requested is None:
+                log(f"{board.name}: timing failed and no clock at or below {fmax:.2f} MHz can be made")
+                break
             log(f"{board.name}: timing failed; rebuilding with the clock at or below {requested / 1e6:.2f} MHz")
 
         final = attempts[-1]
@@ -407,6 +410,19 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
             report["model"]["seconds"] = round(time.perf_counter() - t, 2)
         write_report(report, tmp)
     return report
+
+
+def _retry_freq(board, fmax_hz: float):
+    """A clock request the PLL can meet just under ``fmax_hz``: the oscillator itself when
+    the PLL cannot go that low (the iCE40 PLL stops at 16 MHz), None when nothing fits."""
+    from .pll import ClockReset
+
+    target = fmax_hz * 0.995
+    try:
+        ClockReset(board.family, board.clk_resource, board.clk_freq, target)
+        return target
+    except ValueError:
+        return board.clk_freq if board.clk_freq <= target else None
 
 
 def _attempt_result(board, build_dir: Path, top, requested: float, seconds: float, rc: int) -> dict:
@@ -504,6 +520,11 @@ def _report(board, cfg, final, attempts, products, baked, boot, seconds) -> dict
 
 # ---- report writing ------------------------------------------------------------------------
 
+def _shorten(line: str, keep: int = 90) -> str:
+    """Yosys names nets after whole chains of cells; keep the start (where in the design)."""
+    return re.sub(r"(\S{%d})\S{12,}" % keep, r"\1...", line)
+
+
 def write_report(report: dict, folder: Path):
     folder = Path(folder)
     (folder / "report.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -562,7 +583,8 @@ def render_markdown(r: dict) -> str:
                          f"{'yes' if a['timing_met'] else 'no'} | {a['seconds']:.0f} |")
     if r["critical_path"]:
         lines += ["", "## Critical path (nextpnr)", "", "```"]
-        path = [l for l in r["critical_path"] if "Defined in" not in l and not l.strip().startswith("/")]
+        path = [_shorten(l) for l in r["critical_path"]
+                if "Defined in" not in l and not l.strip().startswith("/")]
         lines += path[:60] + (["..."] if len(path) > 60 else []) + ["```"]
     lines.append("")
     return "\n".join(lines)

@@ -128,7 +128,7 @@ def test_lenet_over_the_uart_on_ice40():
     from sim.regression import lenet_images
 
     cfg = PRESETS["ice40"]
-    images = lenet_images(runner.BUILD_ROOT / "tests" / "lenet" / "ice40", "ice40")
+    images = lenet_images("ice40")
     data = load_dataset("mnist")
     folder = OUT / "lenet"
     folder.mkdir(parents=True, exist_ok=True)
