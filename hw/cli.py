@@ -10,6 +10,7 @@ the accumulators' touched bits are cleared by a sweep after reset). ``--lint`` r
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -49,6 +50,28 @@ def strip_memory_init(text: str) -> str:
     return _INIT_BLOCK.sub(repl, text)
 
 
+@contextlib.contextmanager
+def _no_zero_meminit():
+    """Skip Amaranth's ``$meminit`` cells for memories whose init is all zero.
+
+    Amaranth 0.5 builds one Python object per init bit (1.7 M bits per PE for the ``eie``
+    preset), which made generating its Verilog take minutes; `strip_memory_init` then
+    dropped those zeros anyway. Non-zero inits are emitted as usual.
+    """
+    from amaranth.back import rtlil
+    original = rtlil.ModuleEmitter.emit_memory
+
+    def emit_memory(self, cell_idx, cell):
+        if any(cell.init):
+            original(self, cell_idx, cell)
+
+    rtlil.ModuleEmitter.emit_memory = emit_memory
+    try:
+        yield
+    finally:
+        rtlil.ModuleEmitter.emit_memory = original
+
+
 def generate_verilog(cfg) -> str:
     """Verilog text of `hw.top.EIETop` for ``cfg``."""
     import os
@@ -56,7 +79,8 @@ def generate_verilog(cfg) -> str:
     from amaranth.back import verilog
     from .top import EIETop
     top = EIETop(cfg)
-    text = verilog.convert(top, name=top_name(cfg), emit_src=False)
+    with _no_zero_meminit():
+        text = verilog.convert(top, name=top_name(cfg), emit_src=False)
     return strip_memory_init(text)
 
 
