@@ -58,7 +58,9 @@ def run_golden_cmd(args):
     from sim.golden import GoldenModel
 
     cfg = get_config(args.config) if args.config else None
-    model = GoldenModel(Path(args.images), cfg)
+    from eie.images import read_images
+    model_program = read_images(Path(args.images), cfg).program()
+    model = GoldenModel(model_program)
     x = _load_inputs(args.inputs)
     if args.float:
         if not np.all(np.isfinite(x)):
@@ -68,6 +70,14 @@ def run_golden_cmd(args):
     y = outs[-1]
     batch = 1 if y.ndim == 1 else y.shape[0]
     print(f"golden model: {len(model.layers)} layers, {batch} input vector(s), config {model.cfg.hash}")
+    from sim.cycle_model import network_timing
+    first = x if x.ndim == 1 else x[0]
+    timing = network_timing(model_program, first)
+    print("cycle model (first input vector):")
+    print(f"  {'layer':12} {'in':>6} {'out':>6} {'non-zero in':>11} {'cycles':>8} {'bound':>8} {'ratio':>6}")
+    for layer, t in zip(model.layers, timing):
+        print(f"  {layer.name:12} {layer.in_len:>6} {layer.out_len:>6} {t.broadcasts:>11} "
+              f"{t.cycles:>8} {t.bound:>8} {t.ratio:>6.3f}")
     if args.output:
         import io
         buf = io.BytesIO()
