@@ -541,13 +541,14 @@ def render_markdown(r: dict) -> str:
         "| | |",
         "|---|---|",
         f"| PEs | {r['n_pe']} (config `{r['config_hash']}`) |",
-        f"| clock | PLL {c['pll_mhz']:.3f} MHz from a {c['oscillator_mhz']:g} MHz oscillator "
-        f"(requested {c['requested_mhz']:g} MHz) |",
+        (f"| clock | PLL {c['pll_mhz']:.3f} MHz from a {c['oscillator_mhz']:g} MHz oscillator "
+         f"(requested {c['requested_mhz']:g} MHz) |" if c["pll"] else
+         f"| clock | the {c['oscillator_mhz']:g} MHz oscillator, no PLL (requested {c['requested_mhz']:g} MHz) |"),
         f"| Fmax (nextpnr) | {c['fmax_mhz']:.2f} MHz: timing {'met' if c['timing_met'] else '**not met**'} |",
         f"| UART | {r['uart']['baud']} baud requested, divisor {r['uart']['divisor']} "
         f"({r['uart']['actual_baud']} baud) |",
-        f"| peak | {r['peak_gops']:.2f} GOP/s at the PLL clock (2 x {r['n_pe']} PEs x f); "
-        f"{r['peak_gops_at_fmax']:.2f} at Fmax |",
+        f"| peak | {r['peak_gops']:.3f} GOP/s at the clock (2 x {r['n_pe']} PEs x f); "
+        f"{r['peak_gops_at_fmax']:.3f} at Fmax |",
         f"| bitstream | `{r['bitstream']}` (sha256 {r['bitstream_sha256'][:16]}...)"
         + (f", `{r['dfu']}` for dfu-util" if r.get("dfu") else "") + " |",
         f"| baked model | {r['baked_model']['folder'] + ' (' + str(r['baked_model']['boot_bytes']) + ' bytes of commands)' if r['baked_model'] else 'none (models load over the UART)'} |",
