@@ -96,9 +96,9 @@ class Case:
 
     def materialise(self, folder: Path) -> dict:
         """Write images and inputs under ``folder``; return the testbench's case record."""
-        folder = Path(folder)
+        folder = Path(folder).resolve()
         if self.kind == "images":
-            images, inputs = Path(self.images), Path(self.inputs)
+            images, inputs = Path(self.images).resolve(), Path(self.inputs).resolve()
         else:
             layers, x = network_for(self)
             program = fmt.encode_network(layers, self.cfg)

@@ -176,7 +176,7 @@ def run_cases(cases: list[Case], out: Path, *, jobs: int = 1, waves: bool = Fals
     """Run ``cases``; return one result record per case (also in ``out/results.jsonl``)."""
     from . import runner
 
-    out = Path(out)
+    out = Path(out).resolve()          # the simulator runs in its own folder: no relative paths
     out.mkdir(parents=True, exist_ok=True)
     reason = runner.verilator_missing()
     by_cfg: dict[str, list[Case]] = defaultdict(list)
@@ -435,10 +435,11 @@ def lenet_cases(out: Path, configs: str = "ice40", images: str | None = None,
     from eie.images import read_images
 
     data = load_dataset("mnist")
+    out = Path(out).resolve()
     cases = []
     for name in configs.split(","):
         cfg = get_config(name)
-        folder = Path(images) if images else lenet_images(name)
+        folder = Path(images).resolve() if images else lenet_images(name)
         imgs = read_images(folder, cfg)
         from sim.golden import GoldenModel
         g = GoldenModel(imgs)

@@ -38,7 +38,7 @@ __all__ = ["REPO", "BUILD_ROOT", "verilator_missing", "ensure_verilator_path", "
            "TOPLEVEL", "toplevel_for", "strip_zero_memory_init"]
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD_ROOT = Path(os.environ.get("EIE_BUILD_DIR", REPO / "build"))
+BUILD_ROOT = Path(os.environ.get("EIE_BUILD_DIR", REPO / "build")).resolve()
 TOPLEVEL = "eie_top"
 
 # Verilator warns about widths and unused bits in Amaranth's output; none of it is fatal.

@@ -233,3 +233,13 @@ def test_lenet_slice_on_ice40():
 
     cases = regression.lenet_cases(OUT / "lenet", "ice40", parts=10)[:1]
     run(cases, "lenet-ice40")
+
+
+def test_relative_output_folder(tmp_path, monkeypatch):
+    """`eie regression --out out/x` passes a relative folder; the simulator runs elsewhere."""
+    from sim import regression
+
+    monkeypatch.chdir(tmp_path)
+    res = regression.run_cases([Case(name="rel", cfg=TINY, shape=[9, 7], seed=1)], Path("rel/out"),
+                               progress=False)
+    assert res[0]["status"] == "pass", res[0]["error"]
