@@ -93,6 +93,8 @@ class Board:
     # (the receiver's own register holds one byte), so a short FIFO is margin enough; on the
     # iCE40 every flop counts.
     fifo_depth: int = 16
+    # Extra nextpnr options.
+    nextpnr_opts: str = ""
 
     def platform(self):
         """A fresh amaranth-boards platform object (with our UART for the OrangeCrab)."""
@@ -138,6 +140,8 @@ BOARDS = {
         synth_opts="",
         # amaranth-boards lists openFPGALoader as required even to build: `true` stands in.
         tools={**_ECP5_TOOLS, "OPENFPGALOADER": "true"},
+        # router2: router1 needs hours on a nearly full 85F (32 PEs use ~88 % of the LUTs).
+        nextpnr_opts="--router router2",
         bitstream="bit",
         capacity={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
         description="Radiona ULX3S 85F (Lattice ECP5 LFE5U-85F), UART over the FT231X"),
@@ -149,6 +153,7 @@ BOARDS = {
         synth_opts="",
         # dfu-suffix (dfu-util) is replaced by fpga.build.add_dfu_suffix, in Python.
         tools={**_ECP5_TOOLS, "DFU_SUFFIX": "true"},
+        nextpnr_opts="--router router2",
         bitstream="bit",
         capacity={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
         description="Good Stuff Department OrangeCrab r0.2 85F (Lattice ECP5 LFE5U-85F), "

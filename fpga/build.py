@@ -327,14 +327,14 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
     from eie.images import Images, read_images
     from .top import BoardTop
 
-    from .pll import ClockReset
+    from .pll import plan_clock
     from .uart import baud_divisor
 
     cfg = cfg if cfg is not None else board.default_config
     make_core = core_factory or _default_core
     f_target = float(freq) if freq is not None else board.default_freq
     # Clock and baud rate first: a request out of reach fails before anything is built.
-    f_sync = ClockReset(board.family, board.clk_resource, board.clk_freq, f_target).f_out
+    _, f_sync = plan_clock(board.family, board.clk_freq, f_target)
     baud_divisor(f_sync, baud if baud is not None else board.baud)
 
     def load(x):
@@ -363,7 +363,7 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
             plan = board.platform().prepare(
                 top, name="top", synth_opts=board.synth_opts,
                 script_after_read=_uninit_script(board),
-                nextpnr_opts=f"--timing-allow-fail --seed {seed}")
+                nextpnr_opts=f"--timing-allow-fail --seed {seed} {board.nextpnr_opts}".strip())
             plan.extract(str(attempt_dir))
             rc = _run_tools(attempt_dir, env, attempt_dir / "build.log")
             seconds = time.perf_counter() - t
@@ -415,11 +415,11 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
 def _retry_freq(board, fmax_hz: float):
     """A clock request the PLL can meet just under ``fmax_hz``: the oscillator itself when
     the PLL cannot go that low (the iCE40 PLL stops at 16 MHz), None when nothing fits."""
-    from .pll import ClockReset
+    from .pll import plan_clock
 
     target = fmax_hz * 0.995
     try:
-        ClockReset(board.family, board.clk_resource, board.clk_freq, target)
+        plan_clock(board.family, board.clk_freq, target)
         return target
     except ValueError:
         return board.clk_freq if board.clk_freq <= target else None

@@ -15,7 +15,7 @@ from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Sig
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
-__all__ = ["ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll", "ClockReset"]
+__all__ = ["ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll", "plan_clock", "ClockReset"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,16 @@ def ecp5_pll(f_in: float, f_target: float) -> ECP5PLL:
     return ECP5PLL(f_in=f_in, clki_div=clki_div, clkfb_div=clkfb_div, clkop_div=clkop_div, f_out=f_out)
 
 
+def plan_clock(family: str, f_in: float, f_target: float):
+    """``(pll, f_out)``: the PLL setting (None: the oscillator as it is) and the clock it makes."""
+    if family not in ("ice40", "ecp5"):
+        raise ValueError(f"family must be 'ice40' or 'ecp5', not {family!r}")
+    if abs(f_target - f_in) < 1:
+        return None, float(f_in)
+    pll = ice40_pll(f_in, f_target) if family == "ice40" else ecp5_pll(f_in, f_target)
+    return pll, pll.f_out
+
+
 class ClockReset(Elaboratable):
     """Clock and reset of the ``sync`` domain (defined by the parent): oscillator -> PLL.
 
@@ -140,22 +150,14 @@ class ClockReset(Elaboratable):
     """
 
     def __init__(self, family: str, clk_resource: str, f_in: float, f_target: float, *, reset=None):
-        if family not in ("ice40", "ecp5"):
-            raise ValueError(f"family must be 'ice40' or 'ecp5', not {family!r}")
+        self._MustUse__used = True       # until the checks below have passed
         self.family = family
         self.clk_resource = clk_resource
         self.f_in = float(f_in)
         self.reset = reset
-        if abs(f_target - f_in) < 1:
-            self.pll = None
-            self.f_out = self.f_in
-        elif family == "ice40":
-            self.pll = ice40_pll(self.f_in, f_target)
-            self.f_out = self.pll.f_out
-        else:
-            self.pll = ecp5_pll(self.f_in, f_target)
-            self.f_out = self.pll.f_out
+        self.pll, self.f_out = plan_clock(family, self.f_in, f_target)
         self.locked = Signal()
+        self._MustUse__used = False
 
     def elaborate(self, platform):
         # The parent defines the ``sync`` domain (Amaranth 0.6 wants domains defined

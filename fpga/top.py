@@ -151,12 +151,16 @@ class BoardTop(Elaboratable):
     def __init__(self, board, core, *, freq: float | None = None, baud: int | None = None,
                  boot: bytes | None = None, fifo_depth: int = 16):
         from .uart import baud_divisor
+        from .pll import plan_clock
+        self._MustUse__used = True       # until every check below has passed
         self.board = board
-        self.clock = ClockReset(board.family, board.clk_resource, board.clk_freq,
-                                freq if freq is not None else board.default_freq)
+        f_target = freq if freq is not None else board.default_freq
+        _, f_sync = plan_clock(board.family, board.clk_freq, f_target)
         self.baud = baud if baud is not None else board.baud
-        self.divisor = baud_divisor(self.clock.f_out, self.baud)
+        self.divisor = baud_divisor(f_sync, self.baud)
         self.core = BoardCore(core, divisor=self.divisor, fifo_depth=fifo_depth, boot=boot)
+        self.clock = ClockReset(board.family, board.clk_resource, board.clk_freq, f_target)
+        self._MustUse__used = False
 
     @property
     def f_sync(self) -> float:

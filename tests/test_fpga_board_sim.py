@@ -38,7 +38,8 @@ def board_build(cfg, divisor: int, boot: bytes | None = None, fifo_depth: int = 
 
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     core = BoardCore(EIETop(cfg), divisor=divisor, fifo_depth=fifo_depth, boot=boot)
-    text = verilog.convert(core, name="board_core", emit_src=False)
+    # Zero-only memory initialisers go (Verilator starts at zero anyway); the boot ROM's stay.
+    text, _ = runner.strip_zero_memory_init(verilog.convert(core, name="board_core", emit_src=False))
     key = hashlib.sha256(text.encode()).hexdigest()[:12]
     folder = OUT / "verilog" / key
     folder.mkdir(parents=True, exist_ok=True)
