@@ -8,7 +8,8 @@ cycle model, and appends one JSON line per case to a results file, so progress s
 the simulator runs (tqdm) and a crash loses nothing already finished.
 
 `full_sweep()` is the sweep of `eie regression` (`make regression`): PE counts 1, 2, 4, 8,
-16, 64; queue depths 1, 2, 8; weight densities 1 % to 50 %; input densities 5 % to 100 %;
+16 at queue depths 1, 2, 8, and 64 PEs on the `eie` preset (depth 8; every depth with
+``presets=False``); weight densities 1 % to 50 %; input densities 5 % to 100 %;
 the odd shapes; multi-layer networks; every kind both with and without random idle cycles
 and backpressure. `write_summary` leaves ``summary.md`` and ``summary.json`` in the output
 folder. `lenet_cases` adds the compressed LeNet-300-100 on the MNIST test split.
@@ -32,16 +33,20 @@ from pathlib import Path
 import numpy as np
 
 from eie.atomic import atomic_write_text
-from eie.config import EIEConfig
+from eie.config import PRESETS, EIEConfig
 from .cases import Case, fits, regression_config
 
 __all__ = ["run_cases", "full_sweep", "quick_sweep", "write_summary", "summarise", "TB_MODULE",
-           "SWEEP_PES", "SWEEP_DEPTHS", "WEIGHT_DENSITIES", "INPUT_DENSITIES"]
+           "SWEEP_PES", "SWEEP_DEPTHS", "PRESET_PES", "WEIGHT_DENSITIES", "INPUT_DENSITIES"]
 
 TB_MODULE = "sim.tb.test_top"
 
 SWEEP_PES = (1, 2, 4, 8, 16, 64)
 SWEEP_DEPTHS = (1, 2, 8)
+# PE counts that run on a preset instead of at every queue depth: a 64-PE Verilator build
+# takes most of an hour on two cores, and the `eie` preset's build is the one LeNet and the
+# EIE-layer benchmark need anyway. Queue depths are swept at 1-16 PEs.
+PRESET_PES = {64: "eie"}
 WEIGHT_DENSITIES = (0.01, 0.05, 0.1, 0.25, 0.5)
 INPUT_DENSITIES = (0.05, 0.25, 0.5, 1.0)
 ODD_KINDS = ("ragged_rows", "single_column", "zero_input", "zero_columns", "long_runs",
@@ -67,8 +72,16 @@ def _epw_for(n_pe: int, depth: int) -> int:
     return (8, 4, 2, 1)[i % 4]
 
 
-def sweep_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS) -> list[EIEConfig]:
-    return [regression_config(n, d, entries_per_word=_epw_for(n, d)) for n in pes for d in depths]
+def sweep_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True) -> list[EIEConfig]:
+    """The sweep's configs: every PE count at every queue depth, except that PE counts in
+    `PRESET_PES` run on their preset alone when ``presets`` is true."""
+    out = []
+    for n in pes:
+        if presets and n in PRESET_PES:
+            out.append(PRESETS[PRESET_PES[n]])
+        else:
+            out += [regression_config(n, d, entries_per_word=_epw_for(n, d)) for d in depths]
+    return out
 
 
 def cases_for_config(cfg: EIEConfig, seed: int, full_grid: bool = True) -> list[Case]:
@@ -129,10 +142,10 @@ def _entries(case: Case) -> int:
     return int(sum(a * b for a, b in zip(s[:-1], s[1:])) * max(case.weight_density, 0.02))
 
 
-def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS) -> list[Case]:
+def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True) -> list[Case]:
     """Every case of `make regression` except LeNet (see `lenet_cases`)."""
     cases = []
-    for cfg in sweep_configs(pes, depths):
+    for cfg in sweep_configs(pes, depths, presets):
         cases += cases_for_config(cfg, seed)
     # One backdoor-loaded twin of a protocol case per config shows the two load paths agree.
     twins = []

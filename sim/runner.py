@@ -35,11 +35,10 @@ from eie.config import EIEConfig
 
 __all__ = ["REPO", "BUILD_ROOT", "verilator_missing", "ensure_verilator_path", "fst_supported",
            "waves_from_env", "verilog_for", "get_build", "build_from_verilog", "SimBuild",
-           "TOPLEVEL", "toplevel_for", "strip_zero_memory_init"]
+           "toplevel_for", "strip_zero_memory_init"]
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("EIE_BUILD_DIR", REPO / "build")).resolve()
-TOPLEVEL = "eie_top"
 
 # Verilator warns about widths and unused bits in Amaranth's output; none of it is fatal.
 # Verilator's own flags are kept apart from the C++ flags that only change speed.
@@ -155,22 +154,14 @@ def _hw_source_digest() -> str:
 
 def toplevel_for(cfg: EIEConfig) -> str:
     """Name of the top module in ``cfg``'s Verilog (``eie_<hash>``, as `eie verilog` names it)."""
-    try:
-        from hw.cli import top_name
-    except ImportError:
-        return TOPLEVEL
+    from hw.cli import top_name
     return top_name(cfg)
 
 
 def _generate_verilog(cfg: EIEConfig) -> str:
     """Verilog text of the top for ``cfg``: exactly what `eie verilog` writes."""
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    try:
-        from hw.cli import generate_verilog
-    except ImportError:
-        from amaranth.back import verilog
-        from hw.top import EIETop
-        return verilog.convert(EIETop(cfg), name=toplevel_for(cfg), emit_src=False)
+    from hw.cli import generate_verilog
     return generate_verilog(cfg)
 
 

@@ -23,7 +23,12 @@ def sweep():
 
 def test_sweep_covers_the_issue(sweep):
     cfgs = {(c.cfg.n_pe, c.cfg.queue_depth) for c in sweep}
-    assert cfgs == {(n, d) for n in (1, 2, 4, 8, 16, 64) for d in (1, 2, 8)}
+    assert cfgs == {(n, d) for n in (1, 2, 4, 8, 16) for d in (1, 2, 8)} | {(64, 8)}
+    # 64 PEs run on the eie preset (the build LeNet and the benchmark use) ...
+    assert {c.cfg for c in sweep if c.cfg.n_pe == 64} == {PRESETS["eie"]}
+    # ... unless every depth is asked for.
+    every = regression.sweep_configs(presets=False)
+    assert {(c.n_pe, c.queue_depth) for c in every} == {(n, d) for n in (1, 2, 4, 8, 16, 64) for d in (1, 2, 8)}
     grid = {(c.weight_density, c.input_density) for c in sweep if c.kind == "random" and "random-w" in c.name}
     assert {w for w, _ in grid} == {0.01, 0.05, 0.1, 0.25, 0.5}
     assert {x for _, x in grid} == {0.05, 0.25, 0.5, 1.0}
