@@ -191,24 +191,24 @@ def boot_commands(images) -> bytes:
 # ---- performance figures -------------------------------------------------------------------
 
 def model_performance(images, f_hz: float, *, n_inputs: int = 100, log=print) -> dict:
-    """Modeled throughput of ``images`` at ``f_hz`` over real test inputs (or None parts).
+    """Modeled throughput of ``images`` at ``f_hz`` over real test inputs.
 
-    Uses the cycle model when `sim.cycle_model` is present; the inputs are the built-in
-    dataset whose images match the first layer (MNIST for LeNet-300-100), quantized as
-    the golden model takes them.
+    Cycles come from the cycle model (`sim.cycle_model`, exact against the RTL); the inputs
+    are the built-in dataset whose images match the first layer (MNIST for LeNet-300-100),
+    quantized as the golden model takes them. Without such a dataset the result says so and
+    holds no modeled figures.
     """
     import numpy as np
+    from compress.data import dataset_for_inputs, load_dataset
+    from eie import format as fmt
     from eie import numerics
+    from sim.cycle_model import CycleModel
     from sim.golden import GoldenModel
 
     program = images.program()
     cfg = images.cfg
     result = {"layers": [{"name": e.name, "in": e.in_len, "out": e.out_len} for e in program.layers]}
-    try:
-        from compress.data import dataset_for_inputs, load_dataset
-        name = dataset_for_inputs(program.layers[0].in_len)
-    except ImportError:
-        name = None
+    name = dataset_for_inputs(program.layers[0].in_len)
     if name is None:
         result["note"] = "no built-in dataset matches the first layer: no modeled figures"
         return result
@@ -216,27 +216,16 @@ def model_performance(images, f_hz: float, *, n_inputs: int = 100, log=print) ->
     result["inputs"] = f"{len(x)} {name} test images"
 
     # Useful MACs: non-zero weight times non-zero input, per layer, on the actual activations.
-    golden = GoldenModel(images)
-    acts = [x] + golden.run_layers(x)
+    acts = [x] + GoldenModel(images).run_layers(x)
     macs = 0
     dense_macs = 0
     for e, a in zip(program.layers, acts):
-        from eie import format as fmt
         nz_w = (fmt.decode_layer(e, cfg.n_pe) != 0)            # out x in
         macs += int(((a[:, :e.in_len] != 0).astype(np.int64) @ nz_w.T.astype(np.int64)).sum())
         dense_macs += e.in_len * e.out_len * len(x)
     result["useful_macs_per_input"] = macs / len(x)
     result["dense_macs_per_input"] = dense_macs / len(x)
-    try:
-        from sim import cycle_model
-    except ImportError:
-        result["note"] = "sim/cycle_model.py not present: no modeled cycles"
-        return result
-    cycles = _model_cycles(cycle_model, images, x)
-    if cycles is None:
-        result["note"] = "sim.cycle_model has no entry point this build knows"
-        return result
-    per_input = float(np.mean(cycles))
+    per_input = float(np.mean(CycleModel(program).run(x).total_cycles))
     seconds = per_input / f_hz
     result.update({
         "cycles_per_input": per_input,
@@ -249,31 +238,10 @@ def model_performance(images, f_hz: float, *, n_inputs: int = 100, log=print) ->
     return result
 
 
-def _model_cycles(cycle_model, images, x):
-    """Cycles per input from the cycle model (whichever entry point it offers)."""
-    import numpy as np
-    for name in ("CycleModel",):
-        cls = getattr(cycle_model, name, None)
-        if cls is not None:
-            model = cls(images)
-            run = getattr(model, "run", None) or getattr(model, "cycles", None)
-            out = run(x)
-            total = getattr(out, "total_cycles", None)
-            if total is None and isinstance(out, dict):
-                total = out.get("total_cycles", out.get("cycles"))
-            if total is None:
-                total = out
-            return np.asarray(total, dtype=np.float64).reshape(len(x), -1).sum(axis=1)
-    return None
-
-
 # ---- the build -----------------------------------------------------------------------------
 
 def _default_core(cfg):
-    try:
-        from hw.top import EIETop
-    except ImportError as e:
-        raise BuildError(f"the EIE array (hw/top.py) is not available: {e}") from None
+    from hw.top import EIETop
     return EIETop(cfg)
 
 
