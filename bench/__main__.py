@@ -2,7 +2,8 @@
 
 * ``eie_layers``: EIE's nine layers on the 64-PE preset in Verilator, with CPU baselines;
 * ``sim_speed``: Verilator cycles/s on the 64-PE array and image load times each way;
-* ``golden_speed`` and ``lenet`` when present (the lead's and the ML engineer's).
+* ``golden_speed``: the golden model on a large layer;
+* ``lenet``: Deep Compression of LeNet-300-100 against the paper's table.
 
 Each writes ``<name>.json`` and ``<name>.md`` into DIR; ``index.md`` links them and says
 which ones failed (the others still run). ``--only NAME[,NAME]`` picks some, ``--no-rtl``
@@ -28,9 +29,7 @@ NEEDS_RTL = {"eie_layers": False, "sim_speed": True}   # eie_layers can skip its
 def _call(name: str, module, out: Path, no_rtl: bool):
     if name == "eie_layers":
         return module.run(out, rtl=not no_rtl)
-    if hasattr(module, "run"):
-        return module.run(out)
-    return module.main(["--out", str(out)])
+    return module.run(out)
 
 
 def main(argv=None) -> int:
@@ -50,13 +49,7 @@ def main(argv=None) -> int:
         if args.no_rtl and NEEDS_RTL.get(name):
             rows.append((name, "skipped (--no-rtl)", 0.0))
             continue
-        try:
-            module = importlib.import_module(f"bench.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"bench.{name}":
-                rows.append((name, "not present", 0.0))
-                continue
-            raise
+        module = importlib.import_module(f"bench.{name}")
         print(f"== bench {name}", flush=True)
         t = time.monotonic()
         affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
