@@ -7,7 +7,7 @@ FPGA builds. Derived sizes (bit widths, memory widths, address widths) are
 computed here and only here. Variants are made with `cfg.replace(...)`;
 the JSON round trip and `cfg.hash` name generated Verilog and build folders.
 
-Named presets live in `PRESETS` (`eie`, `ice40`, `tiny`).
+Named presets live in `PRESETS` (`eie`, `ice40`, `ice40_1pe`, `ecp5`, `tiny`).
 """
 
 from __future__ import annotations
@@ -255,12 +255,26 @@ PRESETS: dict[str, EIEConfig] = {
                      act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
                      ptr_depth=32768, spmat_depth=16384, act_depth=512, bias_depth=512,
                      max_layers=8),
-    # Sized for the iCE40UP5K (iCEBreaker) running LeNet-300-100: one 16-bit SPRAM per PE
-    # holds the sparse matrix (two 8-bit entries per word).
+    # The iCE40UP5K (iCEBreaker) target for LeNet-300-100: four PEs, one 16-bit SPRAM per PE
+    # for the sparse matrix (two 8-bit entries per word). It does not fit the UP5K with
+    # today's hw/ (logic and block RAM: docs/fpga.md); it is simulated, board top included.
     "ice40": EIEConfig(n_pe=4, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=2,
                        act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
                        ptr_depth=1280, spmat_depth=16384, act_depth=256, bias_depth=128,
                        max_layers=4),
+    # What fits the UP5K today with LeNet-300-100 on chip: one PE (the sparse matrix in one
+    # SPRAM, 784 inputs and 410 bias rows in block RAM); the iCEBreaker's default build.
+    "ice40_1pe": EIEConfig(n_pe=1, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=2,
+                           act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
+                           ptr_depth=1280, spmat_depth=16384, act_depth=1024, bias_depth=512,
+                           max_layers=4),
+    # The ECP5-85F boards (ULX3S, OrangeCrab): 32 PEs with memories sized for LeNet-300-100
+    # (per PE ~700 entries with padding, 1187 column pointers, 25 input slots, 15 bias rows)
+    # and anything of similar size.
+    "ecp5": EIEConfig(n_pe=32, queue_depth=8, v_bits=4, z_bits=4, entries_per_word=8,
+                      act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
+                      ptr_depth=2048, spmat_depth=512, act_depth=64, bias_depth=64,
+                      max_layers=4),
     # Small and fast, for unit tests and the Amaranth simulator.
     "tiny": EIEConfig(n_pe=4, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=4,
                       act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
