@@ -121,23 +121,25 @@ def test_small_network_baked(small, host):
 
 
 @pytest.mark.slow
-def test_lenet_over_the_uart_on_ice40():
+@pytest.mark.parametrize("preset", ["ice40", "ice40_1pe"])
+def test_lenet_over_the_uart_on_ice40(preset):
     """Compressed LeNet-300-100 (from the compressor) and a batch of MNIST test images (32, or
-    ``EIE_LENET_IMAGES``) over the UART: every output bit-exact against the golden model."""
+    ``EIE_LENET_IMAGES``) over the UART: every output bit-exact against the golden model. On
+    the 4-PE target and on the 1-PE config the iCEBreaker bitstream is built from."""
     from compress.data import load_dataset
     from eie import numerics
     from sim.regression import lenet_images
 
-    cfg = PRESETS["ice40"]
-    images = lenet_images("ice40")
+    cfg = PRESETS[preset]
+    images = lenet_images(preset)
     data = load_dataset("mnist")
-    folder = OUT / "lenet"
+    folder = OUT / f"lenet-{preset}"
     folder.mkdir(parents=True, exist_ok=True)
     n = int(os.environ.get("EIE_LENET_IMAGES", 32))
     x = numerics.act_from_float(data.x_test[:n], cfg)
     np.save(folder / "inputs.npy", x)
     build = board_build(cfg, divisor=4)
-    res = run_case("lenet-ice40-uart", build, cfg, images, folder / "inputs.npy", divisor=4,
+    res = run_case(f"lenet-{preset}-uart", build, cfg, images, folder / "inputs.npy", divisor=4,
                    baked=False, seed=seed_for(7), save_outputs=folder / "rtl_out.npy")
     out = np.load(folder / "rtl_out.npy")
     acc = float(np.mean(np.argmax(out, axis=1) == data.y_test[:n]))
