@@ -43,7 +43,7 @@ def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> 
     from sim.cases import Case
 
     out = Path(out)
-    work = out / "sim_speed"
+    work = out.resolve() / "sim_speed"      # the simulator runs in its own folder: no relative paths
     cfg = PRESETS[config]
     reason = runner.verilator_missing()
     if reason:
@@ -84,6 +84,8 @@ def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> 
     build.test("sim.tb.test_speed", test_dir=work / "raw" / "run", testcase="raw_run",
                env={"EIE_CASES": work / "raw" / "cases.json", "EIE_RESULTS": raw_file},
                log_file=work / "raw" / "sim.log")
+    if not raw_file.exists():
+        raise RuntimeError(f"the raw Verilator run wrote no result; see {work / 'raw' / 'sim.log'}")
     raw = json.loads(raw_file.read_text().splitlines()[-1])
 
     from eie.images import read_images
