@@ -158,7 +158,7 @@ def test_fixture_build_and_report(tmp_path):
     assert report["clock"]["pll_mhz"] == pytest.approx(24.0)
     assert report["clock"]["timing_met"] and report["clock"]["fmax_mhz"] > 24
     assert report["utilisation"]["LUT"][0] > 50 and report["utilisation"]["LUT"][1] == 5280
-    assert report["peak_gops"] == pytest.approx(2 * 4 * 24e6 / 1e9)
+    assert report["peak_gops"] == pytest.approx(2 * board.default_config.n_pe * 24e6 / 1e9)
     assert "| Fmax (nextpnr) |" in (out / "report.md").read_text()
     assert (out / "build" / "top.tim").exists()
 
