@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from .errors import EIEError
 
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM (a job killed by a scheduler or `kill`) unwinds like Ctrl-C, so atomic output
+    # folders are removed and child tools are killed instead of left behind.
+    previous = signal.signal(signal.SIGTERM, _terminated) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
         result = args.handler(args)
     except EIEError as e:
@@ -47,7 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("eie: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("eie: terminated", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return int(result or 0)
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler; a BaseException so `except Exception` lets it pass."""
+
+
+def _terminated(signum, frame):
+    raise _Terminated()
 
 
 if __name__ == "__main__":
