@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -256,9 +257,19 @@ def _uninit_script(board) -> str:
 def _run_tools(build_dir: Path, env: dict, log_path: Path):
     script = build_dir / "build_top.sh"
     with open(log_path, "w") as out:
-        proc = subprocess.run(["sh", str(script.name)], cwd=build_dir, env=env,
-                              stdout=out, stderr=subprocess.STDOUT)
-    return proc.returncode
+        # Its own process group: if the build is interrupted, the tools the script started
+        # (nextpnr can run for an hour) go with it instead of running on as orphans.
+        proc = subprocess.Popen(["sh", str(script.name)], cwd=build_dir, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return proc.wait()
+        except BaseException:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise
 
 
 def _sha256(path: Path) -> str:

@@ -224,3 +224,32 @@ def test_spmat_memory_maps_to_spram(tmp_path):
     print(stat)
     assert cells.get("SB_SPRAM256KA") == 1, cells
     assert "SB_RAM40_4K" not in cells, cells
+
+
+def test_interrupted_build_kills_the_tools(tmp_path):
+    """An interrupted build takes the tools its script started with it (nextpnr would
+    otherwise run on for an hour as an orphan)."""
+    import os
+    import signal
+    from fpga.build import _run_tools
+
+    (tmp_path / "build_top.sh").write_text("sleep 60 &\necho $! > tool.pid\nwait\n")
+
+    class Interrupted(Exception):
+        pass
+
+    def on_alarm(signum, frame):
+        raise Interrupted()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.alarm(1)
+        with pytest.raises(Interrupted):
+            _run_tools(tmp_path, dict(os.environ), tmp_path / "log")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    pid = int((tmp_path / "tool.pid").read_text())
+    stat = Path(f"/proc/{pid}/stat")
+    # Gone, or a zombie waiting for init to reap it: not running.
+    assert not stat.exists() or stat.read_text().split(") ")[1][0] in "ZX"
