@@ -34,7 +34,9 @@ def same_program(p, q):
        sizes=st.lists(st.integers(1, 30), min_size=2, max_size=4))
 def test_round_trip_through_files(tmp_path_factory, seed, n_pe, epw, sizes):
     print(f"seed={seed}")
-    cfg = TINY.replace(n_pe=n_pe, entries_per_word=epw)   # epw=16: 128-bit words
+    # epw=16: 128-bit words. Memories hold the largest network drawn (three 30 x 30 layers
+    # on one PE, padding included), so every example fits whatever the PE count and packing.
+    cfg = TINY.replace(n_pe=n_pe, entries_per_word=epw, spmat_depth=-(-4096 // epw), bias_depth=128)
     prog = network(np.random.default_rng(seed), sizes, cfg)
     out = tmp_path_factory.mktemp("img") / "model"
     images.write_images(prog, out)
