@@ -27,8 +27,8 @@ def register(sub):
     r.add_argument("--pes", help="comma-separated PE counts (default 1,2,4,8,16,64)")
     r.add_argument("--depths", help="comma-separated queue depths (default 1,2,8)")
     r.add_argument("--all-depths", action="store_true",
-                   help="run 64 PEs at every queue depth too (default: on the eie preset, depth 8, "
-                        "whose Verilator build LeNet and the benchmark share)")
+                   help="run 64 PEs at every queue depth too (default, unless --depths is given: "
+                        "on the eie preset, depth 8, whose Verilator build LeNet and the benchmark share)")
     r.add_argument("--only", help="run only cases whose name matches this regular expression")
     r.add_argument("--list", action="store_true", help="list the cases and exit")
     r.add_argument("--no-lenet", action="store_true", help="leave out LeNet-300-100 on the MNIST test split")
@@ -111,7 +111,9 @@ def run_regression_cmd(args):
     if args.quick and not (args.pes or args.depths):
         cases = regression.quick_sweep(args.seed)
     else:
-        cases = regression.full_sweep(args.seed, pes, depths, presets=not args.all_depths)
+        # Explicit --depths apply to every PE count, 64 included.
+        cases = regression.full_sweep(args.seed, pes, depths,
+                                      presets=not (args.all_depths or args.depths))
     if not args.no_lenet:
         cases += regression.lenet_cases(Path(args.out) / "lenet", args.lenet_config, args.lenet_images)
     if args.only:

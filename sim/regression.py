@@ -44,8 +44,8 @@ TB_MODULE = "sim.tb.test_top"
 SWEEP_PES = (1, 2, 4, 8, 16, 64)
 SWEEP_DEPTHS = (1, 2, 8)
 # PE counts that run on a preset instead of at every queue depth: a 64-PE Verilator build
-# takes most of an hour on two cores, and the `eie` preset's build is the one LeNet and the
-# EIE-layer benchmark need anyway. Queue depths are swept at 1-16 PEs.
+# takes 10-15 minutes on two busy cores, and the `eie` preset's build is the one LeNet and
+# the EIE-layer benchmark need anyway. Queue depths are swept at 1-16 PEs.
 PRESET_PES = {64: "eie"}
 WEIGHT_DENSITIES = (0.01, 0.05, 0.1, 0.25, 0.5)
 INPUT_DENSITIES = (0.05, 0.25, 0.5, 1.0)
