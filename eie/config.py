@@ -247,39 +247,36 @@ class EIEConfig:
                 f"{self.weight_bits}-bit weights, {self.acc_bits}-bit acc")
 
 
+# The EIE paper's design point: 64 PEs, queue depth 8, 4-bit v and z, 8 entries per 64-bit
+# word, 16-bit fixed point. Memories sized for the paper's largest benchmark layer (VGG-6,
+# 25088 x 4096 at 4%) on its own.
+_EIE = EIEConfig(n_pe=64, queue_depth=8, v_bits=4, z_bits=4, entries_per_word=8,
+                 act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
+                 ptr_depth=32768, spmat_depth=16384, act_depth=512, bias_depth=512,
+                 max_layers=8)
+
+# The iCE40UP5K (iCEBreaker) target for LeNet-300-100: four PEs, one 16-bit SPRAM per PE for
+# the sparse matrix (two 8-bit entries per word). It does not fit the UP5K with today's hw/
+# (logic and block RAM: docs/fpga.md); it is simulated, board top included.
+_ICE40 = EIEConfig(n_pe=4, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=2,
+                   act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
+                   ptr_depth=1280, spmat_depth=16384, act_depth=256, bias_depth=128,
+                   max_layers=4)
+
 PRESETS: dict[str, EIEConfig] = {
-    # The EIE paper's design point: 64 PEs, queue depth 8, 4-bit v and z, 8 entries per
-    # 64-bit word, 16-bit fixed point. Memories sized for the paper's largest benchmark
-    # layer (VGG-6, 25088 x 4096 at 4%) on its own.
-    "eie": EIEConfig(n_pe=64, queue_depth=8, v_bits=4, z_bits=4, entries_per_word=8,
-                     act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
-                     ptr_depth=32768, spmat_depth=16384, act_depth=512, bias_depth=512,
-                     max_layers=8),
-    # The iCE40UP5K (iCEBreaker) target for LeNet-300-100: four PEs, one 16-bit SPRAM per PE
-    # for the sparse matrix (two 8-bit entries per word). It does not fit the UP5K with
-    # today's hw/ (logic and block RAM: docs/fpga.md); it is simulated, board top included.
-    "ice40": EIEConfig(n_pe=4, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=2,
-                       act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
-                       ptr_depth=1280, spmat_depth=16384, act_depth=256, bias_depth=128,
-                       max_layers=4),
+    "eie": _EIE,
+    "ice40": _ICE40,
     # What fits the UP5K today with LeNet-300-100 on chip: one PE (the sparse matrix in one
     # SPRAM, 784 inputs and 410 bias rows in block RAM); the iCEBreaker's default build.
-    "ice40_1pe": EIEConfig(n_pe=1, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=2,
-                           act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
-                           ptr_depth=1280, spmat_depth=16384, act_depth=1024, bias_depth=512,
-                           max_layers=4),
-    # The ECP5-85F boards (ULX3S, OrangeCrab): 32 PEs with memories sized for LeNet-300-100
-    # (per PE ~700 entries with padding, 1187 column pointers, 25 input slots, 15 bias rows)
-    # and anything of similar size.
-    "ecp5": EIEConfig(n_pe=32, queue_depth=8, v_bits=4, z_bits=4, entries_per_word=8,
-                      act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
-                      ptr_depth=2048, spmat_depth=512, act_depth=64, bias_depth=64,
-                      max_layers=4),
+    "ice40_1pe": _ICE40.replace(n_pe=1, act_depth=1024, bias_depth=512),
+    # The ECP5-85F boards (ULX3S, OrangeCrab): the paper's word and number formats on 32 PEs,
+    # memories sized for LeNet-300-100 (per PE ~700 entries with padding, 1187 column
+    # pointers, 25 input slots, 15 bias rows) and anything of similar size.
+    "ecp5": _EIE.replace(n_pe=32, ptr_depth=2048, spmat_depth=512, act_depth=64, bias_depth=64,
+                         max_layers=4),
     # Small and fast, for unit tests and the Amaranth simulator.
-    "tiny": EIEConfig(n_pe=4, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=4,
-                      act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
-                      ptr_depth=256, spmat_depth=256, act_depth=32, bias_depth=64,
-                      max_layers=4),
+    "tiny": _ICE40.replace(entries_per_word=4, ptr_depth=256, spmat_depth=256, act_depth=32,
+                           bias_depth=64),
 }
 
 
