@@ -51,11 +51,17 @@ def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> 
     reason = runner.verilator_missing()
     if reason:
         raise RuntimeError(reason)
-    in_len, out_len, wd, xd = SHAPE
-    q, x = synthetic_layer(in_len, out_len, wd, xd, cfg, seed=7, name="speed")
-    program = fmt.encode_network([q], cfg)
-    images = write_images(program, work / "images")
-    np.save(work / "inputs.npy", x[None, :])
+
+    def layer_case(name: str, shape, seed: int, load: str, case_name: str) -> Case:
+        """A synthetic one-layer case, its images and input written under ``work/name``."""
+        in_len, out_len, wd, xd = shape
+        q, x = synthetic_layer(in_len, out_len, wd, xd, cfg, seed=seed, name=name)
+        folder = work / name
+        images = write_images(fmt.encode_network([q], cfg), folder / "images")
+        np.save(folder / "inputs.npy", x[None, :])
+        return Case(name=case_name, cfg=cfg, kind="images", shape=[in_len, out_len],
+                    weight_density=wd, input_density=xd, n_vectors=1, seed=seed, load=load,
+                    images=str(images), inputs=str(folder / "inputs.npy"))
 
     t = time.monotonic()
     vpath = runner.verilog_for(cfg)
@@ -69,9 +75,9 @@ def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> 
         f"(this call {verilog_s:.1f} s); Verilator build {stamp_b.get('seconds')} s (this call {build_s:.1f} s)")
 
     # Full testbench, both load paths (same case otherwise).
-    cases = [Case(name=f"speed/{how}", cfg=cfg, kind="images", shape=[in_len, out_len], weight_density=wd,
-                  input_density=xd, n_vectors=1, seed=7, load=how, images=str(images),
-                  inputs=str(work / "inputs.npy")) for how in ("backdoor", "protocol")]
+    backdoor = layer_case("speed", SHAPE, 7, "backdoor", "speed/backdoor")
+    protocol = Case.from_dict({**backdoor.to_dict(), "name": "speed/protocol", "load": "protocol"})
+    cases = [backdoor, protocol]
     res = {r["name"].split("/")[1]: r for r in
            regression.run_cases(cases, work / "tb", progress=progress, strict_cycles=False)}
     for r in res.values():
@@ -79,14 +85,7 @@ def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> 
             raise RuntimeError(f"sim_speed case {r['name']} failed: {r.get('error')}")
 
     # Raw run, on a larger layer loaded through the backdoor.
-    r_in, r_out, r_wd, r_xd = RAW_SHAPE
-    rq, rx = synthetic_layer(r_in, r_out, r_wd, r_xd, cfg, seed=8, name="speed_raw")
-    raw_images = write_images(fmt.encode_network([rq], cfg), work / "raw_images")
-    np.save(work / "raw_inputs.npy", rx[None, :])
-    raw_case = Case(name="speed/raw", cfg=cfg, kind="images", shape=[r_in, r_out], weight_density=r_wd,
-                    input_density=r_xd, n_vectors=1, seed=8, load="backdoor", images=str(raw_images),
-                    inputs=str(work / "raw_inputs.npy"))
-    rec = raw_case.materialise(work / "raw")
+    rec = layer_case("speed_raw", RAW_SHAPE, 8, "backdoor", "speed/raw").materialise(work / "raw")
     (work / "raw").mkdir(parents=True, exist_ok=True)
     (work / "raw" / "cases.json").write_text(json.dumps([rec]))
     raw_file = work / "raw" / "results.jsonl"
@@ -100,7 +99,7 @@ def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> 
 
     from eie.images import read_images
 
-    imgs = read_images(images, cfg)
+    imgs = read_images(backdoor.images, cfg)
     mems = proto.memory_table(cfg)
     prot_bytes = 0
     words = 0
