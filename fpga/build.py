@@ -33,7 +33,7 @@ from pathlib import Path
 from eie.atomic import atomic_dir
 from eie.errors import EIEError
 
-__all__ = ["BuildError", "build_board", "tool_env", "parse_nextpnr_log", "parse_yosys_log",
+__all__ = ["BuildError", "build_board", "tool_env", "parse_nextpnr_log", "parse_yosys_log", "module_cells",
            "add_dfu_suffix", "boot_commands", "write_report", "render_markdown"]
 
 
@@ -109,17 +109,28 @@ def parse_nextpnr_log(text: str) -> dict:
     return {"fmax": fmax, "cells": cells, "critical_paths": paths, "errors": errors}
 
 
-def parse_yosys_log(text: str) -> dict:
-    """Cell counts of the top module after synthesis (the last ``stat`` in the log)."""
+def _cell_counts(block: str) -> dict:
+    """``count  cell`` lines of one ``stat`` block. Cell types are SB_*, TRELLIS_*, DP16KD,
+    $scopeinfo ...; "wires", "cells" and module names are skipped."""
     cells = {}
-    blocks = text.split("=== design hierarchy ===")
-    tail = blocks[-1] if len(blocks) > 1 else text.rsplit("=== top ===", 1)[-1]
-    for m in re.finditer(r"^\s+(\d+)\s+(\$?[A-Za-z_][\w$]*)\s*$", tail, re.M):
+    for m in re.finditer(r"^\s+(\d+)\s+(\$?[A-Za-z_][\w$]*)\s*$", block, re.M):
         name = m.group(2)
-        # Cell types are SB_*, TRELLIS_*, DP16KD, $scopeinfo ...; skip "wires", "cells", "top".
         if name[0].isupper() or name.startswith("$"):
             cells[name] = cells.get(name, 0) + int(m.group(1))
     return cells
+
+
+def parse_yosys_log(text: str) -> dict:
+    """Cell counts of the top module after synthesis (the last ``stat`` in the log)."""
+    blocks = text.split("=== design hierarchy ===")
+    return _cell_counts(blocks[-1] if len(blocks) > 1 else text.rsplit("=== top ===", 1)[-1])
+
+
+def module_cells(stat: str) -> dict:
+    """Cell counts of every module of a ``stat`` report (``-noflatten`` synthesis)."""
+    parts = re.split(r"^=== (.+?) ===$", stat, flags=re.M)
+    return {name: _cell_counts(body) for name, body in zip(parts[1::2], parts[2::2])
+            if name != "design hierarchy"}
 
 
 def summarize_utilisation(family: str, cells: dict, yosys_cells: dict) -> dict:

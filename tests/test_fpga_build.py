@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fpga.boards import BOARDS, get_board, BoardError
-from fpga.build import (add_dfu_suffix, parse_nextpnr_log, parse_yosys_log, build_board,
+from fpga.build import (add_dfu_suffix, parse_nextpnr_log, parse_yosys_log, module_cells, build_board,
                         render_markdown, summarize_utilisation)
 from fpga.pll import ice40_pll, ecp5_pll
 from eie.config import PRESETS
@@ -99,6 +99,10 @@ def test_parse_logs():
     assert ys == {"SB_IO": 4, "SB_DFF": 12, "SB_DFFE": 3, "SB_LUT4": 40}
     util = summarize_utilisation("ice40", r["cells"], ys)
     assert util == {"LUT": [1234, 5280], "FF": [15, 5280], "BRAM": [20, 30], "SPRAM": [4, 4], "DSP": [4, 8]}
+    per_module = module_cells("=== top ===\n\n       10 wires\n        2   DP16KD\n      300   LUT4\n"
+                              "=== top.pe0.arith ===\n\n       91   CCU2C\n     1028   LUT4\n"
+                              "=== design hierarchy ===\n\n     1328   LUT4\n")
+    assert per_module == {"top": {"DP16KD": 2, "LUT4": 300}, "top.pe0.arith": {"CCU2C": 91, "LUT4": 1028}}
 
 
 def test_dfu_suffix_matches_dfu_util():
