@@ -11,8 +11,18 @@ reset clears them once). When two consecutive entries hit the same row, the seco
 the first's result from a bypass register instead of the memory, which has not been written
 yet. Rows at or past the layer's ``out_rows`` are ignored (only malformed images have them).
 
-Write-back (``wb_en``/``wb_row``) reads a row's accumulator and bias, and one cycle later
-hands out ``round_half_up(acc >> shift)``, saturated, ReLU'd (``wb_valid``/``wb_data``).
+Write-back (``wb_en``/``wb_row``) reads a row's accumulator and bias, and two cycles later
+hands out ``round_half_up(acc >> shift)``, saturated, ReLU'd (``wb_valid``/``wb_data``). An
+untouched row hands out its bias as it is: ``round_half_up((bias << shift) >> shift)`` is
+``bias``, already in the activation range, so the lazy bias needs no shifter on this path.
+The rounding is split so that the shifter and the adder sit in different cycles:
+``(acc + 2**(s-1)) >> s == (((acc << 1) >> s) + 1) >> 1`` for every ``s >= 0``, and the
+``+ 1`` only needs ``act_bits + 2`` bits once the top bits have decided saturation.
+
+Timing: the bias is read one stage early (its address follows the entry's row in stage S) and
+``bias << shift`` is registered before stage A, so the accumulate loop is only
+forward/stored/bias mux -> add -> saturate. Saturation tests the sum's top bits rather than
+comparing it with the limits (no second carry chain).
 """
 
 from __future__ import annotations
@@ -81,8 +91,13 @@ class ArithmeticUnit(wiring.Component):
         row_max = (1 << rb) - 1
         row_s = Signal(rb)
         m.d.comb += row_s.eq(Mux(step > row_max, row_max, step))
+        # The bias address runs beside the row (bias_base + row, without the row's clamp:
+        # a row that is clamped is out of range and ignored), so the bias is read in stage S.
+        bias_prev = Signal.like(p.bias_base)
+        bias_s = Signal.like(p.bias_base)
+        m.d.comb += bias_s.eq(Mux(self.e_first, p.bias_base + z, bias_prev + z + 1))
         with m.If(self.e_valid):
-            m.d.sync += row_prev.eq(row_s)
+            m.d.sync += [row_prev.eq(row_s), bias_prev.eq(bias_s)]
         with m.If(self.cb_host.re | self.cb_host.we):
             m.d.comb += cb_r.addr.eq(self.cb_host.addr)
         with m.Else():
@@ -105,51 +120,51 @@ class ArithmeticUnit(wiring.Component):
 
         wbs_valid, wbs_row = Signal(), Signal(rb)
         m.d.sync += [wbs_valid.eq(self.wb_en), wbs_row.eq(self.wb_row)]
-        row_rd = Mux(self.wb_en, self.wb_row, m_row)
-        m.d.comb += acc_r.addr.eq(row_rd)
+        m.d.comb += acc_r.addr.eq(Mux(self.wb_en, self.wb_row, m_row))
         with m.If(self.bias_host.re | self.bias_host.we):
             m.d.comb += b_r.addr.eq(self.bias_host.addr)
+        with m.Elif(self.wb_en):
+            m.d.comb += b_r.addr.eq(p.bias_base + self.wb_row)
         with m.Else():
-            m.d.comb += b_r.addr.eq(p.bias_base + row_rd)
+            m.d.comb += b_r.addr.eq(bias_s)
+        # bias << shift for stage A (exact for the shifts numerics allows).
+        a_bias = Signal(signed(A))
+        m.d.sync += a_bias.eq((b_r.data << p.shift)[:A].as_signed())
         m.d.comb += [b_w.addr.eq(self.bias_host.addr), b_w.data.eq(self.bias_host.wdata),
                      b_w.en.eq(self.bias_host.we), self.bias_host.rdata.eq(b_r.data)]
 
         # ---- stage A: accumulate with saturation ----
         acc_min, acc_max = cfg.acc_min, cfg.acc_max
-        bias_acc = Signal(signed(A))     # bias << shift (exact for the shifts numerics allows)
-        m.d.comb += bias_acc.eq((b_r.data << p.shift)[:A].as_signed())
         stored = acc_r.data[:A].as_signed()
         touched = acc_r.data[A]
         last = Signal(signed(A))
         base = Signal(signed(A))
-        m.d.comb += base.eq(Mux(a_fwd, last, Mux(touched, stored, bias_acc)))
-        total = Signal(signed(A + 2))
+        m.d.comb += base.eq(Mux(a_fwd, last, Mux(touched, stored, a_bias)))
+        total = Signal(signed(A + 1))    # |base + product| < 2**A: acc_bits >= act + weight bits
         m.d.comb += total.eq(base + a_prod)
         result = Signal(signed(A))
-        with m.If(total > acc_max):
-            m.d.comb += result.eq(acc_max)
-        with m.Elif(total < acc_min):
-            m.d.comb += result.eq(acc_min)
-        with m.Else():
-            m.d.comb += result.eq(total)
+        m.d.comb += result.eq(_saturate(total, A, acc_min, acc_max))
         with m.If(a_valid):
             m.d.sync += last.eq(result)
 
-        # ---- write-back: requantize one row a cycle after wb_en ----
-        value = Signal(signed(A))
-        m.d.comb += value.eq(Mux(touched, stored, bias_acc))
-        rnd = (C(1, 1) << p.shift) >> 1
-        shifted = Signal(signed(A + 1))
-        m.d.comb += shifted.eq((value + rnd) >> p.shift)
-        y = Signal(signed(cfg.act_bits))
-        with m.If(shifted > cfg.act_max):
-            m.d.comb += y.eq(cfg.act_max)
-        with m.Elif(shifted < cfg.act_min):
-            m.d.comb += y.eq(cfg.act_min)
-        with m.Else():
-            m.d.comb += y.eq(shifted)
-        m.d.comb += [self.wb_valid.eq(wbs_valid), self.wb_addr.eq(wbs_row),
-                     self.wb_data.eq(Mux(p.relu & (y < 0), 0, y))]
+        # ---- write-back: requantize one row, two cycles after wb_en ----
+        # Stage 1 (wbs): shift.  Stage 2 (wb2): round, saturate, ReLU.
+        W = cfg.act_bits
+        wb2_valid, wb2_row, wb2_touched = Signal(), Signal(rb), Signal()
+        wb2_half = Signal(signed(A + 1))                # (acc << 1) >> shift
+        wb2_bias = Signal(signed(W))
+        m.d.sync += [wb2_valid.eq(wbs_valid), wb2_row.eq(wbs_row), wb2_touched.eq(touched),
+                     wb2_half.eq((stored << 1) >> p.shift), wb2_bias.eq(b_r.data)]
+        top = wb2_half[W + 1:]
+        fits = (top == 0) | (top == (1 << len(top)) - 1)   # |result| < 2**W: round narrow
+        rounded = Signal(signed(W + 2))
+        m.d.comb += rounded.eq((wb2_half[:W + 2].as_signed() + 1) >> 1)
+        y_acc = Mux(fits, _saturate(rounded, W, cfg.act_min, cfg.act_max),
+                    Mux(wb2_half[-1], cfg.act_min, cfg.act_max))
+        y = Signal(signed(W))
+        m.d.comb += y.eq(Mux(wb2_touched, y_acc, wb2_bias))
+        m.d.comb += [self.wb_valid.eq(wb2_valid), self.wb_addr.eq(wb2_row),
+                     self.wb_data.eq(Mux(p.relu & y[-1], 0, y))]
 
         # ---- accumulator writes: reset sweep, write-back clear, stage A ----
         sweep = Signal(range(cfg.act_depth + 1))
@@ -164,3 +179,11 @@ class ArithmeticUnit(wiring.Component):
 
         m.d.comb += self.idle.eq(~m_valid & ~a_valid)
         return m
+
+
+def _saturate(value, bits: int, lo: int, hi: int):
+    """``value`` clamped to the signed ``bits``-wide range [lo, hi], by its top bits: it is in
+    range when every bit from ``bits - 1`` up equals the sign."""
+    top = value[bits - 1:]
+    in_range = (top == 0) | (top == (1 << len(top)) - 1)
+    return Mux(in_range, value[:bits].as_signed(), Mux(value[-1], lo, hi))

@@ -105,14 +105,16 @@ class CCU(wiring.Component):
         act_count = Cat(arg_b(4), arg_b(5))
         run_n = arg_b(0)
 
-        # Argument bytes and fixed-length flag of each opcode.
+        # Argument bytes and fixed-length flag of each opcode: registered from ``op`` (set in
+        # OP, first needed in ARGS two cycles later), so the decode stays off rx.ready.
         need = Signal(4)
         fixed = Signal()
         known = Signal()
+        m.d.sync += [need.eq(0), fixed.eq(0), known.eq(0)]
         with m.Switch(op):
             for o, nbytes in proto.ARG_BYTES.items():
                 with m.Case(int(o)):
-                    m.d.comb += [need.eq(nbytes), known.eq(1),
+                    m.d.sync += [need.eq(nbytes), known.eq(1),
                                  fixed.eq(o not in (proto.Op.WRITE_MEM, proto.Op.WRITE_ACT))]
 
         # Per-memory facts for the memory in the arguments.
@@ -131,11 +133,19 @@ class CCU(wiring.Component):
         m.d.comb += act_op.eq(is_write_act | is_read_act)
 
         # ---- validation (docs/protocol.md order) ----
+        # Two register stages, filled while the FSM passes ARGS -> VALIDATE -> CHECK (the
+        # arguments do not change after ARGS): products and address ends first, then the
+        # verdict. Keeps multiply -> compare -> priority chain out of a single cycle.
         check = Signal(8)
+        check_q = Signal(8)
         mem_bytes = Signal(32)
-        m.d.comb += mem_bytes.eq(a_count * nb_mem)
         act_bytes = Signal(32)
-        m.d.comb += act_bytes.eq(act_count * nb_act)
+        addr_over = Signal()
+        act_over = Signal()
+        m.d.sync += [mem_bytes.eq(a_count * nb_mem), act_bytes.eq(act_count * nb_act),
+                     addr_over.eq(a_addr + a_count > depth_mem),
+                     act_over.eq(act_addr + act_count > cfg.max_len),
+                     check_q.eq(check)]
         with m.If(~known):
             m.d.comb += check.eq(proto.Status.ERR_OPCODE)
         with m.Elif((length < need) | (fixed & (length != need))):
@@ -151,13 +161,13 @@ class CCU(wiring.Component):
             with m.Elif((a_count == 0) | (is_write_mem & (length != 9 + mem_bytes))
                         | (is_read_mem & (mem_bytes > proto.MAX_BODY))):
                 m.d.comb += check.eq(proto.Status.ERR_LENGTH)
-            with m.Elif(a_addr + a_count > depth_mem):
+            with m.Elif(addr_over):
                 m.d.comb += check.eq(proto.Status.ERR_ADDR)
         with m.Elif(act_op):
             with m.If((act_count == 0) | (is_write_act & (length != 6 + act_bytes))
                       | (is_read_act & (act_bytes > proto.MAX_BODY))):
                 m.d.comb += check.eq(proto.Status.ERR_LENGTH)
-            with m.Elif(act_addr + act_count > cfg.max_len):
+            with m.Elif(act_over):
                 m.d.comb += check.eq(proto.Status.ERR_ADDR)
 
         # ---- word movement state ----
@@ -175,6 +185,8 @@ class CCU(wiring.Component):
         obuf = Signal(8 * max_nb)
         widx = Signal(range(max(n_counters, 2)))
         src = Signal(3)                       # what the response body holds
+        cnt_val = Signal(32)                  # READ_COUNTERS: the counter picked in FETCH
+        cnt_from_mem = Signal()               # ... or the layer-cycle memory's read data
         SRC_INFO, SRC_STATUS, SRC_COUNTERS, SRC_MEM, SRC_RUN = range(5)
 
         # Flat activation index -> (PE, slot).
@@ -220,10 +232,6 @@ class CCU(wiring.Component):
             rows_now = (out_len + N - 1) // N
         m.d.comb += [
             self.params.layer.eq(layer),
-            self.params.ptr_base.eq(tbl.ptr_base),
-            self.params.bias_base.eq(tbl.bias_base),
-            self.params.shift.eq(tbl.shift),
-            self.params.relu.eq(tbl.relu),
             self.params.out_rows.eq(out_rows),
             self.sel.eq(sel),
             scan.in_len.eq(in_len),
@@ -278,7 +286,7 @@ class CCU(wiring.Component):
                     m.next = "ARGS"
             with m.State("ARGS"):
                 with m.If((argpos == need) | (rem == 0)):
-                    m.next = "CHECK"
+                    m.next = "VALIDATE"
                 with m.Else():
                     m.d.comb += rx.ready.eq(1)
                     with m.If(rx.valid):
@@ -287,10 +295,12 @@ class CCU(wiring.Component):
                                 with m.Case(i):
                                     m.d.sync += arg_b(i).eq(rx.payload)
                         m.d.sync += [argpos.eq(argpos + 1), rem.eq(rem - 1)]
+            with m.State("VALIDATE"):
+                m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += [status.eq(check), resp_len.eq(0), hpos.eq(0), bpos.eq(0),
+                m.d.sync += [status.eq(check_q), resp_len.eq(0), hpos.eq(0), bpos.eq(0),
                              words.eq(1), widx.eq(0)]
-                with m.If(check != proto.Status.OK):
+                with m.If(check_q != proto.Status.OK):
                     m.next = "DISCARD"
                 with m.Else():
                     # Transfers: memory, PE, address and word size.
@@ -360,8 +370,23 @@ class CCU(wiring.Component):
                         with m.Else():
                             m.next = "FETCH"
             with m.State("FETCH"):
-                # Issue the read of the next word (PE bus, layer table, cycle memory).
+                # Issue the read of the next word (PE bus, layer table, cycle memory), and pick
+                # the counter now, so LATCH is a two-way choice (the layer cycles come from a
+                # memory whose data arrives in LATCH).
                 m.d.comb += [self.bus.re.eq(src == SRC_MEM), lt_r.en.eq(1)]
+                m.d.sync += [cnt_val.eq(0), cnt_from_mem.eq(0)]
+                with m.If(widx == 0):
+                    m.d.sync += cnt_val.eq(cycle)
+                with m.Elif(widx == 1):
+                    m.d.sync += cnt_val.eq(run_cycles)
+                with m.Elif(widx == 2):
+                    m.d.sync += cnt_val.eq(broadcasts)
+                with m.Elif(widx < 3 + L):
+                    m.d.sync += cnt_from_mem.eq(widx - 3 < last_layers)
+                with m.Elif(widx < 3 + L + N):
+                    m.d.sync += cnt_val.eq(self.busy_counts[(widx - (3 + L)).as_unsigned()])
+                with m.Else():
+                    m.d.sync += cnt_val.eq(self.stall_counts[(widx - (3 + L + N)).as_unsigned()])
                 m.next = "LATCH"
             with m.State("LATCH"):
                 m.d.sync += bpos.eq(0)
@@ -378,18 +403,7 @@ class CCU(wiring.Component):
                         with m.Else():
                             m.d.sync += obuf.eq(self.bus.rdata)
                     with m.Case(SRC_COUNTERS):
-                        with m.If(widx == 0):
-                            m.d.sync += obuf.eq(cycle)
-                        with m.Elif(widx == 1):
-                            m.d.sync += obuf.eq(run_cycles)
-                        with m.Elif(widx == 2):
-                            m.d.sync += obuf.eq(broadcasts)
-                        with m.Elif(widx < 3 + L):
-                            m.d.sync += obuf.eq(Mux(widx - 3 < last_layers, lc_r.data, 0))
-                        with m.Elif(widx < 3 + L + N):
-                            m.d.sync += obuf.eq(self.busy_counts[(widx - (3 + L)).as_unsigned()])
-                        with m.Else():
-                            m.d.sync += obuf.eq(self.stall_counts[(widx - (3 + L + N)).as_unsigned()])
+                        m.d.sync += obuf.eq(Mux(cnt_from_mem, lc_r.data, cnt_val))
                 m.next = "SEND"
             with m.State("SEND"):
                 m.d.comb += [tx.valid.eq(1), tx.payload.eq(obuf[:8])]
@@ -417,7 +431,11 @@ class CCU(wiring.Component):
                 m.next = "START"
             with m.State("START"):
                 m.d.comb += [self.busy.eq(1), self.running.eq(1), scan.start.eq(1)]
-                m.d.sync += out_rows.eq(rows_now)
+                # The PEs' layer parameters come from flops, not the table's read port (they
+                # fan out to every PE); the first broadcast reaches a PE two cycles later.
+                m.d.sync += [out_rows.eq(rows_now), self.params.ptr_base.eq(tbl.ptr_base),
+                             self.params.bias_base.eq(tbl.bias_base),
+                             self.params.shift.eq(tbl.shift), self.params.relu.eq(tbl.relu)]
                 m.next = "SCAN"
             with m.State("SCAN"):
                 m.d.comb += [self.busy.eq(1), self.running.eq(1)]
@@ -428,7 +446,12 @@ class CCU(wiring.Component):
                 m.d.comb += [self.busy.eq(1), self.running.eq(1), self.wb_en.eq(wb_base < out_len)]
                 m.d.sync += [wb_base.eq(wb_base + N), wb_row.eq(wb_row + 1)]
                 with m.If(wb_base + N >= out_len):
-                    m.next = "FINISH"
+                    m.next = "WB_FLUSH"
+            with m.State("WB_FLUSH"):
+                # The arithmetic units hand out a row two cycles after wb_en: the last one is
+                # written in FINISH, before sel flips.
+                m.d.comb += [self.busy.eq(1), self.running.eq(1)]
+                m.next = "FINISH"
             with m.State("FINISH"):
                 m.d.comb += [self.busy.eq(1), self.running.eq(1),
                              lc_w.addr.eq(layer), lc_w.data.eq(lcyc + 1), lc_w.en.eq(1)]

@@ -89,11 +89,16 @@ class PE(wiring.Component):
         p_valid = Signal()
         p_act = Signal(signed(cfg.act_bits))
         push = Signal()
-        m.d.comb += [push.eq(p_valid & (ptr.start < ptr.end)),
+        m.d.comb += [push.eq(p_valid & ptr.nonempty),
                      cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, p_act))]
         # Pop when the column queue will have room next cycle; read the column's pointers.
         pop = Signal()
-        room_next = cq.level + push - cq.r_en < COLUMN_QUEUE_DEPTH
+        # room_next = level + push - r_en < depth, without an adder after the pointer compare:
+        # push only matters when the queue is one short of full (or full and popped).
+        full_less_one = cq.level == COLUMN_QUEUE_DEPTH - 1
+        room_next = ((cq.level < COLUMN_QUEUE_DEPTH - 1)
+                     | (full_less_one & (~push | cq.r_en))
+                     | (~cq.w_rdy & cq.r_en & ~push))
         m.d.comb += [pop.eq(q.r_rdy & self.running & room_next), q.r_en.eq(pop),
                      ptr.en.eq(pop), ptr.addr.eq(self.params.ptr_base + head.index)]
         m.d.sync += p_valid.eq(pop)
@@ -113,21 +118,25 @@ class PE(wiring.Component):
                      self.scan_data.eq(act.scan_data),
                      act.wb_en.eq(ar.wb_valid), act.wb_addr.eq(ar.wb_addr), act.wb_data.eq(ar.wb_data)]
 
-        # Host bus: decode the memory id; read data follows the id of last cycle's read.
+        # Host bus: decode the memory id; read data follows the id of last cycle's read and is
+        # zero unless this PE was read last cycle, so the top ORs the PEs' read data together.
         bus = self.bus
         ports = {"ptr": ptr.host, "spmat": spm.host, "bias": ar.bias_host,
                  "codebook": ar.cb_host, "act0": act.host0, "act1": act.host1}
         mem_q = Signal(3)
+        read_q = Signal()
+        m.d.sync += read_q.eq(bus.re)
         with m.If(bus.re):
             m.d.sync += mem_q.eq(bus.mem)
         for name, port in ports.items():
             hit = bus.mem == MEM_IDS[name]
             m.d.comb += [port.addr.eq(bus.addr), port.wdata.eq(bus.wdata),
                          port.we.eq(bus.we & hit), port.re.eq(bus.re & hit)]
-        with m.Switch(mem_q):
-            for name, port in ports.items():
-                with m.Case(MEM_IDS[name]):
-                    m.d.comb += bus.rdata.eq(port.rdata)
+        with m.If(read_q):
+            with m.Switch(mem_q):
+                for name, port in ports.items():
+                    with m.Case(MEM_IDS[name]):
+                        m.d.comb += bus.rdata.eq(port.rdata)
 
         m.d.comb += [
             self.idle.eq(~q.r_rdy & ~p_valid & ~cq.r_rdy & spm.idle & ar.idle),

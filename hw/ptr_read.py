@@ -22,7 +22,8 @@ __all__ = ["PointerRead"]
 
 class PointerRead(wiring.Component):
     """Ports: ``addr``/``en`` (flat index of the column's start pointer), ``start``/``end``
-    (valid the cycle after ``en``); ``host`` (flat index; used when ``en`` is low)."""
+    and ``nonempty`` (``start < end``), valid the cycle after ``en``; ``host`` (flat index;
+    has the banks in the cycles it reads or writes)."""
 
     def __init__(self, cfg: EIEConfig):
         check_hw_config(cfg)
@@ -32,6 +33,7 @@ class PointerRead(wiring.Component):
             "en": In(1),
             "start": Out(cfg.ptr_bits),
             "end": Out(cfg.ptr_bits),
+            "nonempty": Out(1),
             "host": In(HostPort(host_addr_bits(cfg), cfg.ptr_bits)),
         })
 
@@ -50,17 +52,23 @@ class PointerRead(wiring.Component):
 
         half = self.addr >> 1
         parity = Signal()       # parity of the address read last cycle
-        with m.If(self.en):
+        # The banks read ``addr`` in every cycle the host does not use them, whether or not
+        # ``en`` is set: ``en`` (the PE's pop) comes late in the cycle and stays off the
+        # memories' address path; the data of a cycle without ``en`` is not looked at.
+        with m.If(self.host.re | self.host.we):
+            m.d.comb += [er.addr.eq(self.host.addr >> 1), orp.addr.eq(self.host.addr >> 1)]
+            m.d.sync += parity.eq(self.host.addr[0])
+        with m.Else():
             # Even a: ptr[a] in even[a/2], ptr[a+1] in odd[a/2].
             # Odd a:  ptr[a] in odd[a>>1], ptr[a+1] in even[(a>>1)+1].
             m.d.comb += [er.addr.eq(half + self.addr[0]), orp.addr.eq(half)]
             m.d.sync += parity.eq(self.addr[0])
-        with m.Else():
-            m.d.comb += [er.addr.eq(self.host.addr >> 1), orp.addr.eq(self.host.addr >> 1)]
-            m.d.sync += parity.eq(self.host.addr[0])
         m.d.comb += [
             self.start.eq(Mux(parity, orp.data, er.data)),
             self.end.eq(Mux(parity, er.data, orp.data)),
+            # start < end, compared on both bank orders before the parity choice (the memories'
+            # outputs go straight into the comparators; the column queue's push waits on it).
+            self.nonempty.eq(Mux(parity, orp.data < er.data, er.data < orp.data)),
             self.host.rdata.eq(self.start),
             ew.addr.eq(self.host.addr >> 1), ew.data.eq(self.host.wdata),
             ew.en.eq(self.host.we & ~self.host.addr[0]),

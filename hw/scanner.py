@@ -12,7 +12,7 @@ a cycle with nothing to broadcast. ``done`` is high once every row has been cons
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, Cat
+from amaranth.hdl import Module, Signal, signed, Cat, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -74,11 +74,12 @@ class Scanner(wiring.Component):
         ]
 
         advance = live & (~lnzd.valid | (self.bc_commit & last))
+        # The address does not wait for ``advance`` (late: read data -> LNZD -> commit); only
+        # the read enable does, and the data holds while it is low.
+        m.d.comb += [self.row_addr.eq(Mux(self.start, 0, slot)), self.row_en.eq(self.start | advance)]
         with m.If(self.start):
-            m.d.comb += [self.row_addr.eq(0), self.row_en.eq(1)]
             m.d.sync += [slot.eq(1), base.eq(0), live.eq(self.in_len != 0), consumed.eq(0)]
         with m.Elif(advance):
-            m.d.comb += [self.row_addr.eq(slot), self.row_en.eq(1)]
             m.d.sync += [slot.eq(slot + 1), base.eq(base + n), live.eq(base + n < self.in_len),
                          consumed.eq(0)]
         with m.Elif(self.bc_commit):

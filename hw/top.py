@@ -9,7 +9,7 @@ by name for backdoor loading.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Array
+from amaranth.hdl import Module
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
@@ -55,10 +55,12 @@ class EIETop(wiring.Component):
         wiring.connect(m, ccu.host_tx, wiring.flipped(self.host_tx))
         m.d.comb += self.busy.eq(ccu.busy)
 
-        pe_q = Signal(cfg.pe_bits)            # PE whose read data comes back next cycle
-        with m.If(ccu.bus.re):
-            m.d.sync += pe_q.eq(ccu.bus_pe)
-        m.d.comb += ccu.bus.rdata.eq(Array(pe.bus.rdata for pe in pes)[pe_q])
+        # Only the PE that was read drives its read data (the others give zero): an OR tree
+        # instead of an N-way multiplexer.
+        rdata = 0
+        for pe in pes:
+            rdata = rdata | pe.bus.rdata
+        m.d.comb += ccu.bus.rdata.eq(rdata)
 
         for k, pe in enumerate(pes):
             m.d.comb += [
@@ -71,7 +73,7 @@ class EIETop(wiring.Component):
                 ccu.pe_idle[k].eq(pe.idle), ccu.pe_ready[k].eq(pe.ready),
                 ccu.busy_counts[k].eq(pe.busy_count), ccu.stall_counts[k].eq(pe.stall_count),
                 pe.bus.mem.eq(ccu.bus.mem), pe.bus.addr.eq(ccu.bus.addr),
-                pe.bus.wdata.eq(ccu.bus.wdata), pe.bus.re.eq(ccu.bus.re),
+                pe.bus.wdata.eq(ccu.bus.wdata), pe.bus.re.eq(ccu.bus.re & (ccu.bus_pe == k)),
                 pe.bus.we.eq(ccu.bus.we & (ccu.bus_all | (ccu.bus_pe == k))),
             ]
             for name in ("layer", "ptr_base", "bias_base", "shift", "relu", "out_rows"):

@@ -18,7 +18,8 @@ Local time ``t = 0`` is the layer's LOAD cycle.
 * PE ``k`` is idle from ``start + e + 3`` after its last entry (arithmetic pipeline) or
   ``p + 2`` after an empty column. The scan is done after the last row (``E_scan``); the
   drain check passes at ``t_d = max(2, E_scan + 1, max idle)``; write-back then takes
-  ``max(1, ceil(out_len / N))`` cycles, and FINISH one more: cycles = ``t_d + max(1, R) + 2``.
+  ``max(1, ceil(out_len / N))`` cycles, WB_FLUSH one more (a row is written two cycles after
+  its write-back starts) and FINISH one more: cycles = ``t_d + max(1, R) + 3``.
 
 `layer_timing` also returns DESIGN.md's lower bound ``max(non-zero inputs, max over PEs of
 entries in the columns of non-zero inputs)`` and the per-PE busy and stall counts that the
@@ -115,7 +116,7 @@ def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
     last_row = int(rows[-1]) if M else -1
     scan_end = prev_b + (S - 1 - last_row)
     drain = max(2, scan_end + 1, int(idle.max()) if M else 0)
-    cycles = drain + max(1, R) + 2
+    cycles = drain + max(1, R) + 3
 
     busy = e.sum(axis=0) if M else np.zeros(N, np.int64)
     if M > D:

@@ -92,7 +92,7 @@ def run_pe(cfg, program, k, x, seed, gap=0.3):
             ctx.set(dut.wb_en, 1); ctx.set(dut.wb_row, r)
             await ctx.tick()
         ctx.set(dut.wb_en, 0)
-        await ctx.tick()
+        await ctx.tick().repeat(2)          # write-back is a two-stage pipeline
         ctx.set(dut.running, 0)
         out = []
         for r in range(out_rows):
