@@ -269,11 +269,14 @@ PRESETS: dict[str, EIEConfig] = {
     # What fits the UP5K today with LeNet-300-100 on chip: one PE (the sparse matrix in one
     # SPRAM, 784 inputs and 410 bias rows in block RAM); the iCEBreaker's default build.
     "ice40_1pe": _ICE40.replace(n_pe=1, act_depth=1024, bias_depth=512),
-    # The ECP5-85F boards (ULX3S, OrangeCrab): the paper's word and number formats on 32 PEs,
-    # memories sized for LeNet-300-100 (per PE ~700 entries with padding, 1187 column
-    # pointers, 25 input slots, 15 bias rows) and anything of similar size.
-    "ecp5": _EIE.replace(n_pe=32, ptr_depth=2048, spmat_depth=512, act_depth=64, bias_depth=64,
-                         max_layers=4),
+    # The ECP5-85F boards (ULX3S, OrangeCrab): the paper's number formats on 32 PEs, memories
+    # sized for LeNet-300-100 (per PE ~700 entries with padding, 1187 column pointers, 25 input
+    # slots, 15 bias rows) and anything of similar size. Two entries per 16-bit word, not the
+    # paper's eight per 64-bit word: the 64 block-RAM outputs per PE and their lane
+    # multiplexer were the place the ECP5 router could not clear (docs/fpga.md), and the
+    # host bus shrinks to 16 bits with them.
+    "ecp5": _EIE.replace(n_pe=32, entries_per_word=2, ptr_depth=2048, spmat_depth=2048,
+                         act_depth=64, bias_depth=64, max_layers=4),
     # Small and fast, for unit tests and the Amaranth simulator.
     "tiny": _ICE40.replace(entries_per_word=4, ptr_depth=256, spmat_depth=256, act_depth=32,
                            bias_depth=64),

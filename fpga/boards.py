@@ -10,8 +10,8 @@ Feather header pins 0 (RX) and 1 (TX), for a 3.3 V USB-serial adapter.
 Default configurations:
 
 * ``icebreaker``: the ``ice40_1pe`` preset of `eie.config` (1 PE, LeNet-300-100 on chip) at
-  the board's 12 MHz, no PLL: it closes at ~14 MHz, and the PLL's lowest output is 16 MHz.
-  The 4-PE ``ice40`` preset at 30 MHz is the goal and does not fit yet (docs/fpga.md).
+  24 MHz from the PLL (it closes at ~26 MHz). The 4-PE ``ice40`` preset at 30 MHz is the
+  goal; its block RAM does not fit on the UP5K (docs/fpga.md).
 * ``ulx3s`` / ``orangecrab`` (ECP5-85F): the ``ecp5`` preset, 32 PEs with memories sized for
   LeNet-300-100 (and anything of similar size), 100 MHz target.
 """
@@ -117,7 +117,7 @@ BOARDS = {
     "icebreaker": Board(
         name="icebreaker", family="ice40", device="iCE40UP5K-SG48",
         platform_path="amaranth_boards.icebreaker.ICEBreakerPlatform",
-        clk_resource="clk12", clk_freq=12e6, default_freq=12e6,
+        clk_resource="clk12", clk_freq=12e6, default_freq=24e6,
         default_config=PRESETS["ice40_1pe"], baud=1_000_000,
         # -dsp: multipliers into the SB_MAC16 DSPs (in LUTs they halve Fmax);
         # -spram: large single-port memories into the four 256 Kbit SPRAMs.

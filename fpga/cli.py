@@ -22,9 +22,11 @@ def register(sub):
     p.add_argument("--config", default=None, metavar="NAME|FILE",
                    help="EIE config: preset name or JSON file (default: the board's, see docs/fpga.md)")
     p.add_argument("--freq", type=float, default=None, metavar="MHZ",
-                   help="requested clock in MHz (default: 12 for icebreaker, 100 for the ECP5 boards)")
+                   help="requested clock in MHz (default: "
+                        + ", ".join(f"{b.default_freq / 1e6:g} {n}" for n, b in sorted(BOARDS.items())) + ")")
     p.add_argument("--baud", type=int, default=None, metavar="N",
-                   help="UART baud rate (default: 1000000 icebreaker, 3000000 ECP5 boards)")
+                   help="UART baud rate (default: "
+                        + ", ".join(f"{b.baud} {n}" for n, b in sorted(BOARDS.items())) + ")")
     p.add_argument("--bake", default=None, metavar="IMAGES",
                    help="image folder to bake into the bitstream (loaded at reset; default: load over UART)")
     p.add_argument("--model", default=None, metavar="IMAGES",
