@@ -7,7 +7,7 @@ FPGA builds. Derived sizes (bit widths, memory widths, address widths) are
 computed here and only here. Variants are made with `cfg.replace(...)`;
 the JSON round trip and `cfg.hash` name generated Verilog and build folders.
 
-Named presets live in `PRESETS` (`eie`, `ice40`, `ice40_1pe`, `ecp5`, `tiny`).
+Named presets live in `PRESETS` (`eie`, `ice40`, `ice40_1pe`, `ecp5`, `ecp5_16pe`, `tiny`).
 """
 
 from __future__ import annotations
@@ -256,12 +256,20 @@ _EIE = EIEConfig(n_pe=64, queue_depth=8, v_bits=4, z_bits=4, entries_per_word=8,
                  max_layers=8)
 
 # The iCE40UP5K (iCEBreaker) target for LeNet-300-100: four PEs, one 16-bit SPRAM per PE for
-# the sparse matrix (two 8-bit entries per word). It does not fit the UP5K with today's hw/
-# (logic and block RAM: docs/fpga.md); it is simulated, board top included.
+# the sparse matrix (two 8-bit entries per word). Its block RAM does not fit the UP5K
+# (docs/fpga.md); it is simulated, board top included.
 _ICE40 = EIEConfig(n_pe=4, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=2,
                    act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
                    ptr_depth=1280, spmat_depth=16384, act_depth=256, bias_depth=128,
                    max_layers=4)
+
+# The ECP5-85F boards (ULX3S, OrangeCrab): the paper's number formats on 32 PEs, memories sized
+# for LeNet-300-100 (per PE ~700 entries with padding, 1187 column pointers, 25 input slots, 15
+# bias rows) and anything of similar size. Two entries per 16-bit word, not the paper's eight
+# per 64-bit word: the 64 block-RAM outputs per PE and their lane multiplexer were the place
+# the ECP5 router could not clear (docs/fpga.md), and the host bus shrinks to 16 bits with them.
+_ECP5 = _EIE.replace(n_pe=32, entries_per_word=2, ptr_depth=2048, spmat_depth=2048,
+                     act_depth=64, bias_depth=64, max_layers=4)
 
 PRESETS: dict[str, EIEConfig] = {
     "eie": _EIE,
@@ -269,14 +277,10 @@ PRESETS: dict[str, EIEConfig] = {
     # What fits the UP5K today with LeNet-300-100 on chip: one PE (the sparse matrix in one
     # SPRAM, 784 inputs and 410 bias rows in block RAM); the iCEBreaker's default build.
     "ice40_1pe": _ICE40.replace(n_pe=1, act_depth=1024, bias_depth=512),
-    # The ECP5-85F boards (ULX3S, OrangeCrab): the paper's number formats on 32 PEs, memories
-    # sized for LeNet-300-100 (per PE ~700 entries with padding, 1187 column pointers, 25 input
-    # slots, 15 bias rows) and anything of similar size. Two entries per 16-bit word, not the
-    # paper's eight per 64-bit word: the 64 block-RAM outputs per PE and their lane
-    # multiplexer were the place the ECP5 router could not clear (docs/fpga.md), and the
-    # host bus shrinks to 16 bits with them.
-    "ecp5": _EIE.replace(n_pe=32, entries_per_word=2, ptr_depth=2048, spmat_depth=2048,
-                         act_depth=64, bias_depth=64, max_layers=4),
+    "ecp5": _ECP5,
+    # What routes and meets timing on the ECP5-85F today: 16 PEs of `ecp5`; the ULX3S and
+    # OrangeCrab default build (docs/fpga.md).
+    "ecp5_16pe": _ECP5.replace(n_pe=16),
     # Small and fast, for unit tests and the Amaranth simulator.
     "tiny": _ICE40.replace(entries_per_word=4, ptr_depth=256, spmat_depth=256, act_depth=32,
                            bias_depth=64),
