@@ -139,7 +139,7 @@ BOARDS = {
         synth_opts="",
         # amaranth-boards lists openFPGALoader as required even to build: `true` stands in.
         tools={**_ECP5_TOOLS, "OPENFPGALOADER": "true"},
-        # router2: router1 needs hours on a nearly full 85F (32 PEs use ~88 % of the LUTs).
+        # router2: router1 needs hours on a large design and stalled on the array before.
         nextpnr_opts="--router router2",
         bitstream="bit",
         capacity={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
