@@ -155,11 +155,10 @@ class ArithmeticUnit(wiring.Component):
         wb2_bias = Signal(signed(W))
         m.d.sync += [wb2_valid.eq(wbs_valid), wb2_row.eq(wbs_row), wb2_touched.eq(touched),
                      wb2_half.eq((stored << 1) >> p.shift), wb2_bias.eq(b_r.data)]
-        top = wb2_half[W + 1:]
-        fits = (top == 0) | (top == (1 << len(top)) - 1)   # |result| < 2**W: round narrow
         rounded = Signal(signed(W + 2))
         m.d.comb += rounded.eq((wb2_half[:W + 2].as_signed() + 1) >> 1)
-        y_acc = Mux(fits, _saturate(rounded, W, cfg.act_min, cfg.act_max),
+        # If (acc << 1) >> shift fits W + 2 bits, round it narrow; else it saturates either way.
+        y_acc = Mux(_fits(wb2_half, W + 2), _saturate(rounded, W, cfg.act_min, cfg.act_max),
                     Mux(wb2_half[-1], cfg.act_min, cfg.act_max))
         y = Signal(signed(W))
         m.d.comb += y.eq(Mux(wb2_touched, y_acc, wb2_bias))
@@ -181,9 +180,13 @@ class ArithmeticUnit(wiring.Component):
         return m
 
 
-def _saturate(value, bits: int, lo: int, hi: int):
-    """``value`` clamped to the signed ``bits``-wide range [lo, hi], by its top bits: it is in
-    range when every bit from ``bits - 1`` up equals the sign."""
+def _fits(value, bits: int):
+    """``value`` fits a signed ``bits``-wide number: every bit from ``bits - 1`` up equals the
+    sign (no comparator, no carry chain)."""
     top = value[bits - 1:]
-    in_range = (top == 0) | (top == (1 << len(top)) - 1)
-    return Mux(in_range, value[:bits].as_signed(), Mux(value[-1], lo, hi))
+    return (top == 0) | (top == (1 << len(top)) - 1)
+
+
+def _saturate(value, bits: int, lo: int, hi: int):
+    """``value`` clamped to the signed ``bits``-wide range [lo, hi], by its top bits."""
+    return Mux(_fits(value, bits), value[:bits].as_signed(), Mux(value[-1], lo, hi))
