@@ -3,11 +3,11 @@
 Synthesizes `hw.top.EIETop` alone (no board top, no place and route) with the board's Yosys
 options and ``-noflatten``, so every module keeps its own cell counts, and sums the PEs'
 identical modules (``pe0.arith`` ... ``pe15.arith`` -> ``peN.arith``). Default designs: the
-`ecp5` preset at 16 PEs for the ECP5 (the 32-PE array does not route, docs/fpga.md) and the
-4-PE `ice40` preset for the iCE40UP5K. LUTs count a CCU2C carry cell as two LUTs (ECP5);
+`ecp5_16pe` preset for the ECP5 (what the ECP5 boards build; the 32-PE `ecp5` does not route,
+docs/fpga.md) and the 4-PE `ice40` preset for the iCE40UP5K. LUTs count a CCU2C carry cell as two LUTs (ECP5);
 on the iCE40 the SB_CARRY cells are counted apart, as nextpnr packs them with their LUTs.
 
-    python -m bench.fpga_area --out out/bench [--design ecp5:ecp5:16] [--design ice40:ice40]
+    python -m bench.fpga_area --out out/bench [--design ecp5:ecp5_16pe] [--design ice40:ice40]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from eie.config import get_config
 __all__ = ["run", "area", "main"]
 
 # (family, config, PE count or None for the config's own)
-DEFAULT_DESIGNS = [("ecp5", "ecp5", 16), ("ice40", "ice40", None)]
+DEFAULT_DESIGNS = [("ecp5", "ecp5_16pe", None), ("ice40", "ice40", None)]
 BOARD_FOR = {"ecp5": "ulx3s", "ice40": "icebreaker"}
 KINDS = {
     "LUT": {"LUT4": 1, "CCU2C": 2, "SB_LUT4": 1},
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="out/bench")
     p.add_argument("--design", action="append", metavar="FAMILY:CONFIG[:PES]",
                    help="family (ecp5|ice40), preset or JSON config, optional PE count; repeatable "
-                        "(default: ecp5:ecp5:16 and ice40:ice40)")
+                        "(default: ecp5:ecp5_16pe and ice40:ice40)")
     args = p.parse_args(argv)
     designs = DEFAULT_DESIGNS
     if args.design:
