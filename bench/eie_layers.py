@@ -111,7 +111,7 @@ def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None =
         fpga_mhz: float | None = None, progress: bool = True, log=print) -> dict:
     """Run the benchmark; write ``eie_layers.json`` and ``eie_layers.md`` into ``out``."""
     from sim.cases import Case, lower_bound
-    from sim.cycle_model import CycleModel
+    from eie.cycle_model import CycleModel
 
     out = Path(out)
     work = out / "eie_layers"

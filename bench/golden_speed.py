@@ -26,8 +26,8 @@ from eie import format as fmt
 from eie.atomic import atomic_write_text
 from eie.config import PRESETS
 from eie.images import read_images, write_images
-from sim.cycle_model import CycleModel
-from sim.golden import GoldenModel
+from eie.cycle_model import CycleModel
+from eie.golden import GoldenModel
 
 TARGET_S = 2.0
 

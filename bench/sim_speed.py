@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eie import contract
 from eie import format as fmt
 from eie.atomic import atomic_write_text
 from eie.config import PRESETS
@@ -41,7 +42,6 @@ RAW_SHAPE = (4096, 4096, 0.09, 0.35)
 
 
 def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> dict:
-    from hw import protocol as proto
     from sim import runner, regression
     from sim.cases import Case
 
@@ -71,7 +71,7 @@ def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> 
     build = runner.get_build(cfg)
     build_s = time.monotonic() - t
     stamp_b = json.loads((build.build_dir / "stamp.json").read_text())
-    log(f"sim_speed: Verilog {stamp.get('generated_bytes')} bytes generated in {stamp.get('generate_seconds')} s "
+    log(f"sim_speed: Verilog {stamp.get('bytes')} bytes generated in {stamp.get('generate_seconds')} s "
         f"(this call {verilog_s:.1f} s); Verilator build {stamp_b.get('seconds')} s (this call {build_s:.1f} s)")
 
     # Full testbench, both load paths (same case otherwise).
@@ -100,19 +100,19 @@ def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> 
     from eie.images import read_images
 
     imgs = read_images(backdoor.images, cfg)
-    mems = proto.memory_table(cfg)
+    mems = contract.memory_table(cfg)
     prot_bytes = 0
     words = 0
     for k in range(cfg.n_pe):
-        for mem, name in ((proto.Mem.PTR, "ptr"), (proto.Mem.SPMAT, "spmat"), (proto.Mem.BIAS, "bias")):
-            n = len(imgs.pe_memory(name, k))
+        for mem in contract.PE_IMAGE_MEMS:
+            n = len(imgs.pe_memory(mem, k))
             words += n
             prot_bytes += n * mems[mem].nbytes
     bd, pr = res["backdoor"], res["protocol"]
     data = {
         "config": config, "config_hash": cfg.hash, "n_pe": cfg.n_pe, "layer": list(SHAPE),
         "raw_layer": list(RAW_SHAPE),
-        "verilog": {"generated_bytes": stamp.get("generated_bytes"), "simulated_bytes": stamp.get("bytes"),
+        "verilog": {"generated_bytes": stamp.get("bytes"), "simulated_bytes": stamp.get("bytes"),
                     "generate_seconds": stamp.get("generate_seconds")},
         "verilator_build_seconds": stamp_b.get("seconds"),
         "raw_run": raw,
@@ -148,7 +148,7 @@ def markdown(d: dict) -> str:
         f"| Verilator, RUN alone (no Python per cycle) | {raw['cycles_per_second']:,.0f} cycles/s "
         f"({raw['busy_cycles']} cycles in {raw['wall_seconds']:.2f} s, on a {d['raw_layer'][0]}×{d['raw_layer'][1]} "
         f"layer, {100 * d['raw_layer'][2]:g} % weights, {100 * d['raw_layer'][3]:g} % inputs) |",
-        f"| full testbench (cocotb monitor every cycle) | "
+        "| full testbench (cocotb monitor every cycle) | "
         + (f"{tb['cycles_per_second']:,.0f} cycles/s |" if tb["cycles_per_second"] else "n/a |"),
         f"| image load through the protocol | {lp['seconds']:.1f} s, {lp['cycles']:,} cycles, "
         f"{lp['payload_bytes']:,} payload bytes ({lp['bytes_per_second']:,.0f} B/s) |",

@@ -211,7 +211,7 @@ def fixed_point_accuracy(images_dir: Path, cfg: EIEConfig, data: Dataset) -> flo
     """Test accuracy of the bit-exact golden model reading the written images."""
     from eie import numerics
     from eie.images import read_images
-    from sim.golden import GoldenModel
+    from eie.golden import GoldenModel
 
     golden = GoldenModel(read_images(images_dir, cfg))
     out = golden.run(numerics.act_from_float(data.x_test, cfg))

@@ -14,7 +14,6 @@ a decoupled weight-decay or a rounding quirk cannot leave a non-zero behind.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .models import MLP, fit

@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .bits import field_offsets, fields_width
 from .config import EIEConfig, bits_for
 from .errors import EIEError
 from . import numerics
 
 __all__ = [
     "FormatError", "CapacityError", "QuantizedLayer", "EncodedLayer", "Program",
-    "entry_fields", "layer_fields", "field_offsets", "layer_word_bits", "memory_specs",
+    "entry_fields", "layer_fields", "layer_word_bits",
     "encode_slice", "encode_layer", "decode_layer", "encode_network",
-    "pack_entries", "unpack_entries", "pack_fields", "unpack_fields",
+    "pack_entries", "unpack_entries",
     "rows_of_pe", "local_rows",
 ]
 
@@ -60,52 +61,9 @@ def layer_fields(cfg: EIEConfig) -> list[tuple[str, int]]:
     ]
 
 
-def field_offsets(fields_: list[tuple[str, int]]) -> dict[str, tuple[int, int]]:
-    """name -> (offset, width)."""
-    out, offset = {}, 0
-    for name, width in fields_:
-        out[name] = (offset, width)
-        offset += width
-    return out
-
-
 def layer_word_bits(cfg: EIEConfig) -> int:
-    return sum(w for _, w in layer_fields(cfg))
-
-
-def memory_specs(cfg: EIEConfig) -> dict[str, dict]:
-    """Every memory the images fill: width in bits, capacity, and whether it is per PE.
-
-    ``codebook`` and ``layers`` are global (the host writes them once; the hardware
-    copies the codebook to every PE). Signed memories hold two's complement.
-    """
-    return {
-        "ptr": {"width": cfg.ptr_bits, "depth": cfg.ptr_depth, "per_pe": True, "signed": False},
-        "spmat": {"width": cfg.word_bits, "depth": cfg.spmat_depth, "per_pe": True, "signed": False},
-        "bias": {"width": cfg.act_bits, "depth": cfg.bias_depth, "per_pe": True, "signed": True},
-        "codebook": {"width": cfg.weight_bits, "depth": cfg.max_layers * cfg.codebook_size,
-                     "per_pe": False, "signed": True},
-        "layers": {"width": layer_word_bits(cfg), "depth": cfg.max_layers, "per_pe": False,
-                   "signed": False},
-    }
-
-
-def pack_fields(values: dict[str, np.ndarray | int], fields_: list[tuple[str, int]]) -> np.ndarray:
-    """Pack named unsigned fields into words (object array of Python ints, any width)."""
-    words = None
-    for name, (offset, width) in field_offsets(fields_).items():
-        v = np.asarray(values[name], dtype=object)
-        if np.any((v < 0) | (v >= (1 << width))):
-            raise FormatError(f"field {name} does not fit {width} bits")
-        part = v * (1 << offset)
-        words = part if words is None else words + part
-    return words
-
-
-def unpack_fields(words, fields_: list[tuple[str, int]]) -> dict[str, np.ndarray]:
-    words = np.asarray(words, dtype=object)
-    return {name: np.asarray((words // (1 << off)) % (1 << w), dtype=np.int64)
-            for name, (off, w) in field_offsets(fields_).items()}
+    """Total width of one layer-table word."""
+    return fields_width(layer_fields(cfg))
 
 
 def pack_entries(v: np.ndarray, z: np.ndarray, cfg: EIEConfig) -> np.ndarray:

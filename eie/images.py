@@ -1,6 +1,6 @@
 """SRAM images: what the hardware, the golden model and the FPGA load, on disk.
 
-A folder holds ``manifest.json`` and, for every memory of `eie.format.memory_specs`,
+A folder holds ``manifest.json`` and, for every memory of `eie.contract.image_memories`,
 one ``.hex`` file (one word per line, ``$readmemh``-ready) and one ``.bin`` file (each
 word little-endian in ``ceil(width/8)`` bytes). Per-PE memories live in ``peNNN/``,
 global ones (codebook, layer table) in ``global/``. Only the used words are written;
@@ -24,11 +24,14 @@ import numpy as np
 
 from . import format as fmt
 from .atomic import atomic_dir
+from .bits import (bytes_to_hex, bytes_to_words, entries_to_words, pack_fields, to_signed,
+                   to_unsigned, unpack_fields, words_to_bytes, words_to_entries)
 from .config import EIEConfig, ConfigError
+from .contract import GLOBAL_MEMS, PE_IMAGE_MEMS, Mem, image_memories
 from .errors import EIEError
 
-__all__ = ["ImageError", "Images", "write_images", "read_images", "program_memories",
-           "words_to_bytes", "bytes_to_words", "MANIFEST", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["ImageError", "Images", "Memories", "write_images", "read_images", "program_memories",
+           "image_file", "image_files", "MANIFEST", "FORMAT_NAME", "FORMAT_VERSION"]
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "eie-gen images"
@@ -39,85 +42,35 @@ class ImageError(EIEError):
     """Images that are missing, corrupt, or don't belong to the expected config."""
 
 
-# ---- word <-> bytes/hex ------------------------------------------------------------------
-
-def _nbytes(width: int) -> int:
-    return (width + 7) // 8
-
-
-def words_to_bytes(words, width: int) -> np.ndarray:
-    """Unsigned words (int64 array, or object array for > 63 bits) to (n, nbytes) uint8, LE."""
-    nb = _nbytes(width)
-    words = np.asarray(words)
-    if words.dtype != object and width <= 63:
-        w = words.astype(np.uint64)
-        return w.view(np.uint8).reshape(-1, 8)[:, :nb].copy() if len(w) else np.zeros((0, nb), np.uint8)
-    out = np.zeros((len(words), nb), dtype=np.uint8)
-    for i, w in enumerate(words):
-        out[i] = np.frombuffer(int(w).to_bytes(nb, "little"), dtype=np.uint8)
-    return out
-
-
-def bytes_to_words(raw: np.ndarray, width: int) -> np.ndarray:
-    """(n, nbytes) uint8 LE to words: int64 when width <= 63, else an object array of ints."""
-    raw = np.asarray(raw, dtype=np.uint8)
-    if width <= 63:
-        padded = np.zeros((raw.shape[0], 8), dtype=np.uint8)
-        padded[:, :raw.shape[1]] = raw
-        return padded.view(np.uint64).reshape(-1).astype(np.int64)
-    return np.array([int.from_bytes(bytes(r), "little") for r in raw], dtype=object)
-
-
-def entries_to_bytes(codes: np.ndarray, cfg: EIEConfig) -> np.ndarray:
-    """Entry codes (n_words, entries_per_word) to packed words as (n_words, nbytes) uint8.
-
-    Vectorised for any word width: entry ``e`` of a word sits at bits
-    ``[e * entry_bits, (e+1) * entry_bits)``.
-    """
-    n = codes.shape[0]
-    bits = (codes[:, :, None] >> np.arange(cfg.entry_bits)) & 1          # (n, E, entry_bits)
-    bits = bits.reshape(n, cfg.word_bits).astype(np.uint8)
-    pad = _nbytes(cfg.word_bits) * 8 - cfg.word_bits
-    if pad:
-        bits = np.concatenate([bits, np.zeros((n, pad), np.uint8)], axis=1)
-    return np.packbits(bits, axis=1, bitorder="little")
-
-
-def bytes_to_entries(raw: np.ndarray, cfg: EIEConfig) -> np.ndarray:
-    """Inverse of `entries_to_bytes`: (n_words, entries_per_word) entry codes."""
-    n = raw.shape[0]
-    bits = np.unpackbits(np.asarray(raw, np.uint8), axis=1, bitorder="little")[:, :cfg.word_bits]
-    bits = bits.reshape(n, cfg.entries_per_word, cfg.entry_bits).astype(np.int64)
-    return (bits << np.arange(cfg.entry_bits)).sum(axis=2)
-
-
-def bytes_to_hex(raw: np.ndarray, width: int) -> str:
-    """One hex word per line, most significant digit first, exactly ceil(width/4) digits."""
-    digits = (width + 3) // 4
-    if raw.shape[0] == 0:
-        return ""
-    nb = raw.shape[1]
-    text = raw[:, ::-1].tobytes().hex()
-    lines = np.frombuffer(text.encode(), dtype=f"S{2 * nb}")
-    cut = 2 * nb - digits
-    return "\n".join(s[cut:].decode() for s in lines) + "\n"
-
-
 # ---- Program -> memory contents ------------------------------------------------------------
 
-def _to_unsigned(values, width: int) -> np.ndarray:
-    values = np.asarray(values, dtype=np.int64)
-    return values & ((1 << width) - 1)
+@dataclass
+class Memories:
+    """The contents of every memory an image folder fills, as words the hardware holds.
 
-
-def program_memories(program: fmt.Program) -> dict:
-    """Contents of every memory, as the hardware holds them.
-
-    Returns ``{"pe": [ {"ptr": ints, "spmat": (words, E) entry codes, "bias": ints} ...],
-    "global": {"codebook": ints, "layers": words}}``; signed values in two's complement.
+    ``pe[k][mem]`` for the per-PE memories (`PE_IMAGE_MEMS`), ``glob[mem]`` for the global
+    ones; unsigned words (signed values in two's complement), int64 or, for words wider
+    than 63 bits, Python ints. Only the used words: the rest of each memory is zero.
     """
+
+    cfg: EIEConfig
+    pe: list[dict[Mem, np.ndarray]]
+    glob: dict[Mem, np.ndarray]
+    n_layers: int
+
+    def words(self, mem: Mem, k: int | None = None) -> np.ndarray:
+        mem = Mem(mem)
+        return self.pe[k][mem] if mem.per_pe else self.glob[mem]
+
+    def spmat_entries(self, k: int) -> np.ndarray:
+        """Entry codes of PE ``k``'s sparse-matrix words, shape (words, entries_per_word)."""
+        cfg = self.cfg
+        return words_to_entries(self.pe[k][Mem.SPMAT], cfg.entry_bits, cfg.entries_per_word)
+
+
+def program_memories(program: fmt.Program) -> Memories:
+    """Contents of every memory, as the hardware holds them."""
     cfg, layers = program.cfg, program.layers
-    specs = fmt.memory_specs(cfg)
     pe = []
     for k in range(cfg.n_pe):
         ptr = np.concatenate([e.ptr[k] + e.entry_base[k] for e in layers]
@@ -131,27 +84,34 @@ def program_memories(program: fmt.Program) -> dict:
             mine = e.bias[k::cfg.n_pe]
             bias[e.bias_base:e.bias_base + len(mine)] = mine
         pe.append({
-            "ptr": ptr,
-            "spmat": padded.reshape(n_words, cfg.entries_per_word),
-            "bias": _to_unsigned(bias, specs["bias"]["width"]),
+            Mem.PTR: ptr,
+            Mem.SPMAT: entries_to_words(padded.reshape(n_words, cfg.entries_per_word), cfg.entry_bits),
+            Mem.BIAS: to_unsigned(bias, cfg.act_bits),
         })
     codebook = np.concatenate([e.codebook for e in layers])
-    table = fmt.pack_fields({
+    table = pack_fields({
         "in_len": [e.in_len for e in layers],
         "out_len": [e.out_len for e in layers],
         "ptr_base": [e.ptr_base for e in layers],
         "bias_base": [e.bias_base for e in layers],
         "shift": [e.shift for e in layers],
         "relu": [int(e.relu) for e in layers],
-    }, fmt.layer_fields(cfg))
-    return {"pe": pe, "global": {"codebook": _to_unsigned(codebook, specs["codebook"]["width"]),
-                                 "layers": table}}
+    }, fmt.layer_fields(cfg), what="layer field")
+    return Memories(cfg=cfg, pe=pe, n_layers=len(layers),
+                    glob={Mem.CODEBOOK: to_unsigned(codebook, cfg.weight_bits), Mem.LAYERS: table})
 
 
-def _memory_bytes(name: str, content, cfg: EIEConfig) -> np.ndarray:
-    if name == "spmat":
-        return entries_to_bytes(content, cfg)
-    return words_to_bytes(content, fmt.memory_specs(cfg)[name]["width"])
+def image_file(mem: Mem, k: int | None = None) -> str:
+    """Path of a memory's image inside the folder, without suffix: ``pe007/spmat``,
+    ``global/layers``."""
+    mem = Mem(mem)
+    return f"pe{k:03d}/{mem.key}" if mem.per_pe else f"global/{mem.key}"
+
+
+def image_files(cfg: EIEConfig) -> list[tuple[Mem, int | None]]:
+    """Every (memory, PE) an image folder holds a file for, in writing order."""
+    return ([(mem, k) for k in range(cfg.n_pe) for mem in PE_IMAGE_MEMS]
+            + [(mem, None) for mem in GLOBAL_MEMS])
 
 
 # ---- writing ---------------------------------------------------------------------------------
@@ -163,55 +123,48 @@ def _sha256(path: Path) -> str:
 def write_images(program: fmt.Program, out_dir: str | Path, extra: dict | None = None) -> Path:
     """Write manifest and images into ``out_dir`` atomically; return the folder."""
     cfg = program.cfg
-    specs = fmt.memory_specs(cfg)
+    specs = image_memories(cfg)
     mems = program_memories(program)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         files: dict[str, str] = {}
-        used: dict[str, list[int]] = {name: [] for name in specs}
-
-        def emit(rel: str, name: str, content):
-            raw = _memory_bytes(name, content, cfg)
-            width = specs[name]["width"]
+        used: dict[Mem, list[int]] = {mem: [] for mem in specs}
+        for mem, k in image_files(cfg):
+            words = mems.words(mem, k)
+            raw = words_to_bytes(words, specs[mem].width)
+            rel = image_file(mem, k)
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            (path.with_suffix(".hex")).write_text(bytes_to_hex(raw, width))
-            (path.with_suffix(".bin")).write_bytes(raw.tobytes())
+            path.with_suffix(".hex").write_text(bytes_to_hex(raw, specs[mem].width))
+            path.with_suffix(".bin").write_bytes(raw)
             for suffix in (".hex", ".bin"):
                 files[rel + suffix] = _sha256(path.with_suffix(suffix))
-            used[name].append(int(raw.shape[0]))
-
-        for k, pe in enumerate(mems["pe"]):
-            for name in ("ptr", "spmat", "bias"):
-                emit(f"pe{k:03d}/{name}", name, pe[name])
-        for name in ("codebook", "layers"):
-            emit(f"global/{name}", name, mems["global"][name])
-
+            used[mem].append(len(words))
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "config": cfg.to_dict(),
             "config_hash": cfg.hash,
             "n_layers": len(program.layers),
-            "layers": [{
-                "name": e.name, "in_len": e.in_len, "out_len": e.out_len,
-                "shift": e.shift, "relu": bool(e.relu),
-                "ptr_base": e.ptr_base, "bias_base": e.bias_base,
-                "entry_base_per_pe": [int(x) for x in e.entry_base],
-                "entries_per_pe": [int(x) for x in e.entries_per_pe],
-                "padding_per_pe": [int(x) for x in e.padding_per_pe],
-                "codebook": [int(x) for x in e.codebook],
-            } for e in program.layers],
-            "memories": {name: {
-                "width": spec["width"], "depth": spec["depth"], "per_pe": spec["per_pe"],
-                "signed": spec["signed"], "used_max": max(used[name]),
-            } for name, spec in specs.items()},
+            "layers": [_layer_record(e) for e in program.layers],
+            "memories": {info.key: {"width": info.width, "depth": info.depth, "per_pe": info.per_pe,
+                                    "signed": info.signed, "used_max": max(used[mem])}
+                         for mem, info in specs.items()},
             "images": dict(sorted(files.items())),
         }
         if extra:
             manifest["extra"] = extra
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return out_dir
+
+
+def _layer_record(e: fmt.EncodedLayer) -> dict:
+    return {"name": e.name, "in_len": e.in_len, "out_len": e.out_len, "shift": e.shift,
+            "relu": bool(e.relu), "ptr_base": e.ptr_base, "bias_base": e.bias_base,
+            "entry_base_per_pe": [int(x) for x in e.entry_base],
+            "entries_per_pe": [int(x) for x in e.entries_per_pe],
+            "padding_per_pe": [int(x) for x in e.padding_per_pe],
+            "codebook": [int(x) for x in e.codebook]}
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -223,8 +176,7 @@ class Images:
     folder: Path
     cfg: EIEConfig
     manifest: dict
-    _pe: list[dict]
-    _global: dict
+    memories: Memories
 
     @property
     def n_layers(self) -> int:
@@ -234,28 +186,24 @@ class Images:
     def layers(self) -> list[dict]:
         return self.manifest["layers"]
 
-    def pe_memory(self, name: str, k: int) -> np.ndarray:
-        """Words of a per-PE memory (``ptr``, ``spmat``, ``bias``) as unsigned integers.
-
-        ``spmat`` words are int64 when they fit 63 bits, else Python ints (object array).
-        """
-        if name == "spmat":
-            codes = self._pe[k]["spmat"]
-            return _words_from_entries(codes, self.cfg)
-        return self._pe[k][name]
+    def pe_memory(self, mem: Mem | str, k: int) -> np.ndarray:
+        """Words of a per-PE memory (``ptr``, ``spmat``, ``bias``) as unsigned integers
+        (``spmat`` words are Python ints when wider than 63 bits)."""
+        return self.memories.pe[k][_mem(mem)]
 
     def spmat_entries(self, k: int) -> np.ndarray:
         """Entry codes of PE ``k`` as (words, entries_per_word)."""
-        return self._pe[k]["spmat"]
+        return self.memories.spmat_entries(k)
 
-    def global_memory(self, name: str) -> np.ndarray:
-        return self._global[name]
+    def global_memory(self, mem: Mem | str) -> np.ndarray:
+        return self.memories.glob[_mem(mem)]
 
     def program(self) -> fmt.Program:
         """Decode the memories back into a `Program` (layer table, pointers, entries)."""
         cfg = self.cfg
-        table = fmt.unpack_fields(self._global["layers"], fmt.layer_fields(cfg))
-        cb_all = _to_signed(self._global["codebook"], cfg.weight_bits)
+        table = unpack_fields(self.global_memory(Mem.LAYERS), fmt.layer_fields(cfg))
+        cb_all = to_signed(self.global_memory(Mem.CODEBOOK), cfg.weight_bits)
+        codes = [self.spmat_entries(k).reshape(-1) for k in range(cfg.n_pe)]
         layers = []
         for l in range(self.n_layers):
             in_len, out_len = int(table["in_len"][l]), int(table["out_len"][l])
@@ -264,18 +212,17 @@ class Images:
             ptrs, vs, zs, bases = [], [], [], []
             bias = np.zeros(out_len, dtype=np.int64)
             for k in range(cfg.n_pe):
-                ptr = self._pe[k]["ptr"][ptr_base:ptr_base + in_len + 1]
+                ptr = self.pe_memory(Mem.PTR, k)[ptr_base:ptr_base + in_len + 1]
                 if len(ptr) != in_len + 1:
                     raise ImageError(f"layer {name}: pointer image of PE {k} is too short")
-                codes = self._pe[k]["spmat"].reshape(-1)
                 start, end = int(ptr[0]), int(ptr[-1])
-                if end > len(codes) or np.any(np.diff(ptr) < 0):
+                if end > len(codes[k]) or np.any(np.diff(ptr) < 0):
                     raise ImageError(f"layer {name}: pointers of PE {k} run outside its sparse-matrix image")
-                v, z = fmt.unpack_entries(codes[start:end], cfg)
+                v, z = fmt.unpack_entries(codes[k][start:end], cfg)
                 ptrs.append(ptr - start); vs.append(v); zs.append(z); bases.append(start)
                 rows_k = fmt.rows_of_pe(out_len, k, cfg.n_pe)
-                b = _to_signed(self._pe[k]["bias"][bias_base:bias_base + rows_k], cfg.act_bits)
-                bias[k::cfg.n_pe] = b
+                bias[k::cfg.n_pe] = to_signed(self.pe_memory(Mem.BIAS, k)[bias_base:bias_base + rows_k],
+                                              cfg.act_bits)
             cb = cb_all[l * cfg.codebook_size:(l + 1) * cfg.codebook_size]
             layers.append(fmt.EncodedLayer(
                 name=name, in_len=in_len, out_len=out_len, shift=int(table["shift"][l]),
@@ -284,25 +231,31 @@ class Images:
         return fmt.Program(cfg=cfg, layers=layers)
 
 
-def _to_signed(values, width: int) -> np.ndarray:
-    values = np.asarray(values, dtype=np.int64)
-    return np.where(values >= (1 << (width - 1)), values - (1 << width), values)
-
-
-def _words_from_entries(codes: np.ndarray, cfg: EIEConfig) -> np.ndarray:
-    if cfg.word_bits <= 63:
-        shifts = np.arange(cfg.entries_per_word, dtype=np.int64) * cfg.entry_bits
-        return (codes << shifts).sum(axis=1) if len(codes) else np.zeros(0, np.int64)
-    return np.array([sum(int(c) << (i * cfg.entry_bits) for i, c in enumerate(row)) for row in codes],
-                    dtype=object)
+def _mem(mem: Mem | str) -> Mem:
+    return mem if isinstance(mem, Mem) else Mem[str(mem).upper()]
 
 
 def read_images(folder: str | Path, cfg: EIEConfig | None = None) -> Images:
     """Read and check an image folder. With ``cfg``, the images must be for that config."""
     folder = Path(folder)
     mpath = folder / MANIFEST
+    manifest = _read_manifest(mpath)
+    cfg = _manifest_config(manifest, mpath, folder, cfg)
+    _check_files(manifest, mpath, folder, cfg)
+    specs = image_memories(cfg)
+    words = {(mem, k): _load_words(folder, mem, k, specs[mem]) for mem, k in image_files(cfg)}
+    mems = Memories(cfg=cfg, pe=[{mem: words[mem, k] for mem in PE_IMAGE_MEMS} for k in range(cfg.n_pe)],
+                    glob={mem: words[mem, None] for mem in GLOBAL_MEMS}, n_layers=0)
+    n_layers = manifest.get("n_layers")
+    if not isinstance(n_layers, int) or not 1 <= n_layers <= min(cfg.max_layers, len(mems.glob[Mem.LAYERS])):
+        raise ImageError(f"{mpath}: bad layer count {n_layers!r}")
+    mems.n_layers = n_layers
+    return Images(folder=folder, cfg=cfg, manifest=manifest, memories=mems)
+
+
+def _read_manifest(mpath: Path) -> dict:
     if not mpath.is_file():
-        raise ImageError(f"{folder}: no {MANIFEST} (not an image folder)")
+        raise ImageError(f"{mpath.parent}: no {MANIFEST} (not an image folder)")
     try:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -312,6 +265,10 @@ def read_images(folder: str | Path, cfg: EIEConfig | None = None) -> Images:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ImageError(f"{mpath}: format version {manifest.get('format_version')!r}, "
                          f"this eie-gen reads version {FORMAT_VERSION}")
+    return manifest
+
+
+def _manifest_config(manifest: dict, mpath: Path, folder: Path, cfg: EIEConfig | None) -> EIEConfig:
     try:
         img_cfg = EIEConfig.from_dict(manifest["config"])
     except (KeyError, ConfigError, TypeError) as e:
@@ -324,12 +281,12 @@ def read_images(folder: str | Path, cfg: EIEConfig | None = None) -> Images:
                  if getattr(cfg, k) != v]
         raise ImageError(f"{folder}: images were made for config {img_cfg.hash}, not {cfg.hash}: "
                          + ", ".join(diffs))
-    cfg = img_cfg
-    specs = fmt.memory_specs(cfg)
+    return img_cfg
+
+
+def _check_files(manifest: dict, mpath: Path, folder: Path, cfg: EIEConfig):
     images = manifest.get("images", {})
-    expected = {f"pe{k:03d}/{n}.{s}" for k in range(cfg.n_pe) for n in ("ptr", "spmat", "bias")
-                for s in ("hex", "bin")} | {f"global/{n}.{s}" for n in ("codebook", "layers")
-                                             for s in ("hex", "bin")}
+    expected = {image_file(mem, k) + s for mem, k in image_files(cfg) for s in (".hex", ".bin")}
     missing = sorted(expected - set(images))
     if missing:
         raise ImageError(f"{mpath}: manifest lists no checksum for {missing[0]}"
@@ -341,23 +298,17 @@ def read_images(folder: str | Path, cfg: EIEConfig | None = None) -> Images:
         if _sha256(path) != digest:
             raise ImageError(f"{folder}: image {rel} does not match its checksum in the manifest")
 
-    def load(rel: str, name: str):
-        width = specs[name]["width"]
-        raw = np.frombuffer((folder / f"{rel}.bin").read_bytes(), dtype=np.uint8)
-        nb = _nbytes(width)
-        if raw.size % nb:
-            raise ImageError(f"{folder}: image {rel}.bin is not a whole number of {nb}-byte words")
-        raw = raw.reshape(-1, nb)
-        if raw.shape[0] > specs[name]["depth"]:
-            raise ImageError(f"{folder}: image {rel} has {raw.shape[0]} words; the memory holds "
-                             f"{specs[name]['depth']}")
-        if name == "spmat":
-            return bytes_to_entries(raw, cfg)
-        return bytes_to_words(raw, width)
 
-    pe = [{n: load(f"pe{k:03d}/{n}", n) for n in ("ptr", "spmat", "bias")} for k in range(cfg.n_pe)]
-    glob = {n: load(f"global/{n}", n) for n in ("codebook", "layers")}
-    n_layers = manifest.get("n_layers")
-    if not isinstance(n_layers, int) or not 1 <= n_layers <= min(cfg.max_layers, len(glob["layers"])):
-        raise ImageError(f"{mpath}: bad layer count {n_layers!r}")
-    return Images(folder=folder, cfg=cfg, manifest=manifest, _pe=pe, _global=glob)
+def _load_words(folder: Path, mem: Mem, k: int | None, info) -> np.ndarray:
+    rel = image_file(mem, k)
+    raw = (folder / f"{rel}.bin").read_bytes()
+    if len(raw) % info.nbytes:
+        raise ImageError(f"{folder}: image {rel}.bin is not a whole number of {info.nbytes}-byte words")
+    words = bytes_to_words(raw, info.width)
+    if len(words) > info.depth:
+        raise ImageError(f"{folder}: image {rel} has {len(words)} words; the memory holds {info.depth}")
+    wide = np.any(words >> info.width) if words.dtype != object else any(int(w) >> info.width for w in words)
+    if wide:
+        raise ImageError(f"{folder}: image {rel} has a word wider than the memory's {info.width} bits")
+    return words
+

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from .config import PRESETS, get_config
-from .format import layer_word_bits, memory_specs
+from .contract import memory_table
+from .format import layer_word_bits
 
 
 def register(sub):
@@ -30,8 +31,8 @@ def run(args):
         print(f"  {k:18} {getattr(cfg, k)}")
     print(f"  {'layer_word_bits':18} {layer_word_bits(cfg)}")
     print("memories (per PE unless global):")
-    for name, spec in memory_specs(cfg).items():
-        where = "per PE" if spec["per_pe"] else "global"
-        kib = spec["width"] * spec["depth"] / 8 / 1024
-        print(f"  {name:10} {spec['depth']:>7} x {spec['width']:>3} bits  {kib:9.1f} KiB  {where}")
+    for info in memory_table(cfg).values():
+        where = "per PE" if info.per_pe else "global"
+        kib = info.width * info.depth / 8 / 1024
+        print(f"  {info.key:10} {info.depth:>7} x {info.width:>3} bits  {kib:9.1f} KiB  {where}")
     return 0

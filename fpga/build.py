@@ -9,7 +9,7 @@ writes into the output folder, atomically:
   with a DFU suffix for the OrangeCrab's bootloader);
 * ``report.json`` and ``report.md``: Fmax from nextpnr, LUT/FF/block RAM/SPRAM/DSP use,
   PE count, peak GOP/s (``2 * n_pe * f``), and, for a compressed model, the modeled
-  GOP/s at that clock from the cycle model (`sim.cycle_model`) over real test inputs;
+  GOP/s at that clock from the cycle model (`eie.cycle_model`) over real test inputs;
 * ``build/``: the tools' logs (``top.rpt`` Yosys, ``top.tim`` nextpnr) and scripts.
 
 If nextpnr's Fmax misses the requested clock, the build is repeated once with the PLL
@@ -174,30 +174,11 @@ def add_dfu_suffix(data: bytes, vendor: int = 0x1209, product: int = 0x5AF0,
 # ---- baked models --------------------------------------------------------------------------
 
 def boot_commands(images) -> bytes:
-    """The command frames the host driver sends to load ``images``, back to back.
-
-    Recorded from `sim.driver.EIEDriver.load_images` itself (against a stand-in device that
-    answers OK), so a baked model is loaded exactly as a host would load it.
-    """
-    import asyncio
-    from sim.driver import Driver
-
-    class Recorder:
-        def __init__(self):
-            self.sent = bytearray()
-            self.last_op = 0
-
-        async def send(self, data: bytes) -> None:
-            self.sent += data
-            self.last_op = data[0]
-
-        async def recv(self, n: int) -> bytes:
-            # Every load command is a WRITE_MEM answered with an empty OK response.
-            return bytes([0, self.last_op, 0, 0])[:n] if n == 4 else bytes(n)
-
-    rec = Recorder()
-    asyncio.run(Driver(rec, images.cfg).load_images(images))
-    return bytes(rec.sent)
+    """The command frames the host driver sends to load ``images``, back to back
+    (`host.load.load_frames`, the driver's own load), so a baked model is loaded exactly as
+    a host would load it."""
+    from host.load import load_bytes
+    return load_bytes(images)
 
 
 # ---- performance figures -------------------------------------------------------------------
@@ -205,7 +186,7 @@ def boot_commands(images) -> bytes:
 def model_performance(images, f_hz: float, *, n_inputs: int = 100, log=print) -> dict:
     """Modeled throughput of ``images`` at ``f_hz`` over real test inputs.
 
-    Cycles come from the cycle model (`sim.cycle_model`, exact against the RTL); the inputs
+    Cycles come from the cycle model (`eie.cycle_model`, exact against the RTL); the inputs
     are the built-in dataset whose images match the first layer (MNIST for LeNet-300-100),
     quantized as the golden model takes them. Without such a dataset the result says so and
     holds no modeled figures.
@@ -214,8 +195,8 @@ def model_performance(images, f_hz: float, *, n_inputs: int = 100, log=print) ->
     from compress.data import dataset_for_inputs, load_dataset
     from eie import format as fmt
     from eie import numerics
-    from sim.cycle_model import CycleModel
-    from sim.golden import GoldenModel
+    from eie.cycle_model import CycleModel
+    from eie.golden import GoldenModel
 
     program = images.program()
     cfg = images.cfg

@@ -1,6 +1,6 @@
 """The host driver's byte transport over a real serial port (pyserial), for a board.
 
-`SerialTransport` gives `sim.driver.EIEDriver` the same two coroutines every transport has
+`SerialTransport` gives `host.driver.EIEDriver` the same two coroutines every transport has
 (``send(bytes)``, ``recv(n) -> bytes``) over a pyserial port: a USB-serial device
 (``/dev/ttyUSB1`` for the iCEBreaker's FTDI channel B, ``/dev/ttyUSB0`` for the ULX3S), a
 pty, or any pyserial URL (``socket://host:port``, ``loop://``). The blocking pyserial calls
@@ -97,16 +97,18 @@ class SerialTransport:
 
     async def resync(self) -> None:
         """Bring host and device back in step after a lost byte (docs/protocol.md)."""
-        from hw import protocol as proto
+        from eie import contract
+        from host import protocol as proto
 
         await self.send(bytes(RESYNC_ZEROS))
         await self.send(proto.cmd_info())
         # Discard everything up to and including INFO's response header and body.
-        header = bytes([proto.Status.OK, proto.Op.INFO]) + proto.INFO_BYTES.to_bytes(2, "little")
+        info_bytes = contract.reply_bytes(None, proto.Op.INFO)
+        header = proto.response_bytes(proto.Status.OK, proto.Op.INFO, bytes(info_bytes))[:proto.RSP_HEADER_BYTES]
         window = b""
         while window != header:
             window = (window + await self.recv(1))[-len(header):]
-        await self.recv(proto.INFO_BYTES)
+        await self.recv(info_bytes)
 
     def discard_input(self) -> bytes:
         """Drop (and return) whatever has arrived but not been read."""

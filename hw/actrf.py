@@ -15,8 +15,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
-from .layouts import HostPort, host_addr_bits, check_hw_config
-from .arith import row_bits
+from eie.contract import host_addr_bits
+from .layouts import HostPort, check_hw_config, row_bits
 
 __all__ = ["ActRegFiles"]
 

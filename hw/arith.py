@@ -32,15 +32,11 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from eie.config import EIEConfig, bits_for
-from .layouts import HostPort, LayerParams, host_addr_bits, check_hw_config, entry_layout
+from eie.config import EIEConfig
+from eie.contract import host_addr_bits
+from .layouts import HostPort, LayerParams, check_hw_config, entry_layout, row_bits
 
-__all__ = ["ArithmeticUnit", "row_bits"]
-
-
-def row_bits(cfg: EIEConfig) -> int:
-    """Width of a local row number (holds act_depth, so a saturated row is out of range)."""
-    return bits_for(cfg.act_depth)
+__all__ = ["ArithmeticUnit"]
 
 
 class ArithmeticUnit(wiring.Component):

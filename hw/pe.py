@@ -18,51 +18,29 @@ Submodules are named so a backdoor finds the memories: ``queue``, ``ptr_read``
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, Mux, Cat
+from amaranth.hdl import Module, Signal, signed, Cat
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
-from .layouts import PEBus, LayerParams, bcast_layout, check_hw_config, MEM_IDS
-from .arith import ArithmeticUnit, row_bits
+from eie.contract import Mem
+from eie.timing import COLUMN_QUEUE_DEPTH
+from .layouts import PELink, bcast_layout, check_hw_config
+from .arith import ArithmeticUnit
 from .ptr_read import PointerRead
 from .spmat_read import SpmatRead
 from .actrf import ActRegFiles
 
-__all__ = ["PE", "COUNTER_BITS", "COLUMN_QUEUE_DEPTH"]
-
-COUNTER_BITS = 32
-# Non-empty columns whose pointers have been read, waiting for the issue stage. Lets the
-# pointer read run ahead so empty columns are skipped while earlier columns issue.
-COLUMN_QUEUE_DEPTH = 4
+__all__ = ["PE"]
 
 
 class PE(wiring.Component):
+    """One PE; its ports are `hw.layouts.PELink` seen from the PE's side (flipped)."""
+
     def __init__(self, cfg: EIEConfig):
         check_hw_config(cfg)
         self._cfg = cfg
-        rb = row_bits(cfg)
-        super().__init__({
-            "bcast_valid": In(1),
-            "bcast": In(bcast_layout(cfg)),
-            "bcast_commit": In(1),
-            "room": Out(1),
-            "params": In(LayerParams(cfg)),
-            "running": In(1),
-            "sel": In(1),
-            "clear": In(1),
-            "scan_addr": In(rb),
-            "scan_en": In(1),
-            "scan_data": Out(signed(cfg.act_bits)),
-            "wb_en": In(1),
-            "wb_row": In(rb),
-            "bus": In(PEBus(cfg)),
-            "idle": Out(1),
-            "ready": Out(1),
-            "busy_count": Out(COUNTER_BITS),
-            "stall_count": Out(COUNTER_BITS),
-        })
+        super().__init__(PELink(cfg).flip())
 
     @property
     def cfg(self) -> EIEConfig:
@@ -121,21 +99,21 @@ class PE(wiring.Component):
         # Host bus: decode the memory id; read data follows the id of last cycle's read and is
         # zero unless this PE was read last cycle, so the top ORs the PEs' read data together.
         bus = self.bus
-        ports = {"ptr": ptr.host, "spmat": spm.host, "bias": ar.bias_host,
-                 "codebook": ar.cb_host, "act0": act.host0, "act1": act.host1}
+        ports = {Mem.PTR: ptr.host, Mem.SPMAT: spm.host, Mem.BIAS: ar.bias_host,
+                 Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1}
         mem_q = Signal(3)
         read_q = Signal()
         m.d.sync += read_q.eq(bus.re)
         with m.If(bus.re):
             m.d.sync += mem_q.eq(bus.mem)
-        for name, port in ports.items():
-            hit = bus.mem == MEM_IDS[name]
+        for mem, port in ports.items():
+            hit = bus.mem == mem
             m.d.comb += [port.addr.eq(bus.addr), port.wdata.eq(bus.wdata),
                          port.we.eq(bus.we & hit), port.re.eq(bus.re & hit)]
         with m.If(read_q):
             with m.Switch(mem_q):
-                for name, port in ports.items():
-                    with m.Case(MEM_IDS[name]):
+                for mem, port in ports.items():
+                    with m.Case(mem):
                         m.d.comb += bus.rdata.eq(port.rdata)
 
         m.d.comb += [

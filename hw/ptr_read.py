@@ -15,7 +15,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
-from .layouts import HostPort, host_addr_bits, check_hw_config
+from eie.contract import host_addr_bits
+from .layouts import HostPort, check_hw_config
 
 __all__ = ["PointerRead"]
 

@@ -17,9 +17,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
-from .layouts import bcast_layout, check_hw_config
+from .layouts import bcast_layout, check_hw_config, row_bits
 from .lnzd import LNZD
-from .arith import row_bits
 
 __all__ = ["Scanner"]
 

@@ -15,12 +15,13 @@ so on the iCE40UP5K it becomes a 256 Kbit SPRAM (`docs/fpga.md`).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
-from .layouts import HostPort, host_addr_bits, check_hw_config, entry_layout, word_layout
+from eie.contract import host_addr_bits
+from .layouts import HostPort, check_hw_config, entry_layout, word_layout
 
 __all__ = ["SpmatRead"]
 

@@ -3,22 +3,43 @@
 The signature is the contract the FPGA and cocotb parts build on (docs/protocol.md):
 ``host_rx: In(stream.Signature(8))`` (bytes from the host), ``host_tx:
 Out(stream.Signature(8))`` (bytes to the host) and ``busy: Out(1)`` (a RUN is computing).
-Submodules are ``ccu`` and ``pe0`` .. ``pe{N-1}``; docs/hw.md lists the memories inside them
-by name for backdoor loading.
+Submodules are ``ccu`` and ``pe0`` .. ``pe{N-1}``, each PE joined to its `hw.layouts.PELink`
+by one ``wiring.connect``; docs/hw.md lists the memories inside them by name for backdoor
+loading.
+
+With ``hierarchical=True`` each PE is an `PEInstance` of one separately converted PE
+module (`hw.netlist`), as the Verilog, Verilator and FPGA builds use it; the default, flat,
+is what Amaranth's simulator runs.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
-from .layouts import check_hw_config
+from .layouts import PELink, check_hw_config
 from .ccu import CCU
 from .pe import PE
 
-__all__ = ["EIETop"]
+__all__ = ["EIETop", "PEInstance"]
+
+
+class PEInstance(wiring.Component):
+    """A PE as an instance of the module ``module`` (`hw.netlist.pe_module_name`), with the
+    PE's own ports: Verilog port ``a__b`` for signature member ``a.b``, plus ``clk``, ``rst``."""
+
+    def __init__(self, cfg: EIEConfig, module: str):
+        self._module = module
+        super().__init__(PELink(cfg).flip())
+
+    def elaborate(self, platform):
+        ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+        for path, member, value in self.signature.flatten(self):
+            prefix = "i_" if member.flow == In else "o_"
+            ports[prefix + "__".join(str(p) for p in path)] = value
+        return Instance(self._module, **ports)
 
 
 class EIETop(wiring.Component):
@@ -28,11 +49,14 @@ class EIETop(wiring.Component):
     ----------
     cfg : EIEConfig
         The configuration; every size comes from it.
+    hierarchical : bool
+        PEs as instances of one PE module (for Verilog) instead of flat submodules.
     """
 
-    def __init__(self, cfg: EIEConfig):
+    def __init__(self, cfg: EIEConfig, *, hierarchical: bool = False):
         check_hw_config(cfg)
         self._cfg = cfg
+        self._hierarchical = bool(hierarchical)
         super().__init__({
             "host_rx": In(stream.Signature(8)),
             "host_tx": Out(stream.Signature(8)),
@@ -43,39 +67,20 @@ class EIETop(wiring.Component):
     def cfg(self) -> EIEConfig:
         return self._cfg
 
+    def _pe(self):
+        if self._hierarchical:
+            from .netlist import pe_module_name
+            return PEInstance(self._cfg, pe_module_name(self._cfg))
+        return PE(self._cfg)
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
         m.submodules.ccu = ccu = CCU(cfg)
-        pes = [PE(cfg) for _ in range(cfg.n_pe)]
-        for k, pe in enumerate(pes):
-            m.submodules[f"pe{k}"] = pe
-
+        for k in range(cfg.n_pe):
+            m.submodules[f"pe{k}"] = pe = self._pe()
+            wiring.connect(m, ccu.pes[k], pe)
         wiring.connect(m, wiring.flipped(self.host_rx), ccu.host_rx)
         wiring.connect(m, ccu.host_tx, wiring.flipped(self.host_tx))
         m.d.comb += self.busy.eq(ccu.busy)
-
-        # Only the PE that was read drives its read data (the others give zero): an OR tree
-        # instead of an N-way multiplexer.
-        rdata = 0
-        for pe in pes:
-            rdata = rdata | pe.bus.rdata
-        m.d.comb += ccu.bus.rdata.eq(rdata)
-
-        for k, pe in enumerate(pes):
-            m.d.comb += [
-                pe.bcast_valid.eq(ccu.bcast_valid), pe.bcast.eq(ccu.bcast),
-                pe.bcast_commit.eq(ccu.bcast_commit), ccu.room[k].eq(pe.room),
-                pe.running.eq(ccu.running), pe.sel.eq(ccu.sel), pe.clear.eq(ccu.clear),
-                pe.scan_addr.eq(ccu.scan_addr), pe.scan_en.eq(ccu.scan_en),
-                ccu.scan_data[k].eq(pe.scan_data),
-                pe.wb_en.eq(ccu.wb_en), pe.wb_row.eq(ccu.wb_row),
-                ccu.pe_idle[k].eq(pe.idle), ccu.pe_ready[k].eq(pe.ready),
-                ccu.busy_counts[k].eq(pe.busy_count), ccu.stall_counts[k].eq(pe.stall_count),
-                pe.bus.mem.eq(ccu.bus.mem), pe.bus.addr.eq(ccu.bus.addr),
-                pe.bus.wdata.eq(ccu.bus.wdata), pe.bus.re.eq(ccu.bus.re & (ccu.bus_pe == k)),
-                pe.bus.we.eq(ccu.bus.we & (ccu.bus_all | (ccu.bus_pe == k))),
-            ]
-            for name in ("layer", "ptr_base", "bias_base", "shift", "relu", "out_rows"):
-                m.d.comb += getattr(pe.params, name).eq(getattr(ccu.params, name))
         return m

@@ -6,7 +6,7 @@ the top's ``host_rx`` stream one byte per accepted cycle and `recv` takes bytes 
 ``ready`` were both high (amaranth.lib.stream rules); ``ready`` is sampled after the
 inputs are set, so a design whose ``ready`` depends on ``valid`` works too.
 
-The transport interface every driver transport implements (sim/driver.py) is just::
+The transport interface every driver transport implements (host/driver.py) is just::
 
     async def send(self, data: bytes) -> None
     async def recv(self, n: int) -> bytes

@@ -58,7 +58,7 @@ def run_golden_cmd(args):
     from eie import numerics
     from eie.atomic import atomic_write_bytes
     from eie.config import get_config
-    from sim.golden import GoldenModel
+    from eie.golden import GoldenModel
 
     cfg = get_config(args.config) if args.config else None
     from eie.images import read_images
@@ -73,7 +73,7 @@ def run_golden_cmd(args):
     y = outs[-1]
     batch = 1 if y.ndim == 1 else y.shape[0]
     print(f"golden model: {len(model.layers)} layers, {batch} input vector(s), config {model.cfg.hash}")
-    from sim.cycle_model import network_timing
+    from eie.cycle_model import network_timing
     first = x if x.ndim == 1 else x[0]
     timing = network_timing(model_program, first)
     print("cycle model (first input vector):")

@@ -145,7 +145,7 @@ class CocotbTransport:
         del self._in[:n]
         return out
 
-    # The driver calls these names (sim/driver.py's Transport).
+    # The driver calls these names (host/driver.py's Transport).
     send = write
     recv = read
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
-import math
-import os
 import sys
 import threading
 import time
@@ -454,7 +452,7 @@ def lenet_cases(out: Path, configs: str = "ice40", images: str | None = None,
         cfg = get_config(name)
         folder = Path(images).resolve() if images else lenet_images(name)
         imgs = read_images(folder, cfg)
-        from sim.golden import GoldenModel
+        from eie.golden import GoldenModel
         g = GoldenModel(imgs)
         density = sum(l.weights.nnz for l in g.layers) / sum(l.in_len * l.out_len for l in g.layers)
         x = numerics.act_from_float(data.x_test, cfg)

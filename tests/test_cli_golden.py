@@ -6,7 +6,7 @@ import pytest
 from eie import format as fmt, images, numerics
 from eie.cli import main
 from eie.config import PRESETS
-from sim.golden import GoldenModel
+from eie.golden import GoldenModel
 
 TINY = PRESETS["tiny"]
 

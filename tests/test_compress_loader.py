@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from compress.loader import (LinearLayer, NonFiniteWeightsError, ShapeMismatchError, UnreadableModelError,
+from compress.loader import (NonFiniteWeightsError, ShapeMismatchError, UnreadableModelError,
                              UnsupportedLayerError, load_model, save_model)
 from eie.cli import main
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from compress.data import load_dataset
-from compress.loader import layers_from_state, save_model
+from compress.loader import save_model
 from compress.models import train_dense
 from compress.pipeline import CompressOptions, ONE_SHOT_WARNING, compress_layers
 from eie import format as fmt

@@ -1,6 +1,5 @@
 """Pruning: magnitude masks, schedules, and pruned weights staying exactly zero under training."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from compress.models import MLP, fit, set_determinism
+from compress.models import MLP, set_determinism
 from compress.quantize import (CentroidTraining, centroid_gradients, init_centroids, kmeans_1d,
                                quantize_model, quantize_weights)
 

@@ -1,4 +1,4 @@
-"""Cycle model (sim/cycle_model.py): hand-checked small cases, the lower bound, speed on an
+"""Cycle model (eie/cycle_model.py): hand-checked small cases, the lower bound, speed on an
 EIE-sized layer, and the ratio to the bound on EIE's benchmark shapes.
 
 The model's agreement with the RTL itself is checked in tests/test_hw_array.py."""
@@ -10,7 +10,7 @@ import pytest
 
 from eie.config import PRESETS
 from eie import format as fmt
-from sim.cycle_model import layer_timing, lower_bound, CycleModel
+from eie.cycle_model import layer_timing, lower_bound, CycleModel
 
 TINY = PRESETS["tiny"]
 
@@ -76,8 +76,8 @@ def test_speed_eie_layer():
 
 
 def test_column_queue_depth_matches_rtl():
-    from hw.pe import COLUMN_QUEUE_DEPTH
-    from sim import cycle_model
+    from eie.timing import COLUMN_QUEUE_DEPTH
+    from eie import cycle_model
     assert cycle_model.COLUMN_QUEUE_DEPTH == COLUMN_QUEUE_DEPTH
 
 

@@ -32,14 +32,12 @@ OUT = runner.BUILD_ROOT / "fpga-sim"
 def board_build(cfg, divisor: int, boot: bytes | None = None, fifo_depth: int = 4):
     """Verilator build of `BoardCore(EIETop(cfg))` (cached by its Verilog text)."""
     import hashlib
-    from amaranth.back import verilog
+    from hw.netlist import pe_rtlil, to_rtlil, to_verilog
     from hw.top import EIETop
     from fpga.top import BoardCore
 
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    core = BoardCore(EIETop(cfg), divisor=divisor, fifo_depth=fifo_depth, boot=boot)
-    # Zero-only memory initialisers go (Verilator starts at zero anyway); the boot ROM's stay.
-    text, _ = runner.strip_zero_memory_init(verilog.convert(core, name="board_core", emit_src=False))
+    core = BoardCore(EIETop(cfg, hierarchical=True), divisor=divisor, fifo_depth=fifo_depth, boot=boot)
+    text = to_verilog(pe_rtlil(cfg), to_rtlil(core, "board_core"))
     key = hashlib.sha256(text.encode()).hexdigest()[:12]
     folder = OUT / "verilog" / key
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import pytest
 
 from fpga.boards import BOARDS, get_board, BoardError
 from fpga.build import (add_dfu_suffix, parse_nextpnr_log, parse_yosys_log, module_cells, build_board,
-                        render_markdown, summarize_utilisation)
+                        summarize_utilisation)
 from fpga.pll import ice40_pll, ecp5_pll
 from eie.config import PRESETS
 

@@ -18,13 +18,12 @@ import select
 import threading
 import time
 import tty
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from eie.config import PRESETS
-from hw import protocol as proto
+from host import protocol as proto
 from fpga.serial_transport import SerialTransport, SerialTimeout
 
 
@@ -71,8 +70,8 @@ class FakeDevice(threading.Thread):
                 n = int.from_bytes(self.read_exact(2), "little")
                 body = self.read_exact(n)
                 self.commands.append((op, body))
-                rbody = proto.info_body(self.cfg) if op == proto.Op.INFO else b""
-                self.answer(bytes([0, op]) + len(rbody).to_bytes(2, "little") + rbody)
+                rbody = {proto.Op.INFO: proto.info_body(self.cfg), proto.Op.RUN: bytes(4)}.get(op, b"")
+                self.answer(proto.response_bytes(proto.Status.OK, op, rbody))
         except EOFError:
             pass
 
@@ -92,18 +91,18 @@ def test_commands_and_fragmented_answers(pty_pair):
     cfg = PRESETS["tiny"]
     dev = FakeDevice(master, cfg, split=True)
     dev.start()
-    from sim.driver import Driver
+    from host.driver import EIEDriver
 
     async def host(port):
-        drv = Driver(port, cfg)
+        drv = EIEDriver(port, cfg)
         info = await drv.check_info()
         assert info.n_pe == cfg.n_pe
         await drv.write_mem(proto.Mem.BIAS, 1, 3, np.arange(5))
-        await drv.run(2)      # an empty OK body: run() reads cycles 0
+        assert await drv.run(2) == 0
 
     with SerialTransport(path, 115200, timeout=2) as port:
         asyncio.run(host(port))
-        assert port.bytes_received == 4 + 14 + 4 + 4
+        assert port.bytes_received == 4 + 14 + 4 + 4 + 4
     dev.stopping = True
     dev.join(2)
     assert [op for op, _ in dev.commands] == [proto.Op.INFO, proto.Op.WRITE_MEM, proto.Op.RUN]
@@ -125,7 +124,7 @@ def test_resync_after_a_lost_byte(pty_pair):
     cfg = PRESETS["tiny"]
     dev = FakeDevice(master, cfg)
     dev.start()
-    from sim.driver import Driver
+    from host.driver import EIEDriver
 
     async def host(port):
         # A WRITE_MEM whose body lost its last byte on the way: the device waits for it.
@@ -134,7 +133,7 @@ def test_resync_after_a_lost_byte(pty_pair):
         with pytest.raises(SerialTimeout):
             await port.recv(4)
         await port.resync()
-        info = await Driver(port, cfg).check_info()
+        info = await EIEDriver(port, cfg).check_info()
         assert info.config_hash == cfg.hash
 
     with SerialTransport(path, 115200, timeout=0.5) as port:
@@ -174,8 +173,8 @@ def test_driver_over_a_pty_into_the_board_rtl(tmp_path):
     except ImportError:
         from tests.test_fpga_board_sim import board_build, small_network, seed_for
     from eie.images import read_images
-    from sim.driver import Driver
-    from sim.golden import GoldenModel
+    from host.driver import EIEDriver
+    from eie.golden import GoldenModel
 
     seed = seed_for(2024)
     print(f"seed={seed}")
@@ -207,10 +206,10 @@ def test_driver_over_a_pty_into_the_board_rtl(tmp_path):
         x = np.load(inputs)
 
         async def host(port):
-            drv = Driver(port, cfg)
+            drv = EIEDriver(port, cfg)
             await drv.wait_ready()
             await drv.check_info()
-            await drv.load_images(imgs)
+            await drv.load(imgs)
             return np.array([await drv.infer(v, imgs.layers[-1]["out_len"]) for v in x[:2]])
 
         with SerialTransport(pty_file.read_text(), 1_000_000, timeout=60) as port:

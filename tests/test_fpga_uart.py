@@ -9,8 +9,6 @@ Random tests print their seed.
 import random
 
 import pytest
-from amaranth.hdl import Module
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from fpga.uart import UARTRx, UARTTx, baud_divisor, MIN_DIVISOR

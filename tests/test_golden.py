@@ -5,7 +5,7 @@ import pytest
 
 from eie import format as fmt, numerics, images
 from eie.config import PRESETS
-from sim.golden import GoldenModel, InputError
+from eie.golden import GoldenModel, InputError
 
 TINY = PRESETS["tiny"]
 

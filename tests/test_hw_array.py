@@ -1,9 +1,9 @@
 """The whole array (hw.top.EIETop) in Amaranth's simulator, driven through the host protocol.
 
-Each test loads a compressed network with sim/driver.py over the Amaranth transport, runs
-it, and checks the outputs bit for bit against the golden model (sim.golden) and every
+Each test loads a compressed network with host/driver.py over the Amaranth transport, runs
+it, and checks the outputs bit for bit against the golden model (eie.golden) and every
 layer's cycle count, the broadcasts and the per-PE busy/stall counters against
-sim/cycle_model.py.
+eie/cycle_model.py.
 """
 
 import os
@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from eie.config import EIEConfig, PRESETS
+from eie.config import PRESETS
 from eie import format as fmt
 from hw.top import EIETop
 from sim.amaranth_transport import AmaranthTransport
-from sim.driver import EIEDriver
-from sim.golden import GoldenModel
-from sim.cycle_model import network_timing
+from host.driver import EIEDriver
+from eie.golden import GoldenModel
+from eie.cycle_model import network_timing
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -45,7 +45,7 @@ def run_array(cfg, program, xs):
     async def bench(ctx):
         drv = EIEDriver(AmaranthTransport(ctx, dut, timeout_cycles=50_000), cfg)
         await drv.check_info()
-        await drv.load_program(program)
+        await drv.load(program)
         for x in xs:
             await drv.write_input(x)
             await drv.run()

@@ -1,5 +1,5 @@
 """CCU host protocol in Amaranth's simulator: every malformed command gets its documented
-error (hw.protocol.expected_status) with the body consumed, and the next command still
+error (host.protocol.expected_status) with the body consumed, and the next command still
 works; every memory reads back what was written; NOPs, broadcast writes, STATUS, INFO."""
 
 import os
@@ -8,11 +8,12 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from eie.config import PRESETS
-from hw import protocol as proto
-from hw.protocol import Mem, Op, Status
+from eie.contract import memory_table
+from host import protocol as proto
+from host.protocol import Mem, Op, Status
 from hw.top import EIETop
 from sim.amaranth_transport import AmaranthTransport
-from sim.driver import EIEDriver
+from host.driver import EIEDriver
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -20,12 +21,11 @@ CFG = PRESETS["tiny"]
 
 
 def mem_args(mem, pe, addr, count):
-    return (bytes([mem]) + pe.to_bytes(2, "little") + addr.to_bytes(4, "little")
-            + count.to_bytes(2, "little"))
+    return proto.pack_args(Op.WRITE_MEM, mem=int(mem), pe=pe, addr=addr, count=count)
 
 
 def malformed(cfg):
-    t = proto.memory_table(cfg)
+    t = memory_table(cfg)
     nb_sp = t[Mem.SPMAT].nbytes
     w1 = bytes(nb_sp)
     cmds = [
@@ -94,7 +94,7 @@ def test_memories_read_back():
     seed = 31
     print("seed", seed)
     rng = np.random.default_rng(seed)
-    table = proto.memory_table(cfg)
+    table = memory_table(cfg)
     writes = []
     for mem, info in table.items():
         count = min(info.depth, 6)

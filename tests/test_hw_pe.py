@@ -15,10 +15,11 @@ from amaranth.sim import Simulator
 
 from eie.config import EIEConfig
 from eie import format as fmt
+from eie.bits import to_signed
 from eie.images import program_memories
-from hw.layouts import MEM_IDS
+from eie.contract import Mem
 from hw.pe import PE
-from sim.golden import GoldenLayer
+from eie.golden import GoldenLayer
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -44,15 +45,14 @@ def run_pe(cfg, program, k, x, seed, gap=0.3):
     """Run PE ``k`` on layer 0 of ``program``; return (its outputs, busy, stall)."""
     layer = program.layers[0]
     mems = program_memories(program)
-    pe_mem = mems["pe"][k]
-    spmat_words = [sum(int(c) << (i * cfg.entry_bits) for i, c in enumerate(row)) for row in pe_mem["spmat"]]
+    pe_mem = mems.pe[k]
     out_rows = fmt.local_rows(layer.out_len, cfg.n_pe)
     dut = PE(cfg)
     rnd = random.Random(seed)
     result = {}
 
     async def bus_write(ctx, mem, addr, word):
-        ctx.set(dut.bus.mem, MEM_IDS[mem]); ctx.set(dut.bus.addr, addr)
+        ctx.set(dut.bus.mem, mem); ctx.set(dut.bus.addr, addr)
         ctx.set(dut.bus.wdata, int(word)); ctx.set(dut.bus.we, 1)
         await ctx.tick()
         ctx.set(dut.bus.we, 0)
@@ -60,14 +60,9 @@ def run_pe(cfg, program, k, x, seed, gap=0.3):
     async def bench(ctx):
         while not ctx.get(dut.ready):
             await ctx.tick()
-        for a, w in enumerate(pe_mem["ptr"]):
-            await bus_write(ctx, "ptr", a, w)
-        for a, w in enumerate(spmat_words):
-            await bus_write(ctx, "spmat", a, w)
-        for a, w in enumerate(pe_mem["bias"]):
-            await bus_write(ctx, "bias", a, w)
-        for a, w in enumerate(mems["global"]["codebook"]):
-            await bus_write(ctx, "codebook", a, w)
+        for mem, words in [*pe_mem.items(), (Mem.CODEBOOK, mems.glob[Mem.CODEBOOK])]:
+            for a, w in enumerate(words):
+                await bus_write(ctx, mem, a, w)
         ctx.set(dut.params.layer, 0); ctx.set(dut.params.ptr_base, layer.ptr_base)
         ctx.set(dut.params.bias_base, layer.bias_base); ctx.set(dut.params.shift, layer.shift)
         ctx.set(dut.params.relu, int(layer.relu)); ctx.set(dut.params.out_rows, out_rows)
@@ -96,12 +91,11 @@ def run_pe(cfg, program, k, x, seed, gap=0.3):
         ctx.set(dut.running, 0)
         out = []
         for r in range(out_rows):
-            ctx.set(dut.bus.mem, MEM_IDS["act1"]); ctx.set(dut.bus.addr, r); ctx.set(dut.bus.re, 1)
+            ctx.set(dut.bus.mem, Mem.ACT1); ctx.set(dut.bus.addr, r); ctx.set(dut.bus.re, 1)
             await ctx.tick()
             ctx.set(dut.bus.re, 0)
-            v = ctx.get(dut.bus.rdata) & ((1 << cfg.act_bits) - 1)
-            out.append(v - (1 << cfg.act_bits) if v >> (cfg.act_bits - 1) else v)
-        result["out"] = np.array(out, dtype=np.int64)
+            out.append(ctx.get(dut.bus.rdata) & ((1 << cfg.act_bits) - 1))
+        result["out"] = to_signed(out, cfg.act_bits)
         result["busy"] = ctx.get(dut.busy_count)
         result["stall"] = ctx.get(dut.stall_count)
         # Every touched accumulator is clean again, so the next layer starts from its bias.

@@ -11,8 +11,7 @@ from eie import format as fmt
 from eie.config import PRESETS
 from sim import regression
 from sim.cases import Case, network_for, fits, lower_bound, regression_config
-from sim.golden import GoldenModel
-from sim.runner import strip_zero_memory_init
+from eie.golden import GoldenModel
 from sim.tb.scoreboard import Scoreboard
 
 
@@ -89,7 +88,7 @@ def test_odd_shapes_are_what_they_claim(n_pe):
 
 
 def test_lower_bound_matches_cycle_model():
-    from sim import cycle_model
+    from eie import cycle_model
 
     cfg = PRESETS["tiny"]
     case = Case(name="b", cfg=cfg, shape=[37, 29], weight_density=0.3, input_density=0.4, seed=5)
@@ -138,16 +137,6 @@ def test_summary_counts_and_cycle_errors(tmp_path):
     md = (tmp_path / "summary.md").read_text()
     assert "2 cases, **1 passed**, 1 cycles" in md and "eie regression --only b" in md
     assert json.loads((tmp_path / "summary.json").read_text())["summary"]["passed"] == 1
-
-
-def test_strip_zero_memory_init_keeps_everything_else():
-    v = "\n".join([
-        "module m;", "  reg [7:0] mem [3:0];", "  initial begin", "    mem[0] = 8'd0;", "    mem[1] = 8'h00;",
-        "  end", "  reg [7:0] rom [1:0];", "  initial begin", "    rom[0] = 8'd0;", "    rom[1] = 8'd5;", "  end",
-        "  initial begin", "    x = 1'h0;", "  end", "endmodule"])
-    out, n = strip_zero_memory_init(v)
-    assert n == 1
-    assert "mem[0]" not in out and "rom[1] = 8'd5;" in out and "rom[0] = 8'd0;" in out and "x = 1'h0;" in out
 
 
 def test_cli_lists_cases(capsys):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from eie import format as fmt
-from eie.config import PRESETS, EIEConfig
+from eie.config import PRESETS
 from eie.images import write_images
 from sim import runner
 from sim.cases import Case, regression_config
@@ -130,7 +130,7 @@ def test_odd_shapes(stress):
 def test_saturation_really_saturates():
     """The saturate kind must push partial sums past the accumulator range (or it tests nothing)."""
     from sim.cases import network_for
-    from sim.golden import GoldenModel
+    from eie.golden import GoldenModel
 
     case = Case(name="sat", cfg=TINY, kind="saturate", **ODD["saturate"], n_vectors=2, seed=seed_for(20) + 5)
     layers, x = network_for(case)

@@ -3,7 +3,7 @@
 Run by tests/test_fpga_board_sim.py through `sim.runner` on Verilator. The design under test
 is the board's `BoardCore` around the real `hw.top.EIETop`: the only ports driven are the
 UART pins (``rx``/``tx``), the clock and the reset. The host side is the project's driver
-(`sim.driver`) on `fpga.tb.uart_transport.UARTPinTransport`, which bit-bangs the line.
+(`host.driver`) on `fpga.tb.uart_transport.UARTPinTransport`, which bit-bangs the line.
 
 The case comes from the JSON file named by ``EIE_BOARD_CASE``:
 ``{"cfg", "images", "inputs", "divisor", "skew", "gap_bits", "seed", "baked", "results"}``.
@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, Timer
+from cocotb.triggers import ClockCycles, Timer
 
 from eie.config import EIEConfig
 from eie.images import read_images
-from sim.golden import GoldenModel
+from eie.golden import GoldenModel
 
 from fpga.tb.uart_transport import UARTPinTransport
 
@@ -43,7 +43,7 @@ async def board(dut):
     x_all = np.atleast_2d(np.load(case["inputs"]))
     golden = GoldenModel(images)
     try:
-        from sim.cycle_model import CycleModel
+        from eie.cycle_model import CycleModel
         model = CycleModel(images)
     except ImportError:
         model = None
@@ -56,11 +56,11 @@ async def board(dut):
     await ClockCycles(dut.clk, 4)
     dut.rst.value = 0
 
-    from sim.driver import Driver
+    from host.driver import EIEDriver
     uart = UARTPinTransport(dut.rx, dut.tx, clk_period_ps=CLOCK_PS, divisor=case["divisor"],
                             skew=case.get("skew", 0.0), gap_bits=case.get("gap_bits", 0.0),
                             seed=case.get("seed", 0)).start()
-    drv = Driver(uart, cfg)
+    drv = EIEDriver(uart, cfg)
     try:
         if case["baked"]:
             # The boot replayer loads the model by itself: the host only waits for it.
@@ -79,7 +79,7 @@ async def board(dut):
         if case["baked"]:
             drv.n_layers = images.n_layers
         else:
-            await drv.load_images(images)
+            await drv.load(images)
             result["load_bytes"] = uart.bytes_sent
             dut._log.info(f"model loaded over the UART: {uart.bytes_sent} bytes in "
                           f"{time.monotonic() - t0:.1f} s")

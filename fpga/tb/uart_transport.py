@@ -2,7 +2,7 @@
 
 `UARTPinTransport` is what a USB-serial chip does, written against the pins: it bit-bangs
 8N1 frames onto the design's ``rx`` pin and decodes frames from its ``tx`` pin, with no
-knowledge of the RTL's UART. The host driver (`sim.driver.EIEDriver`) runs on top
+knowledge of the RTL's UART. The host driver (`host.driver.EIEDriver`) runs on top
 unchanged (``send``/``recv``), so the whole path is tested: driver, protocol, line
 framing, the bridge and the array.
 
@@ -31,7 +31,7 @@ class UARTTimeout(AssertionError):
 
 
 class UARTPinTransport:
-    """Host side of the serial line: ``send``/``recv`` for `sim.driver`.
+    """Host side of the serial line: ``send``/``recv`` for `host.driver`.
 
     Parameters
     ----------

@@ -20,7 +20,6 @@ a fresh start, or random with ``+verilator+rand+reset+2``).
 
 from __future__ import annotations
 
-import numpy as np
 
 from eie.images import Images
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import cocotb
-from cocotb.triggers import FallingEdge, RisingEdge, ReadOnly
+from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
 from eie.config import EIEConfig
 from eie.images import read_images
-from hw import protocol as proto
-from sim.golden import GoldenModel
+from host import protocol as proto
+from eie.golden import GoldenModel
 from sim.tb.test_top import TB, CLOCK_NS
 
 
@@ -36,7 +36,7 @@ async def raw_run(dut):
     await tb.load(images, "backdoor")
     backdoor_s = time.monotonic() - t
     drv = tb.driver
-    await drv.write_inputs(x)
+    await drv.write_input(x)
     n_layers = images.n_layers
     await tb.transport.send(proto.cmd_run(n_layers))
     tb.transport.stop()                     # ready low: the response waits for us
@@ -48,11 +48,11 @@ async def raw_run(dut):
     wall = time.monotonic() - t
     cycles = round((get_sim_time("ns") - t0_ns) / CLOCK_NS)
     tb.transport.start()
-    status, op, n = proto.parse_header(await tb.transport.recv(proto.RESPONSE_HEADER_BYTES))
+    status, op, n = proto.parse_header(await tb.transport.recv(proto.RSP_HEADER_BYTES))
     body = await tb.transport.recv(n)
     assert status == proto.Status.OK and op == proto.Op.RUN, (status, op)
     run_cycles = int.from_bytes(body, "little")
-    y = await drv.read_outputs(images.layers[-1]["out_len"])
+    y = await drv.read_output(images.layers[-1]["out_len"])
     want = GoldenModel(images).run(x)
     assert np.array_equal(y, want), "outputs differ from the golden model"
     res = {"name": rec["name"], "run_cycles": run_cycles, "busy_cycles": cycles, "wall_seconds": wall,

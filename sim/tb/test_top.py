@@ -7,13 +7,13 @@ Run through `sim.runner.SimBuild.test` (pytest: tests/test_sim_top.py; the sweep
 1. resets the design and starts a fresh transport with the case's random idle cycles
    (``host_rx``) and backpressure (``host_tx``), seeded by the case seed;
 2. loads the case's image folder, either through the real host protocol (WRITE_MEM
-   frames, `sim.driver`) or through the backdoor (`sim.tb.backdoor`: direct writes into the
+   frames, `host.driver`) or through the backdoor (`sim.tb.backdoor`: direct writes into the
    named memories);
 3. for every input vector: writes it (WRITE_ACT), RUNs every layer, reads the last layer's
    outputs (READ_ACT), the previous layer's outputs from the other act file (READ_MEM) and
    the counters (READ_COUNTERS);
 4. checks, in a `Scoreboard`, every value against the golden model (fails on any missing,
-   extra or different value), each layer's cycle count against `sim.cycle_model` (exact
+   extra or different value), each layer's cycle count against `eie.cycle_model` (exact
    unless ``EIE_STRICT_CYCLES=0``), and the counters the hardware owes the definition
    exactly: broadcasts = non-zero inputs, busy[k] = PE k's entries in the broadcast columns.
 
@@ -34,9 +34,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 
 from eie.config import EIEConfig
-from eie import format as fmt
 from eie.images import read_images
-from sim.golden import GoldenModel
+from eie.golden import GoldenModel
 from sim.cocotb_transport import CocotbTransport, TransportTimeout
 from sim.cases import entries_in_columns, lower_bound
 from sim.tb.scoreboard import Scoreboard
@@ -49,7 +48,7 @@ CLOCK_NS = 10
 def _cycle_model(program):
     """The hw engineer's cycle model, when present: layer_cycles(x) -> per-layer list."""
     try:
-        from sim import cycle_model
+        from eie import cycle_model
     except ImportError:
         return None
     return cycle_model.CycleModel(program)
@@ -69,7 +68,7 @@ class TB:
         self.driver = None
 
     async def reset(self, *, seed: int, idle: float, backpressure: float):
-        from sim.driver import Driver
+        from host.driver import EIEDriver
 
         if self.transport is not None:
             self.transport.stop()
@@ -80,7 +79,7 @@ class TB:
         self.dut.rst.value = 0
         self.transport = CocotbTransport(self.dut, self.dut.clk, idle=idle, backpressure=backpressure,
                                          seed=seed, period_ns=CLOCK_NS).start()
-        self.driver = Driver(self.transport, self.cfg)
+        self.driver = EIEDriver(self.transport, self.cfg)
         await self.driver.wait_ready()
 
     async def load(self, images, how: str):
@@ -90,7 +89,7 @@ class TB:
             load_images(self.dut, images)
             await ClockCycles(self.dut.clk, 2)
         else:
-            await self.driver.load_images(images)
+            await self.driver.load(images)
 
     @property
     def cycle(self) -> int:
@@ -141,19 +140,19 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
             sb.expect(f"v{v}/out", acts[-1])
             if n_layers >= 2:
                 sb.expect(f"v{v}/hidden{n_layers - 2}", acts[-2])
-            await drv.write_inputs(x)
+            await drv.write_input(x)
             t_run = time.monotonic()
             c_run = tb.cycle
             run_cycles = await drv.run(n_layers)
             result["run_seconds"] = result.get("run_seconds", 0.0) + time.monotonic() - t_run
             result["run_sim_cycles"] = result.get("run_sim_cycles", 0) + tb.cycle - c_run
-            y = await drv.read_outputs(program.layers[-1].out_len)
+            y = await drv.read_output(program.layers[-1].out_len)
             rtl_outputs.append(np.asarray(y, np.int64))
             sb.observe(f"v{v}/out", y)
             if n_layers >= 2:
                 sb.observe(f"v{v}/hidden{n_layers - 2}",
                            await drv.read_act_file((n_layers - 1) % 2, program.layers[-2].out_len))
-            ctr = await drv.read_counters()
+            ctr = await drv.counters()
             for l in range(n_layers):
                 rtl = int(ctr.layer_cycles[l])
                 row = {"vector": v, "layer": l, "rtl": rtl, "model": predicted[l], "bound": bound[l],
@@ -239,7 +238,7 @@ async def run_cases(dut):
 async def load_paths_agree(dut):
     """Both load paths leave the same memory contents: a protocol load reads back through the
     backdoor exactly as the images hold it, and a backdoor load reads back over READ_MEM."""
-    from hw.protocol import Mem
+    from host.protocol import Mem
     from sim.tb import backdoor
 
     cases = json.loads(Path(os.environ["EIE_CASES"]).read_text())

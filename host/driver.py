@@ -1,14 +1,14 @@
 """Host driver of the EIE array: one async API over any byte transport.
 
 Glasgow style: the same driver talks to the design in Amaranth's simulator
-(sim/amaranth_transport.py), under cocotb/Verilator, or on an FPGA over a UART. A transport
-is any object with two coroutines::
+(sim/amaranth_transport.py), under cocotb/Verilator (sim/cocotb_transport.py), or on an FPGA
+over a UART (fpga/serial_transport.py). A transport is any object with two coroutines::
 
     async def send(self, data: bytes) -> None     # bytes to the design's host_rx
     async def recv(self, n: int) -> bytes          # exactly n bytes from host_tx
 
-The driver speaks the command protocol of docs/protocol.md through hw.protocol's encoders:
-load a compressed model (from `eie.images` folders or an in-memory `Program`), write an
+The driver speaks the command protocol of docs/protocol.md through `host.protocol`: load a
+compressed model (an `eie.images` folder, an in-memory `Program`, or `Memories`), write an
 input vector, run, read outputs and performance counters.
 """
 
@@ -18,44 +18,20 @@ from typing import Protocol
 
 import numpy as np
 
+from eie.bits import nbytes, to_signed
 from eie.config import EIEConfig
-from eie import format as fmt
-from hw import protocol as proto
-from hw.protocol import Mem, Op
+from eie.contract import Mem, memory_table
+from eie.images import read_images
 
-__all__ = ["Transport", "EIEDriver", "Driver", "memories_of_program", "memories_of_images"]
+from . import protocol as proto
+from .load import load_frames, memories_of
+
+__all__ = ["Transport", "EIEDriver"]
 
 
 class Transport(Protocol):
     async def send(self, data: bytes) -> None: ...
     async def recv(self, n: int) -> bytes: ...
-
-
-def _entry_words(codes: np.ndarray, cfg: EIEConfig) -> np.ndarray:
-    """(words, entries_per_word) entry codes to packed words (object ints when wide)."""
-    codes = np.asarray(codes, dtype=np.int64).reshape(-1, cfg.entries_per_word)
-    if cfg.word_bits <= 63:
-        shifts = np.arange(cfg.entries_per_word, dtype=np.int64) * cfg.entry_bits
-        return (codes << shifts).sum(axis=1) if len(codes) else np.zeros(0, np.int64)
-    return np.array([sum(int(c) << (i * cfg.entry_bits) for i, c in enumerate(row)) for row in codes],
-                    dtype=object)
-
-
-def memories_of_program(program: fmt.Program) -> dict:
-    """Memory contents of a Program: ``{"pe": [{"ptr", "spmat", "bias"}...], "codebook", "layers"}``
-    (spmat as packed words)."""
-    from eie.images import program_memories
-    mems = program_memories(program)
-    cfg = program.cfg
-    pe = [{"ptr": p["ptr"], "spmat": _entry_words(p["spmat"], cfg), "bias": p["bias"]} for p in mems["pe"]]
-    return {"pe": pe, "codebook": mems["global"]["codebook"], "layers": mems["global"]["layers"]}
-
-
-def memories_of_images(images) -> dict:
-    """The same from an `eie.images.Images` folder."""
-    cfg = images.cfg
-    pe = [{name: images.pe_memory(name, k) for name in ("ptr", "spmat", "bias")} for k in range(cfg.n_pe)]
-    return {"pe": pe, "codebook": images.global_memory("codebook"), "layers": images.global_memory("layers")}
 
 
 class EIEDriver:
@@ -70,14 +46,14 @@ class EIEDriver:
 
     def __init__(self, transport: Transport, cfg: EIEConfig):
         self.transport, self.cfg = transport, cfg
-        self.mems = proto.memory_table(cfg)
+        self.mems = memory_table(cfg)
         self.n_layers = 0
 
     # ---- raw commands ----
     async def command(self, frame: bytes, expect_op: int | None = None) -> proto.Response:
         """Send one command frame and read its whole response (no status check)."""
         await self.transport.send(frame)
-        status, op, n = proto.parse_header(await self.transport.recv(proto.RESPONSE_HEADER_BYTES))
+        status, op, n = proto.parse_header(await self.transport.recv(proto.RSP_HEADER_BYTES))
         body = await self.transport.recv(n) if n else b""
         if expect_op is not None and op != expect_op:
             raise proto.ProtocolError(f"response to op 0x{op:02x} where 0x{int(expect_op):02x} was expected")
@@ -109,37 +85,26 @@ class EIEDriver:
         parts = []
         for o, n in proto.read_chunks(count, info.nbytes):
             body = await self._ok(proto.cmd_read_mem(self.cfg, mem, pe, addr + o, n))
-            parts.append(proto.bytes_to_words(body, info.width))
+            parts.append(proto.decode_words(body, info.width))
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     # ---- model, inputs, outputs ----
-    async def load(self, mems: dict) -> None:
-        """Write every memory of `memories_of_program` / `memories_of_images` contents."""
-        for k, pe in enumerate(mems["pe"]):
-            for mem, name in ((Mem.PTR, "ptr"), (Mem.SPMAT, "spmat"), (Mem.BIAS, "bias")):
-                if len(pe[name]):
-                    await self.write_mem(mem, k, 0, pe[name])
-        await self.write_mem(Mem.CODEBOOK, proto.BROADCAST, 0, mems["codebook"])
-        await self.write_mem(Mem.LAYERS, proto.BROADCAST, 0, mems["layers"])
-        self.n_layers = len(mems["layers"])
-
-    async def load_program(self, program: fmt.Program) -> None:
-        await self.load(memories_of_program(program))
-
-    async def load_images(self, images) -> None:
-        """Load an `eie.images.Images` (or a folder path, read and checked against ``cfg``)."""
-        if not hasattr(images, "pe_memory"):
-            from eie.images import read_images
-            images = read_images(images, self.cfg)
-        await self.load(memories_of_images(images))
-        self.n_layers = images.n_layers
+    async def load(self, source) -> None:
+        """Write every used word of a model: `eie.images.Images`, a `Program`, `Memories`,
+        or an image folder (read and checked against ``cfg``)."""
+        if not hasattr(source, "cfg"):
+            source = read_images(source, self.cfg)
+        mems = memories_of(source)
+        for f in load_frames(mems):
+            await self._ok(f)
+        self.n_layers = mems.n_layers
 
     async def write_input(self, x, addr: int = 0) -> None:
         for f in proto.write_act_frames(self.cfg, addr, np.asarray(x, np.int64)):
             await self._ok(f)
 
     async def read_output(self, count: int, addr: int = 0) -> np.ndarray:
-        nb = (self.cfg.act_bits + 7) // 8
+        nb = nbytes(self.cfg.act_bits)
         parts = []
         for o, n in proto.read_chunks(count, nb):
             parts.append(proto.bytes_to_acts(await self._ok(proto.cmd_read_act(self.cfg, addr + o, n)),
@@ -149,8 +114,7 @@ class EIEDriver:
     async def run(self, n_layers: int | None = None) -> int:
         """Run layers 0..n_layers-1 (default: all loaded); return the run's cycles."""
         n = self.n_layers if n_layers is None else n_layers
-        body = await self._ok(proto.cmd_run(n))
-        return int.from_bytes(body, "little")
+        return proto.decode_run(await self._ok(proto.cmd_run(n)))
 
     async def counters(self) -> proto.Counters:
         return proto.decode_counters(self.cfg, await self._ok(proto.cmd_read_counters()))
@@ -171,14 +135,7 @@ class EIEDriver:
         for k in range(min(N, count)):
             raw = await self.read_mem(mem, k, 0, slots)
             out[k::N] = raw
-        bits = self.cfg.act_bits
-        out = np.where(out >= (1 << (bits - 1)), out - (1 << bits), out)
-        return out[:count]
-
-    # Names the cocotb testbench uses.
-    write_inputs = write_input
-    read_outputs = read_output
-    read_counters = counters
+        return to_signed(out, self.cfg.act_bits)[:count]
 
     async def infer(self, x, out_len: int, n_layers: int | None = None) -> np.ndarray:
         """Write an input vector, run, read ``out_len`` outputs."""
@@ -186,5 +143,3 @@ class EIEDriver:
         await self.run(n_layers)
         return await self.read_output(out_len)
 
-
-Driver = EIEDriver

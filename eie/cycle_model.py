@@ -34,9 +34,7 @@ import numpy as np
 
 from eie.config import EIEConfig
 from eie import format as fmt
-
-# Depth of each PE's column queue (hw.pe.COLUMN_QUEUE_DEPTH).
-COLUMN_QUEUE_DEPTH = 4
+from eie.timing import COLUMN_QUEUE_DEPTH
 
 __all__ = ["COLUMN_QUEUE_DEPTH", "LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries",
            "CycleModel", "RunTiming"]
@@ -130,9 +128,9 @@ def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
 
 def network_timing(program: fmt.Program, x, inputs: list | None = None) -> list[LayerTiming]:
     """Timing of every layer of a network; each layer's input comes from the golden model
-    (sim.golden) unless ``inputs`` (one vector per layer) is given."""
+    (eie.golden) unless ``inputs`` (one vector per layer) is given."""
     if inputs is None:
-        from sim.golden import GoldenModel
+        from eie.golden import GoldenModel
         outs = GoldenModel(program).run_layers(np.asarray(x, np.int64))
         inputs = [np.asarray(x, np.int64)] + list(outs[:-1])
     return [layer_timing(program.cfg, e, a) for e, a in zip(program.layers, inputs)]

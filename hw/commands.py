@@ -1,0 +1,401 @@
+"""Command engine: parses host frames, validates them, moves words, answers (I/O mode).
+
+It reads command frames from ``host_rx`` (docs/protocol.md), validates them in the
+documented order, consumes every body in full (so a malformed command can neither hang the
+design nor desynchronise the stream), writes and reads the memories over ``bus`` (the CCU
+fans it out to the PEs and the layer table), and answers each command with one frame on
+``host_tx``. A RUN is handed to the layer sequencer (``run_start``); its reply goes out when
+the sequencer reports ``run_done``.
+
+Every offset, length, id and reply layout comes from `eie.contract`; nothing about the
+protocol is written here twice.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Module, Signal, Cat, Mux, C
+from amaranth.lib import data, wiring, stream
+from amaranth.lib.wiring import In, Out
+
+from eie import contract
+from eie.bits import nbytes
+from eie.config import EIEConfig
+from eie.contract import Mem, Op, Status
+from eie import format as fmt
+from .layouts import PEBus, COUNTER_BITS, check_hw_config, struct_from_fields
+
+__all__ = ["CommandEngine"]
+
+# The receive states below read the command header byte by byte: op, then len.
+assert contract.CMD_HEADER == [("op", 8), ("len", 16)], "hw/commands.py reads op, len lo, len hi"
+
+# READ_COUNTERS is picked in this group order (`CommandEngine._pick_counter`).
+assert [name for name, _ in contract.counter_groups(EIEConfig())] == \
+    ["cycle", "run_cycles", "broadcasts", "layer_cycles", "busy", "stall"]
+
+# What a reply body holds (the LATCH state's source).
+SRC_INFO, SRC_STATUS, SRC_COUNTERS, SRC_MEM, SRC_RUN = range(5)
+
+
+class CommandEngine(wiring.Component):
+    """Ports: ``host_rx``/``host_tx`` byte streams; ``bus`` (+ ``bus_pe``, ``bus_all``) to the
+    memories; ``table_re``/``table_rdata`` (the layer table's read port, which the bus
+    writes); ``run_start``/``run_layers``/``run_done`` to the sequencer; and what STATUS and
+    READ_COUNTERS report."""
+
+    def __init__(self, cfg: EIEConfig):
+        check_hw_config(cfg)
+        self._cfg = cfg
+        n = cfg.n_pe
+        super().__init__({
+            "host_rx": In(stream.Signature(8)),
+            "host_tx": Out(stream.Signature(8)),
+            "bus": Out(PEBus(cfg)),
+            "bus_pe": Out(cfg.pe_bits),
+            "bus_all": Out(1),
+            "table_re": Out(1),
+            "table_rdata": In(fmt.layer_word_bits(cfg)),
+            "run_start": Out(1),
+            "run_layers": Out(8),
+            "run_done": In(1),
+            "ready": In(1),
+            "out_sel": In(1),
+            "last_layers": In(8),
+            "cycle": In(COUNTER_BITS),
+            "run_cycles": In(COUNTER_BITS),
+            "broadcasts": In(COUNTER_BITS),
+            "lc_addr": Out(cfg.layer_bits),
+            "lc_data": In(COUNTER_BITS),
+            "busy_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
+            "stall_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
+        })
+
+    @property
+    def cfg(self) -> EIEConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        r = self._registers()
+        self._decode(m, r)
+        self._validate(m, r)
+        self._bus(m, r)
+        with m.FSM(name="commands"):
+            self._receive_states(m, r)
+            self._check_state(m, r)
+            self._write_states(m, r)
+            self._reply_states(m, r)
+            with m.State("RUN"):
+                with m.If(self.run_done):
+                    m.d.sync += r.hpos.eq(0)
+                    m.next = "HDR"
+        return m
+
+    # ---- state -------------------------------------------------------------------------------
+
+    def _registers(self) -> SimpleNamespace:
+        cfg = self._cfg
+        mems = contract.memory_table(cfg)
+        max_args = max(contract.arg_bytes(op) for op in contract.ARGS)
+        replies = [contract.reply_bytes(cfg, op) for op in (Op.INFO, Op.STATUS, Op.RUN)]
+        max_nb = max([info.nbytes for info in mems.values()] + replies + [COUNTER_BITS // 8])
+        r = SimpleNamespace(mems=mems, max_args=max_args, max_nb=max_nb,
+                            n_counters=contract.n_counters(cfg))
+        r.op, r.length, r.rem = Signal(8), Signal(16), Signal(16)
+        r.args = Signal(8 * max_args)
+        r.argpos = Signal(range(max_args + 1))
+        r.status, r.resp_len, r.hpos = Signal(8), Signal(16), Signal(2)
+        # The argument register seen as each command's argument fields.
+        view = lambda fields: data.View(struct_from_fields(fields),
+                                        r.args[:contract.header_bytes(fields) * 8])
+        r.mem_args, r.act_args, r.run_args = (view(contract.MEM_ARGS), view(contract.ACT_ARGS),
+                                              view(contract.RUN_ARGS))
+        # Word movement.
+        r.waddr = Signal(contract.host_addr_bits(cfg))   # memory address (or act slot)
+        r.pe_cnt = Signal(cfg.pe_bits)                   # act ops: PE of the current index
+        r.wmem, r.wpe, r.wall = Signal(self.bus.mem.shape()), Signal(cfg.pe_bits), Signal()
+        r.wnb = Signal(8)                                # bytes per word of this transfer
+        r.words = Signal(17)                             # words left to send
+        r.bpos = Signal(8)
+        r.wbuf, r.obuf = Signal(8 * max_nb), Signal(8 * max_nb)
+        r.wr_go = Signal()
+        r.widx = Signal(range(max(r.n_counters, 2)))
+        r.src = Signal(3)
+        r.cnt_val, r.cnt_from_mem = Signal(COUNTER_BITS), Signal()
+        return r
+
+    def _decode(self, m, r):
+        """Argument bytes and fixed-length flag of the opcode, facts of the addressed memory."""
+        # Registered from ``op`` (set in OP, first needed in ARGS two cycles later), so the
+        # decode stays off rx.ready.
+        r.need, r.fixed, r.known = Signal(range(r.max_args + 1)), Signal(), Signal()
+        m.d.sync += [r.need.eq(0), r.fixed.eq(0), r.known.eq(0)]
+        with m.Switch(r.op):
+            for op in contract.ARGS:
+                with m.Case(op):
+                    m.d.sync += [r.need.eq(contract.arg_bytes(op)), r.known.eq(1),
+                                 r.fixed.eq(op not in contract.DATA_OPS)]
+        r.mem_known, r.per_pe, r.nb_mem, r.depth_mem = Signal(), Signal(), Signal(8), Signal(33)
+        with m.Switch(r.mem_args.mem):
+            for mem, info in r.mems.items():
+                with m.Case(mem):
+                    m.d.comb += [r.mem_known.eq(1), r.per_pe.eq(info.per_pe), r.nb_mem.eq(info.nbytes),
+                                 r.depth_mem.eq(info.depth)]
+        r.is_write_mem, r.is_read_mem = r.op == Op.WRITE_MEM, r.op == Op.READ_MEM
+        r.is_write_act, r.is_read_act = r.op == Op.WRITE_ACT, r.op == Op.READ_ACT
+        r.act_op = Signal()      # the current command moves activations (global index)
+        m.d.comb += r.act_op.eq(r.is_write_act | r.is_read_act)
+        r.nb_act = nbytes(self._cfg.act_bits)
+
+    def _validate(self, m, r):
+        """docs/protocol.md's checks, in order. Two register stages, filled while the FSM
+        passes ARGS -> VALIDATE -> CHECK (the arguments do not change after ARGS): products
+        and address ends first, then the verdict, so multiply -> compare -> priority chain is
+        not one cycle."""
+        cfg = self._cfg
+        ma, aa = r.mem_args, r.act_args
+        r.check, r.check_q = Signal(8), Signal(8)
+        mem_bytes, act_bytes = Signal(32), Signal(32)
+        addr_over, act_over = Signal(), Signal()
+        r.mem_bytes, r.act_bytes = mem_bytes, act_bytes
+        m.d.sync += [mem_bytes.eq(ma.count * r.nb_mem), act_bytes.eq(aa.count * r.nb_act),
+                     addr_over.eq(ma.addr + ma.count > r.depth_mem),
+                     act_over.eq(aa.addr + aa.count > cfg.max_len),
+                     r.check_q.eq(r.check)]
+        check = r.check
+        with m.If(~r.known):
+            m.d.comb += check.eq(Status.ERR_OPCODE)
+        with m.Elif((r.length < r.need) | (r.fixed & (r.length != r.need))):
+            m.d.comb += check.eq(Status.ERR_LENGTH)
+        with m.Elif(r.op == Op.RUN):
+            n = r.run_args.n_layers
+            with m.If((n == 0) | (n > cfg.max_layers)):
+                m.d.comb += check.eq(Status.ERR_VALUE)
+        with m.Elif(r.is_write_mem | r.is_read_mem):
+            with m.If(~r.mem_known):
+                m.d.comb += check.eq(Status.ERR_MEM)
+            with m.Elif(r.per_pe & ~((ma.pe < cfg.n_pe) | (r.is_write_mem & (ma.pe == contract.BROADCAST)))):
+                m.d.comb += check.eq(Status.ERR_PE)
+            with m.Elif((ma.count == 0)
+                        | (r.is_write_mem & (r.length != contract.arg_bytes(Op.WRITE_MEM) + mem_bytes))
+                        | (r.is_read_mem & (mem_bytes > contract.MAX_BODY))):
+                m.d.comb += check.eq(Status.ERR_LENGTH)
+            with m.Elif(addr_over):
+                m.d.comb += check.eq(Status.ERR_ADDR)
+        with m.Elif(r.act_op):
+            with m.If((aa.count == 0)
+                      | (r.is_write_act & (r.length != contract.arg_bytes(Op.WRITE_ACT) + act_bytes))
+                      | (r.is_read_act & (act_bytes > contract.MAX_BODY))):
+                m.d.comb += check.eq(Status.ERR_LENGTH)
+            with m.Elif(act_over):
+                m.d.comb += check.eq(Status.ERR_ADDR)
+
+    def _bus(self, m, r):
+        """The bus to the memories, the flat activation index split into (PE, slot), and the
+        address step after each word."""
+        cfg = self._cfg
+        N = cfg.n_pe
+        if N & (N - 1) == 0:
+            lg = (N - 1).bit_length()
+            r.act_pe0, r.act_slot0 = (r.act_args.addr[:lg] if lg else C(0, 1)), r.act_args.addr[lg:]
+        else:
+            idx = r.act_args.addr[:cfg.len_bits]
+            r.act_pe0, r.act_slot0 = idx % N, idx // N
+        m.d.comb += [
+            self.bus.mem.eq(r.wmem), self.bus.addr.eq(r.waddr), self.bus.wdata.eq(r.wbuf),
+            self.bus_pe.eq(Mux(r.act_op, r.pe_cnt, r.wpe)), self.bus_all.eq(r.wall),
+            self.bus.we.eq(r.wr_go),
+            self.run_layers.eq(r.run_args.n_layers),
+            self.lc_addr.eq(r.widx - contract.counter_offset(cfg, "layer_cycles")),
+        ]
+        m.d.sync += r.wr_go.eq(0)
+        with m.If(r.wr_go):
+            self._advance_addr(m, r)
+
+    def _advance_addr(self, m, r):
+        with m.If(r.act_op):
+            with m.If(r.pe_cnt == self._cfg.n_pe - 1):
+                m.d.sync += [r.pe_cnt.eq(0), r.waddr.eq(r.waddr + 1)]
+            with m.Else():
+                m.d.sync += r.pe_cnt.eq(r.pe_cnt + 1)
+        with m.Else():
+            m.d.sync += r.waddr.eq(r.waddr + 1)
+
+    # ---- states ------------------------------------------------------------------------------
+
+    def _receive_states(self, m, r):
+        """OP, LEN0, LEN1, ARGS, VALIDATE: the header and the arguments."""
+        rx = self.host_rx
+        with m.State("OP"):
+            m.d.comb += rx.ready.eq(1)
+            with m.If(rx.valid & (rx.payload != Op.NOP)):
+                m.d.sync += r.op.eq(rx.payload)
+                m.next = "LEN0"
+        with m.State("LEN0"):
+            m.d.comb += rx.ready.eq(1)
+            with m.If(rx.valid):
+                m.d.sync += r.length[:8].eq(rx.payload)
+                m.next = "LEN1"
+        with m.State("LEN1"):
+            m.d.comb += rx.ready.eq(1)
+            with m.If(rx.valid):
+                m.d.sync += [r.length[8:].eq(rx.payload), r.rem.eq(Cat(r.length[:8], rx.payload)),
+                             r.argpos.eq(0), r.args.eq(0)]
+                m.next = "ARGS"
+        with m.State("ARGS"):
+            with m.If((r.argpos == r.need) | (r.rem == 0)):
+                m.next = "VALIDATE"
+            with m.Else():
+                m.d.comb += rx.ready.eq(1)
+                with m.If(rx.valid):
+                    with m.Switch(r.argpos):
+                        for i in range(r.max_args):
+                            with m.Case(i):
+                                m.d.sync += r.args[8 * i:8 * i + 8].eq(rx.payload)
+                    m.d.sync += [r.argpos.eq(r.argpos + 1), r.rem.eq(r.rem - 1)]
+        with m.State("VALIDATE"):
+            m.next = "CHECK"
+
+    def _check_state(self, m, r):
+        """CHECK: the verdict; set up the transfer and the reply of a valid command."""
+        cfg = self._cfg
+        ma, aa = r.mem_args, r.act_args
+        with m.State("CHECK"):
+            m.d.sync += [r.status.eq(r.check_q), r.resp_len.eq(0), r.hpos.eq(0), r.bpos.eq(0),
+                         r.words.eq(1), r.widx.eq(0)]
+            with m.If(r.check_q != Status.OK):
+                m.next = "DISCARD"
+            with m.Else():
+                with m.If(r.act_op):
+                    m.d.sync += [r.waddr.eq(r.act_slot0), r.pe_cnt.eq(r.act_pe0), r.wnb.eq(r.nb_act),
+                                 r.wall.eq(0), r.words.eq(aa.count),
+                                 r.wmem.eq(Mux(r.is_write_act, Mem.ACT0, Mem.ACT0 + self.out_sel))]
+                with m.Else():
+                    broadcast = ma.pe == contract.BROADCAST
+                    m.d.sync += [r.waddr.eq(ma.addr), r.wmem.eq(ma.mem), r.wnb.eq(r.nb_mem),
+                                 r.words.eq(ma.count),
+                                 r.wpe.eq(Mux(r.per_pe & ~broadcast, ma.pe, 0)),
+                                 r.wall.eq(~r.per_pe | broadcast)]
+                fixed_reply = {Op.INFO: SRC_INFO, Op.STATUS: SRC_STATUS, Op.RUN: SRC_RUN}
+                with m.Switch(r.op):
+                    for op, src in fixed_reply.items():
+                        with m.Case(op):
+                            n = contract.reply_bytes(cfg, op)
+                            m.d.sync += [r.resp_len.eq(n), r.wnb.eq(n), r.words.eq(1), r.src.eq(src)]
+                            if op == Op.RUN:
+                                m.d.comb += self.run_start.eq(1)
+                                m.next = "RUN"
+                            else:
+                                m.next = "HDR"
+                    with m.Case(Op.READ_COUNTERS):
+                        m.d.sync += [r.resp_len.eq(contract.counters_bytes(cfg)), r.wnb.eq(COUNTER_BITS // 8),
+                                     r.words.eq(r.n_counters), r.src.eq(SRC_COUNTERS)]
+                        m.next = "HDR"
+                    with m.Case(Op.READ_MEM):
+                        m.d.sync += [r.resp_len.eq(r.mem_bytes), r.src.eq(SRC_MEM)]
+                        m.next = "HDR"
+                    with m.Case(Op.READ_ACT):
+                        m.d.sync += [r.resp_len.eq(r.act_bytes), r.src.eq(SRC_MEM)]
+                        m.next = "HDR"
+                    with m.Case(*contract.DATA_OPS):
+                        m.next = "WDATA"
+
+    def _write_states(self, m, r):
+        """DISCARD (the body of a rejected command) and WDATA (words to write)."""
+        rx = self.host_rx
+        with m.State("DISCARD"):
+            with m.If(r.rem == 0):
+                m.next = "HDR"
+            with m.Else():
+                m.d.comb += rx.ready.eq(1)
+                with m.If(rx.valid):
+                    m.d.sync += r.rem.eq(r.rem - 1)
+        with m.State("WDATA"):
+            with m.If(r.rem == 0):
+                m.next = "HDR"
+            with m.Else():
+                m.d.comb += rx.ready.eq(1)
+                with m.If(rx.valid):
+                    with m.Switch(r.bpos):
+                        for i in range(r.max_nb):
+                            with m.Case(i):
+                                m.d.sync += r.wbuf[8 * i:8 * i + 8].eq(rx.payload)
+                    m.d.sync += r.rem.eq(r.rem - 1)
+                    with m.If(r.bpos == r.wnb - 1):
+                        m.d.sync += [r.bpos.eq(0), r.wr_go.eq(1)]
+                    with m.Else():
+                        m.d.sync += r.bpos.eq(r.bpos + 1)
+
+    def _reply_states(self, m, r):
+        """HDR (the response header), then FETCH, LATCH, SEND per word of the body."""
+        cfg = self._cfg
+        tx = self.host_tx
+        hdr = Signal(struct_from_fields(contract.RSP_HEADER))
+        m.d.comb += [hdr.status.eq(r.status), hdr.op.eq(r.op), hdr.len.eq(r.resp_len)]
+        with m.State("HDR"):
+            m.d.comb += [tx.valid.eq(1), tx.payload.eq(hdr.as_value().word_select(r.hpos, 8))]
+            with m.If(tx.ready):
+                m.d.sync += r.hpos.eq(r.hpos + 1)
+                with m.If(r.hpos == contract.header_bytes(contract.RSP_HEADER) - 1):
+                    with m.If(r.resp_len == 0):
+                        m.next = "OP"
+                    with m.Else():
+                        m.next = "FETCH"
+        with m.State("FETCH"):
+            # Issue the read of the next word (memories, layer table, cycle memory), and pick
+            # the counter now, so LATCH is a two-way choice (the layer cycles come from a
+            # memory whose data arrives in LATCH).
+            m.d.comb += [self.bus.re.eq(r.src == SRC_MEM), self.table_re.eq(1)]
+            self._pick_counter(m, r)
+            m.next = "LATCH"
+        with m.State("LATCH"):
+            m.d.sync += r.bpos.eq(0)
+            status = Signal(struct_from_fields(contract.STATUS_FIELDS))
+            m.d.comb += [status.ready.eq(self.ready), status.out_sel.eq(self.out_sel),
+                         status.last_layers.eq(self.last_layers)]
+            with m.Switch(r.src):
+                with m.Case(SRC_INFO):
+                    m.d.sync += r.obuf.eq(contract.info_word(cfg))
+                with m.Case(SRC_STATUS):
+                    m.d.sync += r.obuf.eq(status)
+                with m.Case(SRC_RUN):
+                    m.d.sync += r.obuf.eq(self.run_cycles)
+                with m.Case(SRC_MEM):
+                    with m.If(~r.act_op & (r.wmem == Mem.LAYERS)):
+                        m.d.sync += r.obuf.eq(self.table_rdata)
+                    with m.Else():
+                        m.d.sync += r.obuf.eq(self.bus.rdata)
+                with m.Case(SRC_COUNTERS):
+                    m.d.sync += r.obuf.eq(Mux(r.cnt_from_mem, self.lc_data, r.cnt_val))
+            m.next = "SEND"
+        with m.State("SEND"):
+            m.d.comb += [tx.valid.eq(1), tx.payload.eq(r.obuf[:8])]
+            with m.If(tx.ready):
+                m.d.sync += [r.obuf.eq(r.obuf >> 8), r.bpos.eq(r.bpos + 1)]
+                with m.If(r.bpos == r.wnb - 1):
+                    m.d.sync += [r.words.eq(r.words - 1), r.widx.eq(r.widx + 1)]
+                    self._advance_addr(m, r)
+                    with m.If(r.words == 1):
+                        m.next = "OP"
+                    with m.Else():
+                        m.next = "FETCH"
+
+    def _pick_counter(self, m, r):
+        """READ_COUNTERS: counter ``widx`` of `eie.contract.counter_groups`."""
+        cfg = self._cfg
+        off = {name: contract.counter_offset(cfg, name) for name, _ in contract.counter_groups(cfg)}
+        m.d.sync += [r.cnt_val.eq(0), r.cnt_from_mem.eq(0)]
+        with m.If(r.widx == off["cycle"]):
+            m.d.sync += r.cnt_val.eq(self.cycle)
+        with m.Elif(r.widx == off["run_cycles"]):
+            m.d.sync += r.cnt_val.eq(self.run_cycles)
+        with m.Elif(r.widx == off["broadcasts"]):
+            m.d.sync += r.cnt_val.eq(self.broadcasts)
+        with m.Elif(r.widx < off["busy"]):
+            m.d.sync += r.cnt_from_mem.eq(r.widx - off["layer_cycles"] < self.last_layers)
+        with m.Elif(r.widx < off["stall"]):
+            m.d.sync += r.cnt_val.eq(self.busy_counts[(r.widx - off["busy"]).as_unsigned()])
+        with m.Else():
+            m.d.sync += r.cnt_val.eq(self.stall_counts[(r.widx - off["stall"]).as_unsigned()])

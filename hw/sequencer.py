@@ -1,0 +1,165 @@
+"""Layer sequencer: runs layers ``0 .. n-1`` of the layer table without the host (compute mode).
+
+Started by the command engine (``run_start``, with ``run_layers``), it waits until every PE
+has finished its reset sweep (RUN_WAIT), then for each layer reads its layer-table entry
+(LOAD), starts the scanner and latches the layer parameters the PEs read (START),
+broadcasts every non-zero input to all PEs in the same cycle whenever every PE's queue has
+room, waits until the scanner is done and every PE is idle (SCAN), drives write-back one
+local row per cycle (WB), lets the last row reach the act file (WB_FLUSH), then records the
+layer's cycle count and flips the act files (FINISH). After the last layer it raises
+``run_done`` for one cycle. docs/hw.md gives the cycle-exact rules that
+`eie.cycle_model` implements.
+
+It also keeps the counters READ_COUNTERS reports: the free-running ``cycle``, the last
+run's ``run_cycles`` and ``broadcasts``, and each layer's cycles (written into the CCU's
+layer-cycle memory over ``lc_*``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, Mux, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from eie.config import EIEConfig, bits_for
+from eie import format as fmt
+from .layouts import (COUNTER_BITS, LayerParams, bcast_layout, check_hw_config, layer_layout,
+                      row_bits)
+from .scanner import Scanner
+
+__all__ = ["LayerSequencer"]
+
+
+class LayerSequencer(wiring.Component):
+    def __init__(self, cfg: EIEConfig):
+        check_hw_config(cfg)
+        self._cfg = cfg
+        n = cfg.n_pe
+        rb = row_bits(cfg)
+        super().__init__({
+            "run_start": In(1),
+            "run_layers": In(8),
+            "run_done": Out(1),
+            "busy": Out(1),
+            "table_re": Out(1),
+            "table_rdata": In(fmt.layer_word_bits(cfg)),
+            "lc_we": Out(1),
+            "lc_addr": Out(cfg.layer_bits),
+            "lc_data": Out(COUNTER_BITS),
+            "cycle": Out(COUNTER_BITS),
+            "run_cycles": Out(COUNTER_BITS),
+            "broadcasts": Out(COUNTER_BITS),
+            "out_sel": Out(1),
+            "last_layers": Out(8),
+            # To and from the PEs (the CCU fans these out).
+            "params": Out(LayerParams(cfg)),
+            "running": Out(1),
+            "sel": Out(1),
+            "clear": Out(1),
+            "scan_addr": Out(rb),
+            "scan_en": Out(1),
+            "scan_data": In(data.ArrayLayout(signed(cfg.act_bits), n)),
+            "bcast_valid": Out(1),
+            "bcast": Out(bcast_layout(cfg)),
+            "bcast_commit": Out(1),
+            "room": In(n),
+            "wb_en": Out(1),
+            "wb_row": Out(rb),
+            "pe_idle": In(n),
+            "pe_ready": In(n),
+        })
+
+    @property
+    def cfg(self) -> EIEConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        N, L = cfg.n_pe, cfg.max_layers
+        m.submodules.scanner = scan = Scanner(cfg)
+
+        n_layers = Signal(8)
+        layer = Signal(range(max(L, 2)))
+        lcyc = Signal(COUNTER_BITS)
+        wb_base = Signal(cfg.len_bits + 1)
+        out_rows = Signal(bits_for(cfg.act_depth))
+        m.d.sync += [self.cycle.eq(self.cycle + 1), lcyc.eq(lcyc + 1)]
+
+        # The table's read data holds the running layer's entry: read only in LOAD (and by
+        # the command engine outside compute).
+        tbl = data.View(layer_layout(cfg), self.table_rdata)
+        in_len, out_len = Signal(cfg.len_bits), Signal(cfg.len_bits)
+        m.d.comb += [in_len.eq(Mux(tbl.in_len > cfg.max_len, cfg.max_len, tbl.in_len)),
+                     out_len.eq(Mux(tbl.out_len > cfg.max_len, cfg.max_len, tbl.out_len))]
+        if N & (N - 1) == 0:
+            rows_now = (out_len + N - 1) >> ((N - 1).bit_length())
+        else:
+            rows_now = (out_len + N - 1) // N
+        m.d.comb += [
+            self.params.layer.eq(layer),
+            self.params.out_rows.eq(out_rows),
+            scan.in_len.eq(in_len),
+            self.scan_addr.eq(scan.row_addr),
+            self.scan_en.eq(scan.row_en),
+            scan.row_data.eq(self.scan_data),
+            self.bcast_valid.eq(scan.bc_valid),
+            self.bcast.eq(scan.bc),
+        ]
+        commit = Signal()
+        m.d.comb += [commit.eq(scan.bc_valid & self.room.all()),
+                     self.bcast_commit.eq(commit), scan.bc_commit.eq(commit)]
+        with m.If(commit):
+            m.d.sync += self.broadcasts.eq(self.broadcasts + 1)
+
+        with m.FSM(name="sequencer"):
+            with m.State("IDLE"):
+                with m.If(self.run_start):
+                    m.d.sync += n_layers.eq(self.run_layers)
+                    m.next = "RUN_WAIT"
+            with m.State("RUN_WAIT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.pe_ready.all()):
+                    m.d.comb += self.clear.eq(1)
+                    m.d.sync += [self.run_cycles.eq(0), self.broadcasts.eq(0), layer.eq(0),
+                                 self.sel.eq(0), self.last_layers.eq(n_layers)]
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.comb += [self.busy.eq(1), self.running.eq(1), self.table_re.eq(1)]
+                m.d.sync += lcyc.eq(1)
+                m.next = "START"
+            with m.State("START"):
+                m.d.comb += [self.busy.eq(1), self.running.eq(1), scan.start.eq(1)]
+                # The PEs' layer parameters come from flops, not the table's read port (they
+                # fan out to every PE); the first broadcast reaches a PE two cycles later.
+                m.d.sync += [out_rows.eq(rows_now), self.params.ptr_base.eq(tbl.ptr_base),
+                             self.params.bias_base.eq(tbl.bias_base),
+                             self.params.shift.eq(tbl.shift), self.params.relu.eq(tbl.relu)]
+                m.next = "SCAN"
+            with m.State("SCAN"):
+                m.d.comb += [self.busy.eq(1), self.running.eq(1)]
+                with m.If(scan.done & self.pe_idle.all()):
+                    m.d.sync += [wb_base.eq(0), self.wb_row.eq(0)]
+                    m.next = "WB"
+            with m.State("WB"):
+                m.d.comb += [self.busy.eq(1), self.running.eq(1), self.wb_en.eq(wb_base < out_len)]
+                m.d.sync += [wb_base.eq(wb_base + N), self.wb_row.eq(self.wb_row + 1)]
+                with m.If(wb_base + N >= out_len):
+                    m.next = "WB_FLUSH"
+            with m.State("WB_FLUSH"):
+                # The arithmetic units hand out a row two cycles after wb_en: the last one is
+                # written in FINISH, before sel flips.
+                m.d.comb += [self.busy.eq(1), self.running.eq(1)]
+                m.next = "FINISH"
+            with m.State("FINISH"):
+                m.d.comb += [self.busy.eq(1), self.running.eq(1),
+                             self.lc_addr.eq(layer), self.lc_data.eq(lcyc + 1), self.lc_we.eq(1)]
+                m.d.sync += [self.run_cycles.eq(self.run_cycles + lcyc + 1), self.sel.eq(~self.sel),
+                             layer.eq(layer + 1)]
+                with m.If(layer + 1 == n_layers):
+                    m.d.comb += self.run_done.eq(1)
+                    m.d.sync += self.out_sel.eq(~self.sel)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "LOAD"
+        return m
