@@ -2,23 +2,26 @@
 
 Each part keeps its subcommands next to its code in a ``cli.py`` with a
 ``register(subparsers)`` function (heavy imports stay inside the handlers so
-``eie --help`` is fast). Errors derived from `EIEError` print one clear line and
-exit with status 2; nothing partial is left behind by the writers (eie.atomic).
+``eie --help`` is fast), and announces it as an entry point of the group
+``eie.commands`` in pyproject.toml. This module finds them there, so the bottom package
+names none of the packages above it. Errors derived from `EIEError` print one clear line
+and exit with status 2; nothing partial is left behind by the writers (eie.atomic).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import signal
 import sys
 import threading
 
+from importlib.metadata import entry_points
+
 from .errors import EIEError
 
-# Parts that contribute subcommands, in the order `eie --help` lists them.
-PARTS = ["compress.cli", "sim.cli", "hw.cli", "fpga.cli", "eie.info"]
+# Entry-point group of the parts that contribute subcommands (pyproject.toml).
+COMMAND_GROUP = "eie.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,14 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="eie",
         description="eie-gen: Deep Compression, EIE storage images, Amaranth RTL, golden model, FPGA builds.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in PARTS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:   # a part that exists but fails to import is a bug: show it
-                raise
-            continue             # a part not installed in this checkout
-        module.register(sub)
+    for ep in entry_points(group=COMMAND_GROUP):
+        ep.load()(sub)          # a part that fails to import is a bug: let it show
     return parser
 
 

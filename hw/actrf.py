@@ -10,23 +10,20 @@ both files belong to the host.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, signed
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie.contract import host_addr_bits
-from .layouts import HostPort, check_hw_config, row_bits
+from .layouts import HostPort, ConfigComponent, row_bits
 
 __all__ = ["ActRegFiles"]
 
 
-class ActRegFiles(wiring.Component):
-    def __init__(self, cfg: EIEConfig):
-        check_hw_config(cfg)
-        self._cfg = cfg
+class ActRegFiles(ConfigComponent):
+    def _ports(self, cfg: EIEConfig):
         rb = row_bits(cfg)
-        super().__init__({
+        return {
             "compute": In(1),
             "sel": In(1),
             "scan_addr": In(rb),
@@ -37,11 +34,7 @@ class ActRegFiles(wiring.Component):
             "wb_data": In(signed(cfg.act_bits)),
             "host0": In(HostPort(host_addr_bits(cfg), cfg.act_bits)),
             "host1": In(HostPort(host_addr_bits(cfg), cfg.act_bits)),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         m = Module()

@@ -28,23 +28,20 @@ comparing it with the limits (no second carry chain).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, unsigned, Cat, Mux, C
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie.contract import host_addr_bits
-from .layouts import HostPort, LayerParams, check_hw_config, entry_layout, row_bits
+from .layouts import HostPort, LayerParams, ConfigComponent, entry_layout, row_bits
 
 __all__ = ["ArithmeticUnit"]
 
 
-class ArithmeticUnit(wiring.Component):
-    def __init__(self, cfg: EIEConfig):
-        check_hw_config(cfg)
-        self._cfg = cfg
+class ArithmeticUnit(ConfigComponent):
+    def _ports(self, cfg: EIEConfig):
         rb = row_bits(cfg)
-        super().__init__({
+        return {
             "e_valid": In(1),
             "e_entry": In(entry_layout(cfg)),
             "e_first": In(1),
@@ -59,11 +56,7 @@ class ArithmeticUnit(wiring.Component):
             "ready": Out(1),
             "cb_host": In(HostPort(host_addr_bits(cfg), cfg.weight_bits)),
             "bias_host": In(HostPort(host_addr_bits(cfg), cfg.act_bits)),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         m = Module()

@@ -20,26 +20,20 @@ from amaranth.lib.wiring import In, Out
 from eie.config import EIEConfig
 from eie.contract import Mem
 from .commands import CommandEngine
-from .layouts import COUNTER_BITS, PELink, check_hw_config, layer_layout
+from .layouts import COUNTER_BITS, PELink, ConfigComponent, layer_layout
 from .sequencer import LayerSequencer
 
 __all__ = ["CCU"]
 
 
-class CCU(wiring.Component):
-    def __init__(self, cfg: EIEConfig):
-        check_hw_config(cfg)
-        self._cfg = cfg
-        super().__init__({
+class CCU(ConfigComponent):
+    def _ports(self, cfg: EIEConfig):
+        return {
             "host_rx": In(stream.Signature(8)),
             "host_tx": Out(stream.Signature(8)),
             "busy": Out(1),
             "pes": Out(PELink(cfg)).array(cfg.n_pe),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         m = Module()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth.hdl import Module, Signal, Cat, Mux, C
-from amaranth.lib import data, wiring, stream
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from eie import contract
@@ -24,7 +24,7 @@ from eie.bits import nbytes
 from eie.config import EIEConfig
 from eie.contract import Mem, Op, Status
 from eie import format as fmt
-from .layouts import PEBus, COUNTER_BITS, check_hw_config, struct_from_fields
+from .layouts import PEBus, COUNTER_BITS, ConfigComponent, struct_from_fields
 
 __all__ = ["CommandEngine"]
 
@@ -39,17 +39,15 @@ assert [name for name, _ in contract.counter_groups(EIEConfig())] == \
 SRC_INFO, SRC_STATUS, SRC_COUNTERS, SRC_MEM, SRC_RUN = range(5)
 
 
-class CommandEngine(wiring.Component):
+class CommandEngine(ConfigComponent):
     """Ports: ``host_rx``/``host_tx`` byte streams; ``bus`` (+ ``bus_pe``, ``bus_all``) to the
     memories; ``table_re``/``table_rdata`` (the layer table's read port, which the bus
     writes); ``run_start``/``run_layers``/``run_done`` to the sequencer; and what STATUS and
     READ_COUNTERS report."""
 
-    def __init__(self, cfg: EIEConfig):
-        check_hw_config(cfg)
-        self._cfg = cfg
+    def _ports(self, cfg: EIEConfig):
         n = cfg.n_pe
-        super().__init__({
+        return {
             "host_rx": In(stream.Signature(8)),
             "host_tx": Out(stream.Signature(8)),
             "bus": Out(PEBus(cfg)),
@@ -70,11 +68,7 @@ class CommandEngine(wiring.Component):
             "lc_data": In(COUNTER_BITS),
             "busy_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
             "stall_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -250,10 +244,7 @@ class CommandEngine(wiring.Component):
             with m.Else():
                 m.d.comb += rx.ready.eq(1)
                 with m.If(rx.valid):
-                    with m.Switch(r.argpos):
-                        for i in range(r.max_args):
-                            with m.Case(i):
-                                m.d.sync += r.args[8 * i:8 * i + 8].eq(rx.payload)
+                    _store_byte(m, r.args, r.argpos, rx.payload)
                     m.d.sync += [r.argpos.eq(r.argpos + 1), r.rem.eq(r.rem - 1)]
         with m.State("VALIDATE"):
             m.next = "CHECK"
@@ -318,10 +309,7 @@ class CommandEngine(wiring.Component):
             with m.Else():
                 m.d.comb += rx.ready.eq(1)
                 with m.If(rx.valid):
-                    with m.Switch(r.bpos):
-                        for i in range(r.max_nb):
-                            with m.Case(i):
-                                m.d.sync += r.wbuf[8 * i:8 * i + 8].eq(rx.payload)
+                    _store_byte(m, r.wbuf, r.bpos, rx.payload)
                     m.d.sync += r.rem.eq(r.rem - 1)
                     with m.If(r.bpos == r.wnb - 1):
                         m.d.sync += [r.bpos.eq(0), r.wr_go.eq(1)]
@@ -399,3 +387,11 @@ class CommandEngine(wiring.Component):
             m.d.sync += r.cnt_val.eq(self.busy_counts[(r.widx - off["busy"]).as_unsigned()])
         with m.Else():
             m.d.sync += r.cnt_val.eq(self.stall_counts[(r.widx - off["stall"]).as_unsigned()])
+
+
+def _store_byte(m, register, pos, byte):
+    """``register``'s byte ``pos`` takes ``byte`` (one case per byte of the register)."""
+    with m.Switch(pos):
+        for i in range(len(register) // 8):
+            with m.Case(i):
+                m.d.sync += register[8 * i:8 * i + 8].eq(byte)

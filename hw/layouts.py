@@ -19,7 +19,7 @@ from eie import contract
 from eie import format as fmt
 
 __all__ = ["struct_from_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
-           "HostPort", "PEBus", "LayerParams", "PELink", "row_bits", "mem_id_bits", "check_hw_config",
+           "HostPort", "PEBus", "LayerParams", "PELink", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
            "COUNTER_BITS"]
 
 COUNTER_BITS = contract.COUNTER_BITS
@@ -33,6 +33,27 @@ def check_hw_config(cfg: EIEConfig):
     if e & (e - 1):
         raise ValueError(f"the hardware needs entries_per_word to be a power of two, not {e}")
     contract.check_config(cfg)
+
+
+class ConfigComponent(wiring.Component):
+    """A Component built from one `EIEConfig`, kept as ``cfg``: the config is checked
+    (`check_hw_config`) before the object exists, so a bad config raises and leaves no
+    unused elaboratable behind, and the subclass's ``_ports(cfg)`` builds its signature."""
+
+    def __new__(cls, cfg, *args, **kwargs):
+        check_hw_config(cfg)
+        return super().__new__(cls, src_loc_at=1)
+
+    def __init__(self, cfg: EIEConfig):
+        self._cfg = cfg
+        super().__init__(self._ports(cfg))
+
+    def _ports(self, cfg: EIEConfig):
+        raise NotImplementedError
+
+    @property
+    def cfg(self) -> EIEConfig:
+        return self._cfg
 
 
 def row_bits(cfg: EIEConfig) -> int:

@@ -15,6 +15,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
+from .layouts import ConfigComponent
 
 __all__ = ["LNZDNode", "LNZD"]
 
@@ -30,9 +31,13 @@ class LNZDNode(wiring.Component):
         Shape of the carried value.
     """
 
-    def __init__(self, index_bits: int, value_shape):
+    def __new__(cls, index_bits: int, value_shape):
+        # Checked before the object exists: a rejected node leaves no unused elaboratable.
         if not isinstance(index_bits, int) or index_bits < 0:
             raise ValueError(f"index_bits must be a non-negative integer, not {index_bits!r}")
+        return super().__new__(cls, src_loc_at=1)
+
+    def __init__(self, index_bits: int, value_shape):
         self._index_bits = index_bits
         self._value_shape = value_shape
         members = {
@@ -62,28 +67,21 @@ class LNZDNode(wiring.Component):
         return m
 
 
-class LNZD(wiring.Component):
+class LNZD(ConfigComponent):
     """First lane whose value is non-zero and whose ``enable`` bit is set.
 
     Ports: ``values`` (N signed activations), ``enable`` (N bits); out ``valid``,
     ``index`` (lane number, ``pe_bits`` wide), ``value``.
     """
 
-    def __init__(self, cfg: EIEConfig):
-        if not isinstance(cfg, EIEConfig):
-            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
-        self._cfg = cfg
-        super().__init__({
+    def _ports(self, cfg: EIEConfig):
+        return {
             "values": In(data.ArrayLayout(signed(cfg.act_bits), cfg.n_pe)),
             "enable": In(cfg.n_pe),
             "valid": Out(1),
             "index": Out(cfg.pe_bits),
             "value": Out(signed(cfg.act_bits)),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         m = Module()

@@ -25,7 +25,7 @@ from amaranth.lib.fifo import SyncFIFO
 from eie.config import EIEConfig
 from eie.contract import Mem
 from eie.timing import COLUMN_QUEUE_DEPTH
-from .layouts import PELink, bcast_layout, check_hw_config
+from .layouts import PELink, bcast_layout, ConfigComponent
 from .arith import ArithmeticUnit
 from .ptr_read import PointerRead
 from .spmat_read import SpmatRead
@@ -34,17 +34,11 @@ from .actrf import ActRegFiles
 __all__ = ["PE"]
 
 
-class PE(wiring.Component):
+class PE(ConfigComponent):
     """One PE; its ports are `hw.layouts.PELink` seen from the PE's side (flipped)."""
 
-    def __init__(self, cfg: EIEConfig):
-        check_hw_config(cfg)
-        self._cfg = cfg
-        super().__init__(PELink(cfg).flip())
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+    def _ports(self, cfg: EIEConfig):
+        return PELink(cfg).flip()
 
     def elaborate(self, platform):
         m = Module()

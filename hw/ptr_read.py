@@ -10,37 +10,30 @@ banks through one `HostPort` addressed with the flat pointer index.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, Mux
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
 from eie.contract import host_addr_bits
-from .layouts import HostPort, check_hw_config
+from .layouts import HostPort, ConfigComponent
 
 __all__ = ["PointerRead"]
 
 
-class PointerRead(wiring.Component):
+class PointerRead(ConfigComponent):
     """Ports: ``addr``/``en`` (flat index of the column's start pointer), ``start``/``end``
     and ``nonempty`` (``start < end``), valid the cycle after ``en``; ``host`` (flat index;
     has the banks in the cycles it reads or writes)."""
 
-    def __init__(self, cfg: EIEConfig):
-        check_hw_config(cfg)
-        self._cfg = cfg
-        super().__init__({
+    def _ports(self, cfg: EIEConfig):
+        return {
             "addr": In(bits_for(cfg.ptr_depth)),
             "en": In(1),
             "start": Out(cfg.ptr_bits),
             "end": Out(cfg.ptr_bits),
             "nonempty": Out(1),
             "host": In(HostPort(host_addr_bits(cfg), cfg.ptr_bits)),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         m = Module()

@@ -13,21 +13,19 @@ a cycle with nothing to broadcast. ``done`` is high once every row has been cons
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, Cat, Mux
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
-from .layouts import bcast_layout, check_hw_config, row_bits
+from .layouts import bcast_layout, ConfigComponent, row_bits
 from .lnzd import LNZD
 
 __all__ = ["Scanner"]
 
 
-class Scanner(wiring.Component):
-    def __init__(self, cfg: EIEConfig):
-        check_hw_config(cfg)
-        self._cfg = cfg
-        super().__init__({
+class Scanner(ConfigComponent):
+    def _ports(self, cfg: EIEConfig):
+        return {
             "start": In(1),
             "in_len": In(cfg.len_bits),
             "row_addr": Out(row_bits(cfg)),
@@ -37,11 +35,7 @@ class Scanner(wiring.Component):
             "bc": Out(bcast_layout(cfg)),
             "bc_commit": In(1),
             "done": Out(1),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         m = Module()

@@ -18,25 +18,23 @@ layer-cycle memory over ``lc_*``).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, Mux, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
 from eie import format as fmt
-from .layouts import (COUNTER_BITS, LayerParams, bcast_layout, check_hw_config, layer_layout,
+from .layouts import (COUNTER_BITS, LayerParams, bcast_layout, ConfigComponent, layer_layout,
                       row_bits)
 from .scanner import Scanner
 
 __all__ = ["LayerSequencer"]
 
 
-class LayerSequencer(wiring.Component):
-    def __init__(self, cfg: EIEConfig):
-        check_hw_config(cfg)
-        self._cfg = cfg
+class LayerSequencer(ConfigComponent):
+    def _ports(self, cfg: EIEConfig):
         n = cfg.n_pe
         rb = row_bits(cfg)
-        super().__init__({
+        return {
             "run_start": In(1),
             "run_layers": In(8),
             "run_done": Out(1),
@@ -67,11 +65,7 @@ class LayerSequencer(wiring.Component):
             "wb_row": Out(rb),
             "pe_idle": In(n),
             "pe_ready": In(n),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         m = Module()

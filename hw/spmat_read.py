@@ -15,22 +15,19 @@ so on the iCE40UP5K it becomes a 256 Kbit SPRAM (`docs/fpga.md`).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie.contract import host_addr_bits
-from .layouts import HostPort, check_hw_config, entry_layout, word_layout
+from .layouts import HostPort, ConfigComponent, entry_layout, word_layout
 
 __all__ = ["SpmatRead"]
 
 
-class SpmatRead(wiring.Component):
-    def __init__(self, cfg: EIEConfig):
-        check_hw_config(cfg)
-        self._cfg = cfg
-        super().__init__({
+class SpmatRead(ConfigComponent):
+    def _ports(self, cfg: EIEConfig):
+        return {
             "col_valid": In(1),
             "col_start": In(cfg.ptr_bits),
             "col_end": In(cfg.ptr_bits),
@@ -43,11 +40,7 @@ class SpmatRead(wiring.Component):
             "e_first": Out(1),
             "e_act": Out(signed(cfg.act_bits)),
             "host": In(HostPort(host_addr_bits(cfg), cfg.word_bits)),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def elaborate(self, platform):
         m = Module()

@@ -19,7 +19,7 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
-from .layouts import PELink, check_hw_config
+from .layouts import PELink, ConfigComponent
 from .ccu import CCU
 from .pe import PE
 
@@ -42,7 +42,7 @@ class PEInstance(wiring.Component):
         return Instance(self._module, **ports)
 
 
-class EIETop(wiring.Component):
+class EIETop(ConfigComponent):
     """EIE accelerator top level.
 
     Parameters
@@ -54,18 +54,15 @@ class EIETop(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig, *, hierarchical: bool = False):
-        check_hw_config(cfg)
-        self._cfg = cfg
         self._hierarchical = bool(hierarchical)
-        super().__init__({
+        super().__init__(cfg)
+
+    def _ports(self, cfg: EIEConfig):
+        return {
             "host_rx": In(stream.Signature(8)),
             "host_tx": Out(stream.Signature(8)),
             "busy": Out(1),
-        })
-
-    @property
-    def cfg(self) -> EIEConfig:
-        return self._cfg
+        }
 
     def _pe(self):
         if self._hierarchical:
