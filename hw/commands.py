@@ -24,7 +24,7 @@ from eie.bits import nbytes
 from eie.config import EIEConfig
 from eie.contract import Mem, Op, Status
 from eie import format as fmt
-from .layouts import PEBus, COUNTER_BITS, ConfigComponent, struct_from_fields
+from .layouts import PEBus, COUNTER_BITS, ConfigComponent, cat_fields, struct_from_fields
 
 __all__ = ["CommandEngine"]
 
@@ -340,9 +340,8 @@ class CommandEngine(ConfigComponent):
             m.next = "LATCH"
         with m.State("LATCH"):
             m.d.sync += r.bpos.eq(0)
-            status = Signal(struct_from_fields(contract.STATUS_FIELDS))
-            m.d.comb += [status.ready.eq(self.ready), status.out_sel.eq(self.out_sel),
-                         status.last_layers.eq(self.last_layers)]
+            status = cat_fields(contract.STATUS_FIELDS, ready=self.ready, out_sel=self.out_sel,
+                                last_layers=self.last_layers)
             with m.Switch(r.src):
                 with m.Case(SRC_INFO):
                     m.d.sync += r.obuf.eq(contract.info_word(cfg))

@@ -10,7 +10,7 @@ the CCU and one PE exchange, so a new member is wired (or missed) in one place.
 
 from __future__ import annotations
 
-from amaranth.hdl import unsigned, signed
+from amaranth.hdl import C, Cat, Value, unsigned, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,7 +18,7 @@ from eie.config import EIEConfig, bits_for
 from eie import contract
 from eie import format as fmt
 
-__all__ = ["struct_from_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
+__all__ = ["struct_from_fields", "cat_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
            "HostPort", "PEBus", "LayerParams", "PELink", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
            "COUNTER_BITS"]
 
@@ -69,6 +69,18 @@ def mem_id_bits() -> int:
 def struct_from_fields(fields_) -> data.StructLayout:
     """A StructLayout whose members follow an eie.format field list (LSB first)."""
     return data.StructLayout({name: unsigned(width) for name, width in fields_})
+
+
+def cat_fields(fields_, **values):
+    """The word of a field list as an expression: each field from ``values`` (exactly its
+    width), fields named ``reserved`` zero."""
+    parts = []
+    for name, width in fields_:
+        value = C(0, width) if name == "reserved" else Value.cast(values[name])
+        if len(value) != width:
+            raise ValueError(f"field {name} is {width} bits wide, not {len(value)}")
+        parts.append(value)
+    return Cat(*parts)
 
 
 def entry_layout(cfg: EIEConfig) -> data.StructLayout:
