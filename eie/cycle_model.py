@@ -36,7 +36,7 @@ from eie.config import EIEConfig
 from eie import format as fmt
 from eie.timing import COLUMN_QUEUE_DEPTH
 
-__all__ = ["COLUMN_QUEUE_DEPTH", "LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries",
+__all__ = ["LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries",
            "CycleModel", "RunTiming"]
 
 

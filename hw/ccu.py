@@ -62,7 +62,7 @@ class CCU(ConfigComponent):
         m.submodules.layer_cycles = lcm = Memory(shape=COUNTER_BITS, depth=cfg.max_layers, init=[])
         lc_r, lc_w = lcm.read_port(), lcm.write_port()
         m.d.comb += [
-            lt_r.addr.eq(Mux(seq.table_re, seq.params.layer, cmd.bus.addr)),
+            lt_r.addr.eq(Mux(seq.table_re, seq.pe.params.layer, cmd.bus.addr)),
             lt_r.en.eq(cmd.table_re | seq.table_re),
             cmd.table_rdata.eq(lt_r.data), seq.table_rdata.eq(lt_r.data),
             lt_w.addr.eq(cmd.bus.addr), lt_w.data.eq(cmd.bus.wdata),
@@ -72,16 +72,14 @@ class CCU(ConfigComponent):
         ]
 
     def _fan_out(self, m, cmd, seq):
-        """One PELink per PE: shared signals copied, the bus's enables decoded per PE."""
+        """One PELink per PE: every `PECompute` member copied, the bus's enables decoded per PE,
+        the PEs' answers collected."""
         rdata = 0
         for k, link in enumerate(self.pes):
+            for path, _, value in seq.pe.signature.flatten(seq.pe):
+                m.d.comb += _member(link, path).eq(value)
             m.d.comb += [
-                link.bcast_valid.eq(seq.bcast_valid), link.bcast.eq(seq.bcast),
-                link.bcast_commit.eq(seq.bcast_commit), seq.room[k].eq(link.room),
-                link.running.eq(seq.running), link.sel.eq(seq.sel),
-                link.clear.eq(seq.clear), link.scan_addr.eq(seq.scan_addr), link.scan_en.eq(seq.scan_en),
-                seq.scan_data[k].eq(link.scan_data),
-                link.wb_en.eq(seq.wb_en), link.wb_row.eq(seq.wb_row),
+                seq.room[k].eq(link.room), seq.scan_data[k].eq(link.scan_data),
                 seq.pe_idle[k].eq(link.idle), seq.pe_ready[k].eq(link.ready),
                 cmd.busy_counts[k].eq(link.busy_count), cmd.stall_counts[k].eq(link.stall_count),
                 link.bus.mem.eq(cmd.bus.mem), link.bus.addr.eq(cmd.bus.addr),
@@ -89,8 +87,12 @@ class CCU(ConfigComponent):
                 link.bus.re.eq(cmd.bus.re & (cmd.bus_pe == k)),
                 link.bus.we.eq(cmd.bus.we & (cmd.bus_all | (cmd.bus_pe == k))),
             ]
-            # Every member of LayerParams, whatever it holds.
-            for name in seq.params.signature.members:
-                m.d.comb += getattr(link.params, name).eq(getattr(seq.params, name))
             rdata = rdata | link.bus.rdata
         m.d.comb += cmd.bus.rdata.eq(rdata)
+
+
+def _member(interface, path):
+    """The value at ``path`` (as `Signature.flatten` gives it) in ``interface``."""
+    for part in path:
+        interface = getattr(interface, part) if isinstance(part, str) else interface[part]
+    return interface

@@ -158,33 +158,22 @@ class CommandEngine(ConfigComponent):
                      addr_over.eq(ma.addr + ma.count > r.depth_mem),
                      act_over.eq(aa.addr + aa.count > cfg.max_len),
                      r.check_q.eq(r.check)]
-        check = r.check
+        ok_pe = (ma.pe < cfg.n_pe) | (r.is_write_mem & (ma.pe == contract.BROADCAST))
+        mem_rules = [(~r.mem_known, Status.ERR_MEM), (r.per_pe & ~ok_pe, Status.ERR_PE)] + _transfer_rules(
+            r, Op.WRITE_MEM, ma.count, r.is_write_mem, r.is_read_mem, mem_bytes, addr_over)
+        act_rules = _transfer_rules(r, Op.WRITE_ACT, aa.count, r.is_write_act, r.is_read_act, act_bytes,
+                                    act_over)
+        n = r.run_args.n_layers
         with m.If(~r.known):
-            m.d.comb += check.eq(Status.ERR_OPCODE)
+            m.d.comb += r.check.eq(Status.ERR_OPCODE)
         with m.Elif((r.length < r.need) | (r.fixed & (r.length != r.need))):
-            m.d.comb += check.eq(Status.ERR_LENGTH)
+            m.d.comb += r.check.eq(Status.ERR_LENGTH)
         with m.Elif(r.op == Op.RUN):
-            n = r.run_args.n_layers
-            with m.If((n == 0) | (n > cfg.max_layers)):
-                m.d.comb += check.eq(Status.ERR_VALUE)
+            _first_failing(m, r.check, [((n == 0) | (n > cfg.max_layers), Status.ERR_VALUE)])
         with m.Elif(r.is_write_mem | r.is_read_mem):
-            with m.If(~r.mem_known):
-                m.d.comb += check.eq(Status.ERR_MEM)
-            with m.Elif(r.per_pe & ~((ma.pe < cfg.n_pe) | (r.is_write_mem & (ma.pe == contract.BROADCAST)))):
-                m.d.comb += check.eq(Status.ERR_PE)
-            with m.Elif((ma.count == 0)
-                        | (r.is_write_mem & (r.length != contract.arg_bytes(Op.WRITE_MEM) + mem_bytes))
-                        | (r.is_read_mem & (mem_bytes > contract.MAX_BODY))):
-                m.d.comb += check.eq(Status.ERR_LENGTH)
-            with m.Elif(addr_over):
-                m.d.comb += check.eq(Status.ERR_ADDR)
+            _first_failing(m, r.check, mem_rules)
         with m.Elif(r.act_op):
-            with m.If((aa.count == 0)
-                      | (r.is_write_act & (r.length != contract.arg_bytes(Op.WRITE_ACT) + act_bytes))
-                      | (r.is_read_act & (act_bytes > contract.MAX_BODY))):
-                m.d.comb += check.eq(Status.ERR_LENGTH)
-            with m.Elif(act_over):
-                m.d.comb += check.eq(Status.ERR_ADDR)
+            _first_failing(m, r.check, act_rules)
 
     def _bus(self, m, r):
         """The bus to the memories, the flat activation index split into (PE, slot), and the
@@ -394,3 +383,18 @@ def _store_byte(m, register, pos, byte):
         for i in range(len(register) // 8):
             with m.Case(i):
                 m.d.sync += register[8 * i:8 * i + 8].eq(byte)
+
+
+def _transfer_rules(r, write_op, count, is_write, is_read, total_bytes, past_end):
+    """The checks of a word transfer, in order: a count of 0, a write body that is not
+    arguments plus words, a reply too long (ERR_LENGTH); the end past the memory (ERR_ADDR)."""
+    bad_length = ((count == 0) | (is_write & (r.length != contract.arg_bytes(write_op) + total_bytes))
+                  | (is_read & (total_bytes > contract.MAX_BODY)))
+    return [(bad_length, Status.ERR_LENGTH), (past_end, Status.ERR_ADDR)]
+
+
+def _first_failing(m, target, rules):
+    """``target`` takes the status of the first (condition, status) rule whose condition holds."""
+    for i, (cond, status) in enumerate(rules):
+        with (m.If if i == 0 else m.Elif)(cond):
+            m.d.comb += target.eq(status)

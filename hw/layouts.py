@@ -19,7 +19,7 @@ from eie import contract
 from eie import format as fmt
 
 __all__ = ["struct_from_fields", "cat_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
-           "HostPort", "PEBus", "LayerParams", "PELink", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
+           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
            "COUNTER_BITS"]
 
 COUNTER_BITS = contract.COUNTER_BITS
@@ -144,16 +144,12 @@ class LayerParams(wiring.Signature):
         })
 
 
-class PELink(wiring.Signature):
-    """Everything the CCU and one PE exchange, seen from the CCU (``Out``: to the PE).
-
-    Broadcast of a non-zero input (offered with ``bcast_valid``, taken by every PE in the
-    ``bcast_commit`` cycle; ``room``: the PE's queue can take one), the layer parameters,
-    the compute-mode controls (``running``, the act file ``sel``, counter ``clear``), the
-    scanner's read of the source act file (``scan_*``), write-back (``wb_*``), the host bus
-    (``bus``: this PE's ``re``/``we`` already decoded), and the PE's state (``idle``: nothing
-    in flight; ``ready``: its reset sweep is done) and performance counters.
-    """
+class PECompute(wiring.Signature):
+    """What the CCU drives to every PE alike in compute mode (all ``Out`` from the CCU): the
+    broadcast of a non-zero input (offered with ``bcast_valid``, taken by every PE in the
+    ``bcast_commit`` cycle), the layer parameters, ``running``, the act file ``sel``, counter
+    ``clear``, the scanner's read of the source act file (``scan_*``) and write-back
+    (``wb_*``)."""
 
     def __init__(self, cfg: EIEConfig):
         rb = row_bits(cfg)
@@ -161,16 +157,31 @@ class PELink(wiring.Signature):
             "bcast_valid": Out(1),
             "bcast": Out(bcast_layout(cfg)),
             "bcast_commit": Out(1),
-            "room": In(1),
             "params": Out(LayerParams(cfg)),
             "running": Out(1),
             "sel": Out(1),
             "clear": Out(1),
             "scan_addr": Out(rb),
             "scan_en": Out(1),
-            "scan_data": In(signed(cfg.act_bits)),
             "wb_en": Out(1),
             "wb_row": Out(rb),
+        })
+
+
+class PELink(wiring.Signature):
+    """Everything the CCU and one PE exchange, seen from the CCU (``Out``: to the PE).
+
+    `PECompute`'s members, then the PE's answers: ``room`` (its queue can take a broadcast),
+    ``scan_data`` (its slot of the scanned row), ``idle`` (nothing in flight), ``ready`` (its
+    reset sweep is done), its performance counters, and the host bus (``bus``: this PE's
+    ``re``/``we`` already decoded).
+    """
+
+    def __init__(self, cfg: EIEConfig):
+        super().__init__({
+            **dict(PECompute(cfg).members),
+            "room": In(1),
+            "scan_data": In(signed(cfg.act_bits)),
             "bus": Out(PEBus(cfg)),
             "idle": In(1),
             "ready": In(1),

@@ -23,8 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
 from eie import format as fmt
-from .layouts import (COUNTER_BITS, LayerParams, bcast_layout, ConfigComponent, layer_layout,
-                      row_bits)
+from .layouts import COUNTER_BITS, ConfigComponent, PECompute, layer_layout
 from .scanner import Scanner
 
 __all__ = ["LayerSequencer"]
@@ -33,7 +32,6 @@ __all__ = ["LayerSequencer"]
 class LayerSequencer(ConfigComponent):
     def _ports(self, cfg: EIEConfig):
         n = cfg.n_pe
-        rb = row_bits(cfg)
         return {
             "run_start": In(1),
             "run_layers": In(8),
@@ -49,20 +47,10 @@ class LayerSequencer(ConfigComponent):
             "broadcasts": Out(COUNTER_BITS),
             "out_sel": Out(1),
             "last_layers": Out(8),
-            # To and from the PEs (the CCU fans these out).
-            "params": Out(LayerParams(cfg)),
-            "running": Out(1),
-            "sel": Out(1),
-            "clear": Out(1),
-            "scan_addr": Out(rb),
-            "scan_en": Out(1),
+            # To every PE (the CCU fans it out), and each PE's answers.
+            "pe": Out(PECompute(cfg)),
             "scan_data": In(data.ArrayLayout(signed(cfg.act_bits), n)),
-            "bcast_valid": Out(1),
-            "bcast": Out(bcast_layout(cfg)),
-            "bcast_commit": Out(1),
             "room": In(n),
-            "wb_en": Out(1),
-            "wb_row": Out(rb),
             "pe_idle": In(n),
             "pe_ready": In(n),
         }
@@ -70,6 +58,7 @@ class LayerSequencer(ConfigComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
+        pe = self.pe
         N, L = cfg.n_pe, cfg.max_layers
         m.submodules.scanner = scan = Scanner(cfg)
 
@@ -91,18 +80,18 @@ class LayerSequencer(ConfigComponent):
         else:
             rows_now = (out_len + N - 1) // N
         m.d.comb += [
-            self.params.layer.eq(layer),
-            self.params.out_rows.eq(out_rows),
+            pe.params.layer.eq(layer),
+            pe.params.out_rows.eq(out_rows),
             scan.in_len.eq(in_len),
-            self.scan_addr.eq(scan.row_addr),
-            self.scan_en.eq(scan.row_en),
+            pe.scan_addr.eq(scan.row_addr),
+            pe.scan_en.eq(scan.row_en),
             scan.row_data.eq(self.scan_data),
-            self.bcast_valid.eq(scan.bc_valid),
-            self.bcast.eq(scan.bc),
+            pe.bcast_valid.eq(scan.bc_valid),
+            pe.bcast.eq(scan.bc),
         ]
         commit = Signal()
         m.d.comb += [commit.eq(scan.bc_valid & self.room.all()),
-                     self.bcast_commit.eq(commit), scan.bc_commit.eq(commit)]
+                     pe.bcast_commit.eq(commit), scan.bc_commit.eq(commit)]
         with m.If(commit):
             m.d.sync += self.broadcasts.eq(self.broadcasts + 1)
 
@@ -114,45 +103,45 @@ class LayerSequencer(ConfigComponent):
             with m.State("RUN_WAIT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(self.pe_ready.all()):
-                    m.d.comb += self.clear.eq(1)
+                    m.d.comb += pe.clear.eq(1)
                     m.d.sync += [self.run_cycles.eq(0), self.broadcasts.eq(0), layer.eq(0),
-                                 self.sel.eq(0), self.last_layers.eq(n_layers)]
+                                 pe.sel.eq(0), self.last_layers.eq(n_layers)]
                     m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.comb += [self.busy.eq(1), self.running.eq(1), self.table_re.eq(1)]
+                m.d.comb += [self.busy.eq(1), pe.running.eq(1), self.table_re.eq(1)]
                 m.d.sync += lcyc.eq(1)
                 m.next = "START"
             with m.State("START"):
-                m.d.comb += [self.busy.eq(1), self.running.eq(1), scan.start.eq(1)]
+                m.d.comb += [self.busy.eq(1), pe.running.eq(1), scan.start.eq(1)]
                 # The PEs' layer parameters come from flops, not the table's read port (they
                 # fan out to every PE); the first broadcast reaches a PE two cycles later.
-                m.d.sync += [out_rows.eq(rows_now), self.params.ptr_base.eq(tbl.ptr_base),
-                             self.params.bias_base.eq(tbl.bias_base),
-                             self.params.shift.eq(tbl.shift), self.params.relu.eq(tbl.relu)]
+                m.d.sync += [out_rows.eq(rows_now), pe.params.ptr_base.eq(tbl.ptr_base),
+                             pe.params.bias_base.eq(tbl.bias_base),
+                             pe.params.shift.eq(tbl.shift), pe.params.relu.eq(tbl.relu)]
                 m.next = "SCAN"
             with m.State("SCAN"):
-                m.d.comb += [self.busy.eq(1), self.running.eq(1)]
+                m.d.comb += [self.busy.eq(1), pe.running.eq(1)]
                 with m.If(scan.done & self.pe_idle.all()):
-                    m.d.sync += [wb_base.eq(0), self.wb_row.eq(0)]
+                    m.d.sync += [wb_base.eq(0), pe.wb_row.eq(0)]
                     m.next = "WB"
             with m.State("WB"):
-                m.d.comb += [self.busy.eq(1), self.running.eq(1), self.wb_en.eq(wb_base < out_len)]
-                m.d.sync += [wb_base.eq(wb_base + N), self.wb_row.eq(self.wb_row + 1)]
+                m.d.comb += [self.busy.eq(1), pe.running.eq(1), pe.wb_en.eq(wb_base < out_len)]
+                m.d.sync += [wb_base.eq(wb_base + N), pe.wb_row.eq(pe.wb_row + 1)]
                 with m.If(wb_base + N >= out_len):
                     m.next = "WB_FLUSH"
             with m.State("WB_FLUSH"):
                 # The arithmetic units hand out a row two cycles after wb_en: the last one is
                 # written in FINISH, before sel flips.
-                m.d.comb += [self.busy.eq(1), self.running.eq(1)]
+                m.d.comb += [self.busy.eq(1), pe.running.eq(1)]
                 m.next = "FINISH"
             with m.State("FINISH"):
-                m.d.comb += [self.busy.eq(1), self.running.eq(1),
+                m.d.comb += [self.busy.eq(1), pe.running.eq(1),
                              self.lc_addr.eq(layer), self.lc_data.eq(lcyc + 1), self.lc_we.eq(1)]
-                m.d.sync += [self.run_cycles.eq(self.run_cycles + lcyc + 1), self.sel.eq(~self.sel),
+                m.d.sync += [self.run_cycles.eq(self.run_cycles + lcyc + 1), pe.sel.eq(~pe.sel),
                              layer.eq(layer + 1)]
                 with m.If(layer + 1 == n_layers):
                     m.d.comb += self.run_done.eq(1)
-                    m.d.sync += self.out_sel.eq(~self.sel)
+                    m.d.sync += self.out_sel.eq(~pe.sel)
                     m.next = "IDLE"
                 with m.Else():
                     m.next = "LOAD"

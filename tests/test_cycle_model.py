@@ -75,12 +75,6 @@ def test_speed_eie_layer():
     assert t.ratio <= 1.10
 
 
-def test_column_queue_depth_matches_rtl():
-    from eie.timing import COLUMN_QUEUE_DEPTH
-    from eie import cycle_model
-    assert cycle_model.COLUMN_QUEUE_DEPTH == COLUMN_QUEUE_DEPTH
-
-
 def test_cycle_model_class_two_layers():
     cfg = TINY
     rng = np.random.default_rng(3)
