@@ -182,8 +182,9 @@ class SimBuild:
              plusargs: list[str] | None = None, log_file: Path | None = None) -> Path:
         """Run ``test_module`` (dotted name, e.g. ``sim.tb.test_top``) in ``test_dir``.
 
-        Raises (SystemExit from the cocotb runner) when a cocotb test fails. ``waves`` asks
-        for a trace (the build must have been made with waves); returns the results XML.
+        Raises SystemExit when a cocotb test fails, whether or not pytest runs it (the cocotb
+        runner itself checks the results only under pytest). ``waves`` asks for a trace (the
+        build must have been made with waves); returns the results XML.
         """
         from cocotb_tools.runner import get_runner
 
@@ -207,7 +208,7 @@ class SimBuild:
         # cocotb reads WAVES itself: make sure a stray one in the shell does not flip it.
         saved = os.environ.pop("WAVES", None)
         try:
-            return runner.test(
+            results = runner.test(
                 test_module=test_module, hdl_toplevel=self.toplevel, hdl_toplevel_lang="verilog",
                 build_dir=self.build_dir,
                 test_dir=test_dir, testcase=testcase, seed=seed, waves=waves, extra_env=extra_env,
@@ -215,6 +216,12 @@ class SimBuild:
         finally:
             if saved is not None:
                 os.environ["WAVES"] = saved
+        from cocotb_tools.check_results import get_results
+        n_tests, n_failed = get_results(results)
+        if n_failed:
+            raise SystemExit(f"{n_failed} of {n_tests} cocotb test(s) of {test_module} failed "
+                             f"(see {log_file or results})")
+        return results
 
 
 def build_from_verilog(sources: list[Path], toplevel: str, name: str, waves: str | None = None,
