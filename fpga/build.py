@@ -366,9 +366,10 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
         bitstream = tmp / f"top.{board.bitstream}"
         shutil.copyfile(bit_src, bitstream)
         products = {"bitstream": bitstream.name, "bitstream_sha256": _sha256(bitstream)}
-        if board.name == "orangecrab":
+        if board.dfu_ids is not None:
+            vendor, product = board.dfu_ids
             dfu = tmp / "top.dfu"
-            dfu.write_bytes(add_dfu_suffix(bitstream.read_bytes()))
+            dfu.write_bytes(add_dfu_suffix(bitstream.read_bytes(), vendor, product))
             products["dfu"] = dfu.name
 
         report = _report(board, cfg, final, attempts, products, baked, boot,
