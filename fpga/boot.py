@@ -20,6 +20,8 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .params import CheckedArgs
+
 __all__ = ["BootReplayer", "check_command_stream"]
 
 
@@ -45,7 +47,7 @@ def check_command_stream(data: bytes) -> int:
     return answered
 
 
-class BootReplayer(wiring.Component):
+class BootReplayer(CheckedArgs, wiring.Component):
     """Plays a ROM of command frames into the design after reset.
 
     Parameters
@@ -70,16 +72,15 @@ class BootReplayer(wiring.Component):
     done: Out(1)
     error: Out(1)
 
-    def __init__(self, commands: bytes):
+    @staticmethod
+    def check(commands: bytes):
         if not isinstance(commands, (bytes, bytearray)) or not commands:
-            self._MustUse__used = True   # never meant to be used: no warning
             raise ValueError(f"commands must be non-empty bytes, not {type(commands).__name__} "
                              f"of length {len(commands) if hasattr(commands, '__len__') else '?'}")
-        try:
-            self._answered = check_command_stream(commands)
-        except ValueError:
-            self._MustUse__used = True
-            raise
+        check_command_stream(commands)
+
+    def __init__(self, commands: bytes):
+        self._answered = check_command_stream(commands)
         self._commands = bytes(commands)
         super().__init__()
 
