@@ -13,6 +13,7 @@ from amaranth.hdl import Fragment, Module
 from amaranth.sim import Simulator
 
 from fpga.boot import BootReplayer, check_command_stream
+from host.protocol import split_frames
 from fpga.top import BoardCore
 from fpga.tb.fixtures import FrameAcker, EchoCore
 from fpga.tb.uart_model import frame as uart_frame, send_line, LineMonitor
@@ -85,14 +86,7 @@ def test_board_core_boots_then_hands_over_to_the_uart(error):
 
 
 def _ops(rom):
-    i = 0
-    while i < len(rom):
-        if rom[i] == 0:
-            i += 1
-            continue
-        n = int.from_bytes(rom[i + 1:i + 3], "little")
-        yield rom[i]
-        i += 3 + n
+    return [f[0] for f in split_frames(rom) if f[0] != 0]
 
 
 def test_without_boot_the_uart_owns_the_design_at_once():
