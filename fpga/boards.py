@@ -3,7 +3,7 @@
 Each `Board` names its amaranth-boards platform, its FPGA family, the oscillator and its
 frequency, the default clock target and EIE configuration, the UART baud rate, the
 synthesis options, and the environment variables that point amaranth's build at the
-YoWASP tools from PyPI (set by `fpga.build`, never by the user). The OrangeCrab has no
+YoWASP tools from PyPI (set by `fpga.toolrun`, never by the user). The OrangeCrab has no
 UART wired to a USB bridge (its USB goes straight to the FPGA), so its UART sits on the
 Feather header pins 0 (RX) and 1 (TX), for a 3.3 V USB-serial adapter.
 
