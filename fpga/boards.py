@@ -90,9 +90,6 @@ class Board:
     bitstream: str
     capacity: dict = field(default_factory=dict)
     description: str = ""
-    # Memories (by name in hw/) that may start undefined: their zero initial contents are
-    # dropped before synthesis, because the iCE40 SPRAM cannot be initialised.
-    uninit_memories: tuple = ()
     # Bytes of the UART receive FIFO. The protocol's request/response discipline leaves the
     # design's host_rx stalls at a few cycles within a command, well under a byte time
     # (the receiver's own register holds one byte), so a short FIFO is margin enough; on the
@@ -143,7 +140,6 @@ BOARDS = {
         # The programmer (iceprog) is not needed to build.
         tools={**_ICE40_TOOLS},
         bitstream="bin",
-        uninit_memories=("spmat",),
         fifo_depth=2,
         capacity={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
         description="1BitSquared iCEBreaker (Lattice iCE40UP5K), UART over the FTDI's channel B"),

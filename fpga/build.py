@@ -11,6 +11,12 @@ atomically (`eie.atomic`):
   the modeled GOP/s at that clock (`fpga.performance`);
 * ``build/``: the tools' logs (``top.rpt`` Yosys, ``top.tim`` nextpnr) and scripts.
 
+The netlist is the one the Verilog and Verilator builds use (`hw.netlist`): the PE converted
+once as its own module, added to amaranth's build plan as ``<pe module>.il`` (the Lattice
+build scripts read every ``.il`` file of the plan), the top instantiating it N times
+(``EIETop(cfg, hierarchical=True)``), and no zero memory contents (`build_plan`). Yosys
+flattens the design before it maps it, so the logic is that of the flat design.
+
 If nextpnr's Fmax misses the requested clock, the build is repeated once with the PLL
 set at or below the Fmax found (``retry=True``), and the report records both attempts.
 """
@@ -34,7 +40,7 @@ from .report import attempt_result, build_report, failure_message, write_report
 from .toolrun import BuildError, run_tools, tool_env
 from .uart import baud_divisor
 
-__all__ = ["build_board", "boot_commands"]
+__all__ = ["build_board", "build_plan", "boot_commands"]
 
 
 def boot_commands(images) -> bytes:
@@ -52,6 +58,7 @@ class _Job:
     board: object
     cfg: EIEConfig
     make_core: Callable
+    netlists: dict          # file name -> RTLIL of the modules the core instantiates
     baud: int | None
     boot: bytes | None
     baked: object
@@ -82,7 +89,8 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
     model : path or Images or None
         An image folder whose modeled performance goes into the report (default: ``bake``).
     core_factory : callable(cfg) -> Component, optional
-        The design (default `hw.top.EIETop`); tests pass fixtures here.
+        A self-contained design (no instances of separately converted modules) in place of
+        the array (`hw.top.EIETop`); tests pass fixtures here.
     seed : int
         nextpnr's placement seed.
     retry : bool
@@ -98,9 +106,11 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
 
     baked = _images(bake, cfg)
     model_images = _images(model, cfg) if model is not None else baked
-    job = _Job(board=board, cfg=cfg, make_core=core_factory or _default_core, baud=baud,
-               boot=boot_commands(baked) if baked is not None else None, baked=baked, seed=seed,
-               env=tool_env(board), out_dir=Path(out_dir), log=log)
+    boot = boot_commands(baked) if baked is not None else None
+    env = tool_env(board)
+    make_core, netlists = _design(cfg, core_factory)
+    job = _Job(board=board, cfg=cfg, make_core=make_core, netlists=netlists, baud=baud, boot=boot,
+               baked=baked, seed=seed, env=env, out_dir=Path(out_dir), log=log)
     t_start = time.perf_counter()
     with atomic_dir(job.out_dir) as tmp:
         attempts = _attempts(job, tmp, f_target, retry)
@@ -124,9 +134,35 @@ def _images(x, cfg):
     return read_images(x, cfg)
 
 
-def _default_core(cfg):
+def _design(cfg, core_factory):
+    """``(make_core, netlists)``: the design's factory and the netlist files of the modules it
+    instantiates (the PE's, for the array; none for a self-contained fixture)."""
+    if core_factory is not None:
+        return core_factory, {}
+    from hw.netlist import pe_module_name, pe_rtlil
     from hw.top import EIETop
-    return EIETop(cfg)
+
+    def make_core(c):
+        return EIETop(c, hierarchical=True)
+    return make_core, {f"{pe_module_name(cfg)}.il": pe_rtlil(cfg)}
+
+
+def build_plan(board, top, netlists: dict | None = None, *, seed: int = 1):
+    """amaranth's build plan of ``top`` for ``board``, with the ``netlists`` (file name ->
+    RTLIL) added for Yosys to read before ``top.il``, and the all-zero memory contents left
+    out of ``top.il`` (`hw.netlist.strip_zero_meminit`: the iCE40 SPRAM cannot be
+    initialised, so Yosys maps only a memory without contents to it; the hardware writes
+    every memory it reads)."""
+    from hw.netlist import strip_zero_meminit
+
+    platform = board.platform()
+    for name, text in (netlists or {}).items():
+        platform.add_file(name, text)
+    plan = platform.prepare(
+        top, name="top", synth_opts=board.synth_opts,
+        nextpnr_opts=f"--timing-allow-fail --seed {seed} {board.nextpnr_opts}".strip())
+    plan.files["top.il"] = strip_zero_meminit(plan.files["top.il"])
+    return plan
 
 
 def _attempts(job: _Job, tmp: Path, f_target: float, retry: bool) -> list[dict]:
@@ -159,11 +195,7 @@ def _attempt(job: _Job, folder: Path, requested: float) -> dict:
             f"(requested {requested / 1e6:g} MHz), UART {top.baud} baud (divisor {top.divisor})"
             + (f", baked model {job.baked.folder} ({len(job.boot)} bytes)" if job.baked is not None else ""))
     t = time.perf_counter()
-    plan = board.platform().prepare(
-        top, name="top", synth_opts=board.synth_opts,
-        script_after_read=_uninit_script(board),
-        nextpnr_opts=f"--timing-allow-fail --seed {job.seed} {board.nextpnr_opts}".strip())
-    plan.extract(str(folder))
+    build_plan(board, top, job.netlists, seed=job.seed).extract(str(folder))
     rc = run_tools(folder, job.env, folder / "build.log")
     seconds = time.perf_counter() - t
     attempt = attempt_result(board, folder, top, requested, seconds, rc)
@@ -173,14 +205,6 @@ def _attempt(job: _Job, folder: Path, requested: float) -> dict:
     job.log(f"{board.name}: built in {seconds:.1f} s: Fmax {attempt['fmax_mhz']:.2f} MHz at "
             f"{attempt['f_sync_mhz']:.3f} MHz ({'met' if attempt['timing_met'] else 'FAILED'})")
     return attempt
-
-
-def _uninit_script(board) -> str:
-    # Amaranth gives every memory initial contents (zeros by default); the iCE40 SPRAM has
-    # none, so Yosys will not map an initialised memory to it. The hardware writes the
-    # sparse-matrix memory before it reads any word of it, so its zeros can go.
-    return "\n".join(f"delete */t:$meminit_v2 r:MEMID=\\\\{name} %i" for name in board.uninit_memories) \
-        or "# (no memories left uninitialised)"
 
 
 def _retry_freq(board, fmax_hz: float):

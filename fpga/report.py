@@ -1,8 +1,8 @@
 """Build reports: the tools' logs parsed, utilisation summed up, the report as JSON and Markdown.
 
 `parse_nextpnr_log` reads Fmax per clock, cell use and critical paths from nextpnr's log
-(``top.tim``); `parse_yosys_log` and `module_cells` read Yosys' ``stat`` (the whole design,
-or per module); `summarize_utilisation` maps the families' cell names onto LUT / FF / block
+(``top.tim``); `parse_yosys_log`, `module_cells` and `module_instances` read Yosys' ``stat``
+(the whole design, or per module and how often each is instantiated); `summarize_utilisation` maps the families' cell names onto LUT / FF / block
 RAM / SPRAM / DSP. `attempt_result` gathers one place-and-route attempt, `build_report` the
 whole build, and `write_report` writes ``report.json`` and ``report.md`` (`render_markdown`).
 """
@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
-__all__ = ["parse_nextpnr_log", "parse_yosys_log", "module_cells", "summarize_utilisation",
+__all__ = ["parse_nextpnr_log", "parse_yosys_log", "module_cells", "module_instances", "summarize_utilisation",
            "attempt_result", "failure_message", "build_report", "write_report", "render_markdown"]
 
 
@@ -86,11 +86,37 @@ def parse_yosys_log(text: str) -> dict:
     return _cell_counts(blocks[-1] if len(blocks) > 1 else text.rsplit("=== top ===", 1)[-1])
 
 
-def module_cells(stat: str) -> dict:
-    """Cell counts of every module of a ``stat`` report (``-noflatten`` synthesis)."""
+def _module_blocks(stat: str) -> dict:
     parts = re.split(r"^=== (.+?) ===$", stat, flags=re.M)
-    return {name: _cell_counts(body) for name, body in zip(parts[1::2], parts[2::2])
-            if name != "design hierarchy"}
+    return {name: body for name, body in zip(parts[1::2], parts[2::2]) if name != "design hierarchy"}
+
+
+def module_cells(stat: str) -> dict:
+    """Cell counts of every module of a ``stat`` report (``-noflatten`` synthesis), each
+    module counted once however often it is instantiated (`module_instances`)."""
+    return {name: _cell_counts(body) for name, body in _module_blocks(stat).items()}
+
+
+def module_instances(stat: str) -> dict:
+    """How many times each module of a ``-noflatten`` ``stat`` report is in the design: a
+    module that nothing instantiates (the top) once, a submodule as often as its parents
+    hold it (a PE module instantiated 16 times, and each of its submodules, 16)."""
+    blocks = _module_blocks(stat)
+    children = {name: [(m.group(2), int(m.group(1)))
+                       for m in re.finditer(r"^\s+(\d+)\s+(\S+)\s*$", body, re.M) if m.group(2) in blocks]
+                for name, body in blocks.items()}
+    count = dict.fromkeys(blocks, 0)
+
+    def visit(name, times):
+        count[name] += times
+        for child, n in children[name]:
+            visit(child, times * n)
+
+    inside = {child for kids in children.values() for child, _ in kids}
+    for name in blocks:
+        if name not in inside:
+            visit(name, 1)
+    return count
 
 
 def summarize_utilisation(family: str, cells: dict, yosys_cells: dict) -> dict:
