@@ -90,6 +90,11 @@ class BoardCore(CheckedArgs, wiring.Component):
         super().__init__()
 
     @property
+    def core(self):
+        """The design behind the UART."""
+        return self._core
+
+    @property
     def divisor(self) -> int:
         return self._bridge.divisor
 

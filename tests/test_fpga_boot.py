@@ -46,7 +46,7 @@ def test_board_core_boots_then_hands_over_to_the_uart(error):
     n_answered = check_command_stream(rom)
     div = 4
     dut = BoardCore(FrameAcker(), divisor=div, fifo_depth=4, boot=rom)
-    core = dut._core
+    core = dut.core
     seen, responses = [], []
     mon = LineMonitor(div)
 
