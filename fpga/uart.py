@@ -60,7 +60,24 @@ def baud_divisor(clk_freq: float, baud: int, *, tolerance: float = 0.02) -> int:
     return divisor
 
 
-class UARTRx(CheckedArgs, wiring.Component):
+class _UARTHalf(CheckedArgs, wiring.Component):
+    """What the receiver and the transmitter share: ``divisor`` clock cycles per bit."""
+
+    @staticmethod
+    def check(divisor: int):
+        check_divisor(divisor)
+
+    def __init__(self, divisor: int):
+        self._divisor = divisor
+        super().__init__()
+
+    @property
+    def divisor(self) -> int:
+        """Clock cycles per bit."""
+        return self._divisor
+
+
+class UARTRx(_UARTHalf):
     """8N1 receiver.
 
     Parameters
@@ -85,19 +102,6 @@ class UARTRx(CheckedArgs, wiring.Component):
     o: Out(stream.Signature(8))
     framing_error: Out(1)
     overrun: Out(1)
-
-    @staticmethod
-    def check(divisor: int):
-        check_divisor(divisor)
-
-    def __init__(self, divisor: int):
-        self._divisor = divisor
-        super().__init__()
-
-    @property
-    def divisor(self) -> int:
-        """Clock cycles per bit."""
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()
@@ -158,7 +162,7 @@ class UARTRx(CheckedArgs, wiring.Component):
         return m
 
 
-class UARTTx(CheckedArgs, wiring.Component):
+class UARTTx(_UARTHalf):
     """8N1 transmitter.
 
     Parameters
@@ -177,19 +181,6 @@ class UARTTx(CheckedArgs, wiring.Component):
 
     i: In(stream.Signature(8))
     tx: Out(1, init=1)
-
-    @staticmethod
-    def check(divisor: int):
-        check_divisor(divisor)
-
-    def __init__(self, divisor: int):
-        self._divisor = divisor
-        super().__init__()
-
-    @property
-    def divisor(self) -> int:
-        """Clock cycles per bit."""
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()
