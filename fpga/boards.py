@@ -3,7 +3,7 @@
 Each `Board` names its amaranth-boards platform, its FPGA family, the oscillator and its
 frequency, the default clock target and EIE configuration, the UART baud rate, the
 synthesis options, and the environment variables that point amaranth's build at the
-YoWASP tools from PyPI (set by `fpga.build`, never by the user). The OrangeCrab has no
+YoWASP tools from PyPI (set by `fpga.toolrun`, never by the user). The OrangeCrab has no
 UART wired to a USB bridge (its USB goes straight to the FPGA), so its UART sits on the
 Feather header pins 0 (RX) and 1 (TX), for a 3.3 V USB-serial adapter.
 
@@ -19,6 +19,7 @@ Default configurations:
 """
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from eie.config import EIEConfig, PRESETS, get_config
 from eie.errors import EIEError
@@ -67,8 +68,12 @@ class Board:
         Environment variables for the build (tool -> command).
     bitstream : str
         File name suffix of the bitstream amaranth produces.
-    resources : tuple of str
-        Device totals for the report: name -> count.
+    capacity : dict
+        Device totals: resource name -> count.
+    extra_resources : callable or None
+        Returns resources the amaranth-boards platform lacks, added by `platform`.
+    dfu_ids : (vendor, product) or None
+        USB ids of the board's DFU bootloader: the build writes ``top.dfu`` too.
     """
 
     name: str
@@ -85,9 +90,6 @@ class Board:
     bitstream: str
     capacity: dict = field(default_factory=dict)
     description: str = ""
-    # Memories (by name in hw/) that may start undefined: their zero initial contents are
-    # dropped before synthesis, because the iCE40 SPRAM cannot be initialised.
-    uninit_memories: tuple = ()
     # Bytes of the UART receive FIFO. The protocol's request/response discipline leaves the
     # design's host_rx stalls at a few cycles within a command, well under a byte time
     # (the receiver's own register holds one byte), so a short FIFO is margin enough; on the
@@ -95,22 +97,32 @@ class Board:
     fifo_depth: int = 16
     # Extra nextpnr options.
     nextpnr_opts: str = ""
+    # A function (called by `platform`, so importing this module stays light) returning
+    # resources to add to the amaranth-boards platform.
+    extra_resources: Callable[[], list] | None = None
+    # (vendor, product): a DFU file beside the bitstream for the board's USB bootloader.
+    dfu_ids: tuple[int, int] | None = None
 
     def platform(self):
-        """A fresh amaranth-boards platform object (with our UART for the OrangeCrab)."""
+        """A fresh amaranth-boards platform object, with the board's `extra_resources`."""
         module, _, cls = self.platform_path.rpartition(".")
         import importlib
         plat = getattr(importlib.import_module(module), cls)()
-        if self.name == "orangecrab":
-            from amaranth.build import Attrs
-            from amaranth_boards.resources import UARTResource
-            plat.add_resources([UARTResource(0, rx="0", tx="1", conn=("io", 0),
-                                             attrs=Attrs(IO_TYPE="LVCMOS33", PULLMODE="UP"))])
+        if self.extra_resources is not None:
+            plat.add_resources(self.extra_resources())
         return plat
 
     def config(self, name_or_path=None) -> EIEConfig:
         """The board's default config, or a preset / JSON file by name."""
         return self.default_config if name_or_path is None else get_config(name_or_path)
+
+
+def _feather_uart():
+    # The OrangeCrab's USB goes to the FPGA itself: its UART is on Feather pins 0 (RX), 1 (TX).
+    from amaranth.build import Attrs
+    from amaranth_boards.resources import UARTResource
+    return [UARTResource(0, rx="0", tx="1", conn=("io", 0),
+                         attrs=Attrs(IO_TYPE="LVCMOS33", PULLMODE="UP"))]
 
 
 _ICE40_TOOLS = {k: YOWASP_TOOLS[k] for k in ("YOSYS", "NEXTPNR_ICE40", "ICEPACK")}
@@ -128,7 +140,6 @@ BOARDS = {
         # The programmer (iceprog) is not needed to build.
         tools={**_ICE40_TOOLS},
         bitstream="bin",
-        uninit_memories=("spmat",),
         fifo_depth=2,
         capacity={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
         description="1BitSquared iCEBreaker (Lattice iCE40UP5K), UART over the FTDI's channel B"),
@@ -151,10 +162,13 @@ BOARDS = {
         clk_resource="clk", clk_freq=48e6, default_freq=48e6,
         default_config=ECP5_85F, baud=3_000_000,
         synth_opts="",
-        # dfu-suffix (dfu-util) is replaced by fpga.build.add_dfu_suffix, in Python.
+        # dfu-suffix (dfu-util) is replaced by fpga.dfu.add_dfu_suffix, in Python.
         tools={**_ECP5_TOOLS, "DFU_SUFFIX": "true"},
         nextpnr_opts="--router router2",
         bitstream="bit",
+        extra_resources=_feather_uart,
+        # The Foboot bootloader's ids (what `dfu-suffix -v 1209 -p 5af0` writes).
+        dfu_ids=(0x1209, 0x5AF0),
         capacity={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
         description="Good Stuff Department OrangeCrab r0.2 85F (Lattice ECP5 LFE5U-85F), "
                     "UART on Feather pins 0 (RX) / 1 (TX)"),

@@ -15,12 +15,13 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from .params import CheckedArgs
 from .uart import UARTRx, UARTTx
 
 __all__ = ["UARTBridge"]
 
 
-class UARTBridge(wiring.Component):
+class UARTBridge(CheckedArgs, wiring.Component):
     """UART pins to and from byte streams.
 
     Parameters
@@ -54,12 +55,14 @@ class UARTBridge(wiring.Component):
     overrun: Out(1)
     framing_error: Out(1)
 
-    def __init__(self, divisor: int, *, fifo_depth: int = 16):
+    @staticmethod
+    def check(divisor: int, *, fifo_depth: int = 16):
         if not isinstance(fifo_depth, int) or isinstance(fifo_depth, bool) or fifo_depth < 0:
-            self._MustUse__used = True   # never meant to be used: no warning
             raise ValueError(f"fifo_depth must be a non-negative integer, not {fifo_depth!r}")
+        UARTRx.check(divisor)
+
+    def __init__(self, divisor: int, *, fifo_depth: int = 16):
         self._fifo_depth = fifo_depth
-        # Build the UART now so a bad divisor fails here, with its own message.
         self._uart_rx = UARTRx(divisor)
         self._uart_tx = UARTTx(divisor)
         super().__init__()

@@ -15,6 +15,8 @@ from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Sig
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
+from .params import CheckedArgs
+
 __all__ = ["ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll", "plan_clock", "ClockReset"]
 
 
@@ -132,7 +134,7 @@ def plan_clock(family: str, f_in: float, f_target: float):
     return pll, pll.f_out
 
 
-class ClockReset(Elaboratable):
+class ClockReset(CheckedArgs, Elaboratable):
     """Clock and reset of the ``sync`` domain (defined by the parent): oscillator -> PLL.
 
     Parameters
@@ -149,15 +151,17 @@ class ClockReset(Elaboratable):
         An extra active-high reset (e.g. a button), synchronised here.
     """
 
+    @staticmethod
+    def check(family: str, clk_resource: str, f_in: float, f_target: float, *, reset=None):
+        plan_clock(family, float(f_in), f_target)
+
     def __init__(self, family: str, clk_resource: str, f_in: float, f_target: float, *, reset=None):
-        self._MustUse__used = True       # until the checks below have passed
         self.family = family
         self.clk_resource = clk_resource
         self.f_in = float(f_in)
         self.reset = reset
         self.pll, self.f_out = plan_clock(family, self.f_in, f_target)
         self.locked = Signal()
-        self._MustUse__used = False
 
     def elaborate(self, platform):
         # The parent defines the ``sync`` domain (Amaranth 0.6 wants domains defined

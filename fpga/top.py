@@ -17,7 +17,9 @@ from amaranth.lib.wiring import In, Out
 
 from .bridge import UARTBridge
 from .boot import BootReplayer
-from .pll import ClockReset
+from .params import CheckedArgs
+from .pll import ClockReset, plan_clock
+from .uart import baud_divisor
 
 __all__ = ["BoardCore", "BoardTop", "check_core"]
 
@@ -42,7 +44,7 @@ def check_core(core):
     return core
 
 
-class BoardCore(wiring.Component):
+class BoardCore(CheckedArgs, wiring.Component):
     """UART pins to the design, optionally after replaying a baked model.
 
     Parameters
@@ -74,15 +76,23 @@ class BoardCore(wiring.Component):
     boot_done: Out(1)
     boot_error: Out(1)
 
+    @staticmethod
+    def check(core, *, divisor: int, fifo_depth: int = 16, boot: bytes | None = None):
+        check_core(core)
+        UARTBridge.check(divisor, fifo_depth=fifo_depth)
+        if boot is not None:
+            BootReplayer.check(boot)
+
     def __init__(self, core, *, divisor: int, fifo_depth: int = 16, boot: bytes | None = None):
-        try:
-            self._core = check_core(core)
-            self._bridge = UARTBridge(divisor, fifo_depth=fifo_depth)
-            self._boot = BootReplayer(boot) if boot is not None else None
-        except (TypeError, ValueError):
-            self._MustUse__used = True   # never meant to be used: no warning
-            raise
+        self._core = core
+        self._bridge = UARTBridge(divisor, fifo_depth=fifo_depth)
+        self._boot = BootReplayer(boot) if boot is not None else None
         super().__init__()
+
+    @property
+    def core(self):
+        """The design behind the UART."""
+        return self._core
 
     @property
     def divisor(self) -> int:
@@ -132,7 +142,16 @@ class BoardCore(wiring.Component):
         return m
 
 
-class BoardTop(Elaboratable):
+def _clock_and_baud(board, freq, baud):
+    """``(f_target, baud, divisor)``: the clock asked for and the UART divisor at the clock the
+    PLL makes of it (ValueError when either is out of reach)."""
+    f_target = freq if freq is not None else board.default_freq
+    _, f_sync = plan_clock(board.family, board.clk_freq, f_target)
+    baud = baud if baud is not None else board.baud
+    return f_target, baud, baud_divisor(f_sync, baud)
+
+
+class BoardTop(CheckedArgs, Elaboratable):
     """The whole design for one board: clock, reset, UART pins, LEDs and `BoardCore`.
 
     Parameters
@@ -148,19 +167,19 @@ class BoardTop(Elaboratable):
         A baked model's command frames (`fpga.boot`).
     """
 
+    @staticmethod
+    def check(board, core, *, freq: float | None = None, baud: int | None = None,
+              boot: bytes | None = None, fifo_depth: int = 16):
+        f_target, _, divisor = _clock_and_baud(board, freq, baud)
+        BoardCore.check(core, divisor=divisor, fifo_depth=fifo_depth, boot=boot)
+        ClockReset.check(board.family, board.clk_resource, board.clk_freq, f_target)
+
     def __init__(self, board, core, *, freq: float | None = None, baud: int | None = None,
                  boot: bytes | None = None, fifo_depth: int = 16):
-        from .uart import baud_divisor
-        from .pll import plan_clock
-        self._MustUse__used = True       # until every check below has passed
         self.board = board
-        f_target = freq if freq is not None else board.default_freq
-        _, f_sync = plan_clock(board.family, board.clk_freq, f_target)
-        self.baud = baud if baud is not None else board.baud
-        self.divisor = baud_divisor(f_sync, self.baud)
+        f_target, self.baud, self.divisor = _clock_and_baud(board, freq, baud)
         self.core = BoardCore(core, divisor=self.divisor, fifo_depth=fifo_depth, boot=boot)
         self.clock = ClockReset(board.family, board.clk_resource, board.clk_freq, f_target)
-        self._MustUse__used = False
 
     @property
     def f_sync(self) -> float:

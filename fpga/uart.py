@@ -20,16 +20,17 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UARTRx", "UARTTx", "baud_divisor", "MIN_DIVISOR"]
+from .params import CheckedArgs
+
+__all__ = ["UARTRx", "UARTTx", "baud_divisor", "check_divisor", "MIN_DIVISOR"]
 
 # Below 4 cycles per bit the mid-bit sample point is less than one cycle away from an
 # edge once the synchroniser's delay is counted; nothing real needs it.
 MIN_DIVISOR = 4
 
 
-def _check_divisor(divisor, owner) -> int:
-    # A component that fails its checks was never meant to be used: no warning about it.
-    owner._MustUse__used = True
+def check_divisor(divisor) -> int:
+    """``divisor``, or TypeError / ValueError when it is not a usable number of cycles per bit."""
     if not isinstance(divisor, int) or isinstance(divisor, bool):
         raise TypeError(f"UART divisor must be an integer, not {divisor!r}")
     if divisor < MIN_DIVISOR:
@@ -59,7 +60,24 @@ def baud_divisor(clk_freq: float, baud: int, *, tolerance: float = 0.02) -> int:
     return divisor
 
 
-class UARTRx(wiring.Component):
+class _UARTHalf(CheckedArgs, wiring.Component):
+    """What the receiver and the transmitter share: ``divisor`` clock cycles per bit."""
+
+    @staticmethod
+    def check(divisor: int):
+        check_divisor(divisor)
+
+    def __init__(self, divisor: int):
+        self._divisor = divisor
+        super().__init__()
+
+    @property
+    def divisor(self) -> int:
+        """Clock cycles per bit."""
+        return self._divisor
+
+
+class UARTRx(_UARTHalf):
     """8N1 receiver.
 
     Parameters
@@ -84,15 +102,6 @@ class UARTRx(wiring.Component):
     o: Out(stream.Signature(8))
     framing_error: Out(1)
     overrun: Out(1)
-
-    def __init__(self, divisor: int):
-        self._divisor = _check_divisor(divisor, self)
-        super().__init__()
-
-    @property
-    def divisor(self) -> int:
-        """Clock cycles per bit."""
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()
@@ -153,7 +162,7 @@ class UARTRx(wiring.Component):
         return m
 
 
-class UARTTx(wiring.Component):
+class UARTTx(_UARTHalf):
     """8N1 transmitter.
 
     Parameters
@@ -172,15 +181,6 @@ class UARTTx(wiring.Component):
 
     i: In(stream.Signature(8))
     tx: Out(1, init=1)
-
-    def __init__(self, divisor: int):
-        self._divisor = _check_divisor(divisor, self)
-        super().__init__()
-
-    @property
-    def divisor(self) -> int:
-        """Clock cycles per bit."""
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()
