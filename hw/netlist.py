@@ -37,9 +37,12 @@ from eie.tools import tool_path
 __all__ = ["NetlistError", "top_name", "pe_module_name", "strip_zero_meminit", "to_rtlil",
            "pe_rtlil", "top_rtlil", "to_verilog", "design_verilog"]
 
-# One `cell $meminit_v2 ... end` block whose DATA is all zeros.
+# One `cell $meminit_v2 ... end` block whose DATA is all zeros, with the attribute lines
+# (`attribute \src ...`) that belong to it: left behind, they would attach to the next
+# item, or dangle at the end of a module.
 _ZERO_MEMINIT = re.compile(
-    r"^ *cell \$meminit_v2 \S+\n(?:(?! *end\n).*\n)*? *connect \\DATA \d+'0+\n(?:(?! *end\n).*\n)* *end\n",
+    r"^(?: *attribute .*\n)* *cell \$meminit_v2 \S+\n(?:(?! *end\n).*\n)*? *connect \\DATA \d+'0+\n"
+    r"(?:(?! *end\n).*\n)* *end\n",
     re.M)
 
 

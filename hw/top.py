@@ -64,6 +64,11 @@ class EIETop(ConfigComponent):
             "busy": Out(1),
         }
 
+    @property
+    def hierarchical(self) -> bool:
+        """PEs are instances of the one PE module (`hw.netlist.pe_rtlil` holds it)."""
+        return self._hierarchical
+
     def _pe(self):
         if self._hierarchical:
             from .netlist import pe_module_name

@@ -41,3 +41,18 @@ def test_pe_written_once():
     assert len(re.findall(rf"^module {pe}\(", text, re.M)) == 1
     assert len(re.findall(rf"^\s*{pe} pe\d+ \(", text, re.M)) == cfg.n_pe
     assert not re.search(r"\[\d+\] = \d+'", text), "a memory word is initialised"
+
+
+def test_attributes_of_a_dropped_cell_go_with_it():
+    from amaranth.back import rtlil
+    text = rtlil.convert(TwoMemories(), name="two", emit_src=True)
+    stripped = netlist.strip_zero_meminit(text)
+    assert stripped.count("$meminit_v2") == 1
+    # The dropped cell's own `attribute \src` line (it names the line that made the memory,
+    # as the memory's declaration does) leaves with it; nothing dangles before an `end`.
+    line = TwoMemories.elaborate.__code__.co_firstlineno + 2          # `zeros = Memory(...)`
+    tag = f'test_hw_netlist.py:{line}"'
+    assert stripped.count(tag) == text.count(tag) - 1, (text.count(tag), stripped.count(tag))
+    lines = stripped.splitlines()
+    assert not [a for a, b in zip(lines, lines[1:]) if a.strip().startswith("attribute") and b.strip() in ("", "end")]
+    netlist.to_verilog(stripped)        # Yosys reads it
