@@ -110,8 +110,8 @@ def fpga_clock_mhz(reports: Path = Path("out/fpga")) -> tuple[float | None, str 
 def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None = None,
         fpga_mhz: float | None = None, progress: bool = True, log=print) -> dict:
     """Run the benchmark; write ``eie_layers.json`` and ``eie_layers.md`` into ``out``."""
-    from sim.cases import Case, lower_bound
-    from eie.cycle_model import CycleModel
+    from sim.cases import Case
+    from eie.cycle_model import CycleModel, lower_bound
 
     out = Path(out)
     work = out / "eie_layers"
@@ -127,7 +127,7 @@ def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None =
         q, x = synthetic_layer(L.in_len, L.out_len, L.weight_density, L.act_density, cfg,
                                seed=seed + EIE_LAYERS.index(L), name=L.name)
         program = fmt.encode_network([q], cfg)
-        bound = lower_bound(program, 0, x)
+        bound = lower_bound(cfg, program.layers[0], x)
         model = CycleModel(program).layer_cycles(x)[0]
         cpu = cpu_times(q, x, cfg)
         e = program.layers[0]

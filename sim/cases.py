@@ -25,8 +25,7 @@ from eie import format as fmt
 from eie.config import EIEConfig
 from eie.images import write_images
 
-__all__ = ["Case", "KINDS", "network_for", "fits", "regression_config", "save_cases", "load_cases",
-           "entries_in_columns", "lower_bound"]
+__all__ = ["Case", "KINDS", "network_for", "fits", "regression_config", "save_cases", "load_cases"]
 
 KINDS = ("random", "ragged_rows", "single_column", "zero_input", "zero_columns", "long_runs",
          "saturate", "multilayer", "images")
@@ -179,25 +178,6 @@ def fits(case: Case) -> str | None:
     except fmt.FormatError as e:
         return str(e)
     return None
-
-
-def entries_in_columns(program: fmt.Program, layer: int, cols) -> np.ndarray:
-    """Per PE: stored entries (padding included) in the given columns of a layer."""
-    e = program.layers[layer]
-    cols = np.asarray(cols, dtype=np.int64)
-    out = np.zeros(program.cfg.n_pe, dtype=np.int64)
-    for k in range(program.cfg.n_pe):
-        counts = np.diff(np.asarray(e.ptr[k], np.int64))
-        out[k] = int(counts[cols].sum()) if len(cols) else 0
-    return out
-
-
-def lower_bound(program: fmt.Program, layer: int, a) -> int:
-    """DESIGN.md's bound on a layer's cycles for input ``a``: one broadcast per cycle and
-    one MAC per PE per cycle, so max(non-zero inputs, max over PEs of the entries, padding
-    included, in the columns of the non-zero inputs)."""
-    cols = np.nonzero(np.asarray(a))[0]
-    return int(max(len(cols), int(entries_in_columns(program, layer, cols).max())))
 
 
 def save_cases(records: list[dict], path: Path):

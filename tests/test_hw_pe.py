@@ -156,7 +156,6 @@ def test_pe_back_to_back_same_row():
 
 
 def test_pe_saturation_and_relu_off():
-    rng = np.random.default_rng(11)
     cfg = BASE
     idx = np.zeros((8, 12), dtype=np.int64)
     idx[0, :] = 15                                  # large positive weight: saturates high

@@ -10,7 +10,7 @@ import pytest
 from eie import format as fmt
 from eie.config import PRESETS
 from sim import regression
-from sim.cases import Case, network_for, fits, lower_bound, regression_config
+from sim.cases import network_for, fits, regression_config
 from eie.golden import GoldenModel
 from sim.tb.scoreboard import Scoreboard
 
@@ -85,17 +85,6 @@ def test_odd_shapes_are_what_they_claim(n_pe):
     first = g.layers[0]
     exact = first.acc_init[None, :] + (first.weights @ x.T).T
     assert np.any(first.accumulate(x, cfg) != exact)
-
-
-def test_lower_bound_matches_cycle_model():
-    from eie import cycle_model
-
-    cfg = PRESETS["tiny"]
-    case = Case(name="b", cfg=cfg, shape=[37, 29], weight_density=0.3, input_density=0.4, seed=5)
-    layers, x = network_for(case)
-    prog = fmt.encode_network(layers, cfg)
-    for v in x:
-        assert lower_bound(prog, 0, v) == cycle_model.lower_bound(cfg, prog.layers[0], v)
 
 
 def test_scoreboard_fails_on_missing_extra_and_different():

@@ -37,7 +37,7 @@ from eie.config import EIEConfig
 from eie.images import read_images
 from eie.golden import GoldenModel
 from sim.cocotb_transport import CocotbTransport, TransportTimeout
-from sim.cases import entries_in_columns, lower_bound
+from eie.cycle_model import column_entries, lower_bound
 from sim.tb.scoreboard import Scoreboard
 
 CLOCK_NS = 10
@@ -133,7 +133,7 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
             ins = [np.asarray(x)] + acts[:-1]                 # every layer's inputs
             timing = model.timing(x) if model is not None else None
             predicted = [t.cycles for t in timing] if timing else [None] * n_layers
-            bound = [lower_bound(program, l, ins[l]) for l in range(n_layers)]
+            bound = [lower_bound(cfg, program.layers[l], ins[l]) for l in range(n_layers)]
             tb.transport.timeout_cycles = 100_000 + 20 * int(sum(p or 0 for p in predicted)
                                                              + sum(bound) + len(x) * 4)
             # The scoreboard's expectations, in the order the monitor will deliver them.
@@ -168,7 +168,8 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
             nnz = sum(int(np.count_nonzero(a)) for a in ins)
             sb.check(int(ctr.broadcasts) == nnz,
                      f"v{v}: {ctr.broadcasts} broadcasts, {nnz} non-zero inputs over the layers")
-            busy = sum(entries_in_columns(program, l, np.nonzero(ins[l])[0]) for l in range(n_layers))
+            busy = sum(column_entries(program.layers[l], np.flatnonzero(ins[l])).sum(axis=1)
+                       for l in range(n_layers))
             bad = [k for k in range(cfg.n_pe) if int(ctr.busy[k]) != int(busy[k])]
             sb.check(not bad, f"v{v}: busy counters differ from the entries issued in PE(s) {bad[:8]}: "
                               + ", ".join(f"PE {k} {ctr.busy[k]} vs {busy[k]}" for k in bad[:4]))
