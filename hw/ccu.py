@@ -1,13 +1,13 @@
-"""Central control unit: the command engine, the layer sequencer, the layer table, the links to the PEs.
+"""Central control unit: the command engine, the layer sequencer, the layer table, the link to the PEs.
 
 The CCU has two modes, each a Component of its own: I/O (`hw.commands.CommandEngine`: the
 host's commands, memory reads and writes, replies) and compute (`hw.sequencer.LayerSequencer`:
 a RUN's layers, the broadcast of non-zero inputs, write-back). This module holds what they
 share: the layer table (``layers``, written by the host, read by the engine for READ_MEM and
-by the sequencer in LOAD), the per-layer cycle counts (``layer_cycles``), and the fan-out to
-the PEs: one `hw.layouts.PELink` per PE (``pes[k]``), with the host bus's read and write
-enables decoded per PE and the PEs' read data ORed together (only the PE that was read
-drives it), so `hw.top` connects each PE with a single ``wiring.connect``.
+by the sequencer in LOAD), the per-layer cycle counts (``layer_cycles``), and the link to
+the PE array (``array``, an `hw.layouts.ArrayLink`: the sequencer's `PECompute` and the
+engine's bus once, the PEs' answers one lane per PE). `hw.fanout` turns that link into one
+`PELink` per PE in the top.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from eie.config import EIEConfig
 from eie.contract import Mem
 from .commands import CommandEngine
-from .layouts import COUNTER_BITS, PELink, ConfigComponent, layer_layout
+from .layouts import COUNTER_BITS, ArrayLink, ConfigComponent, layer_layout
 from .sequencer import LayerSequencer
 
 __all__ = ["CCU"]
@@ -32,7 +32,7 @@ class CCU(ConfigComponent):
             "host_rx": In(stream.Signature(8)),
             "host_tx": Out(stream.Signature(8)),
             "busy": Out(1),
-            "pes": Out(PELink(cfg)).array(cfg.n_pe),
+            "array": Out(ArrayLink(cfg)),
         }
 
     def elaborate(self, platform):
@@ -51,7 +51,7 @@ class CCU(ConfigComponent):
             cmd.run_cycles.eq(seq.run_cycles), cmd.broadcasts.eq(seq.broadcasts),
         ]
         self._tables(m, cmd, seq)
-        self._fan_out(m, cmd, seq)
+        self._array(m, cmd, seq)
         return m
 
     def _tables(self, m, cmd, seq):
@@ -71,28 +71,14 @@ class CCU(ConfigComponent):
             lc_w.addr.eq(seq.lc_addr), lc_w.data.eq(seq.lc_data), lc_w.en.eq(seq.lc_we),
         ]
 
-    def _fan_out(self, m, cmd, seq):
-        """One PELink per PE: every `PECompute` member copied, the bus's enables decoded per PE,
-        the PEs' answers collected."""
-        rdata = 0
-        for k, link in enumerate(self.pes):
-            for path, _, value in seq.pe.signature.flatten(seq.pe):
-                m.d.comb += _member(link, path).eq(value)
-            m.d.comb += [
-                seq.room[k].eq(link.room), seq.scan_data[k].eq(link.scan_data),
-                seq.pe_idle[k].eq(link.idle), seq.pe_ready[k].eq(link.ready),
-                cmd.busy_counts[k].eq(link.busy_count), cmd.stall_counts[k].eq(link.stall_count),
-                link.bus.mem.eq(cmd.bus.mem), link.bus.addr.eq(cmd.bus.addr),
-                link.bus.wdata.eq(cmd.bus.wdata),
-                link.bus.re.eq(cmd.bus.re & (cmd.bus_pe == k)),
-                link.bus.we.eq(cmd.bus.we & (cmd.bus_all | (cmd.bus_pe == k))),
-            ]
-            rdata = rdata | link.bus.rdata
-        m.d.comb += cmd.bus.rdata.eq(rdata)
-
-
-def _member(interface, path):
-    """The value at ``path`` (as `Signature.flatten` gives it) in ``interface``."""
-    for part in path:
-        interface = getattr(interface, part) if isinstance(part, str) else interface[part]
-    return interface
+    def _array(self, m, cmd, seq):
+        """The array link: the sequencer's PE signals and the engine's bus out, the answers in."""
+        a = self.array
+        wiring.connect(m, seq.pe, wiring.flipped(a.compute))
+        wiring.connect(m, cmd.bus, wiring.flipped(a.bus))
+        m.d.comb += [
+            a.bus_pe.eq(cmd.bus_pe), a.bus_all.eq(cmd.bus_all),
+            seq.room.eq(a.room), seq.scan_data.eq(a.scan_data),
+            seq.pe_idle.eq(a.idle), seq.pe_ready.eq(a.ready),
+            cmd.busy_counts.eq(a.busy_counts), cmd.stall_counts.eq(a.stall_counts),
+        ]

@@ -371,10 +371,16 @@ class CommandEngine(ConfigComponent):
             m.d.sync += r.cnt_val.eq(self.broadcasts)
         with m.Elif(r.widx < off["busy"]):
             m.d.sync += r.cnt_from_mem.eq(r.widx - off["layer_cycles"] < self.last_layers)
+        # One shift of the packed counters (a case per PE would be N lines of Verilog).
         with m.Elif(r.widx < off["stall"]):
-            m.d.sync += r.cnt_val.eq(self.busy_counts[(r.widx - off["busy"]).as_unsigned()])
+            m.d.sync += r.cnt_val.eq(_lane(self.busy_counts, r.widx - off["busy"]))
         with m.Else():
-            m.d.sync += r.cnt_val.eq(self.stall_counts[(r.widx - off["stall"]).as_unsigned()])
+            m.d.sync += r.cnt_val.eq(_lane(self.stall_counts, r.widx - off["stall"]))
+
+
+def _lane(counters, index):
+    """Counter ``index`` of a packed array of counters."""
+    return counters.as_value().word_select(index.as_unsigned(), COUNTER_BITS)
 
 
 def _store_byte(m, register, pos, byte):

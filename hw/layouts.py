@@ -5,7 +5,9 @@ Bit layouts of stored words are built from the ordered field lists of `eie.forma
 bit offset is restated here: the encoder, the images, the host protocol, the golden model
 and the RTL all read the one definition (tests/test_layouts.py checks the bits agree). The
 signatures are the buses between the CCU and the PEs (docs/hw.md): `PELink` is everything
-the CCU and one PE exchange, so a new member is wired (or missed) in one place.
+the CCU and one PE exchange, so a new member is wired (or missed) in one place; `ArrayLink`
+is the CCU's side of the whole array (each shared signal once, the PEs' answers one lane per
+PE), which `hw.fanout` turns into one `PELink` per PE.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from eie import contract
 from eie import format as fmt
 
 __all__ = ["struct_from_fields", "cat_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
-           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
+           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "ArrayLink", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
            "COUNTER_BITS"]
 
 COUNTER_BITS = contract.COUNTER_BITS
@@ -187,4 +189,30 @@ class PELink(wiring.Signature):
             "ready": In(1),
             "busy_count": In(COUNTER_BITS),
             "stall_count": In(COUNTER_BITS),
+        })
+
+
+class ArrayLink(wiring.Signature):
+    """Everything the CCU exchanges with the whole PE array, seen from the CCU.
+
+    ``compute`` (`PECompute`) and the host ``bus`` go to every PE alike: ``bus.re`` and
+    ``bus.we`` are meant for PE ``bus_pe`` only (writes for every PE with ``bus_all``) and
+    ``bus.rdata`` is the OR of every PE's read data. The PEs' answers come one lane per PE.
+    `hw.fanout.fan_out` turns this into one `PELink` per PE, so every shared signal is one
+    port of the CCU, whatever the PE count.
+    """
+
+    def __init__(self, cfg: EIEConfig):
+        n = cfg.n_pe
+        super().__init__({
+            "compute": Out(PECompute(cfg)),
+            "bus": Out(PEBus(cfg)),
+            "bus_pe": Out(cfg.pe_bits),
+            "bus_all": Out(1),
+            "room": In(n),
+            "scan_data": In(data.ArrayLayout(signed(cfg.act_bits), n)),
+            "idle": In(n),
+            "ready": In(n),
+            "busy_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
+            "stall_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
         })

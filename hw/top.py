@@ -3,9 +3,9 @@
 The signature is the contract the FPGA and cocotb parts build on (docs/protocol.md):
 ``host_rx: In(stream.Signature(8))`` (bytes from the host), ``host_tx:
 Out(stream.Signature(8))`` (bytes to the host) and ``busy: Out(1)`` (a RUN is computing).
-Submodules are ``ccu`` and ``pe0`` .. ``pe{N-1}``, each PE joined to its `hw.layouts.PELink`
-by one ``wiring.connect``; docs/hw.md lists the memories inside them by name for backdoor
-loading.
+Submodules are ``ccu`` and ``pe0`` .. ``pe{N-1}``, joined by `hw.fanout.fan_out` (the
+CCU's `hw.layouts.ArrayLink` to one `PELink` per PE, in this module); docs/hw.md lists the
+memories inside them by name for backdoor loading.
 
 With ``hierarchical=True`` each PE is an `PEInstance` of one separately converted PE
 module (`hw.netlist`), as the Verilog, Verilator and FPGA builds use it; the default, flat,
@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 from eie.config import EIEConfig
 from .layouts import PELink, ConfigComponent
 from .ccu import CCU
+from .fanout import fan_out
 from .pe import PE
 
 __all__ = ["EIETop", "PEInstance"]
@@ -79,9 +80,11 @@ class EIETop(ConfigComponent):
         m = Module()
         cfg = self._cfg
         m.submodules.ccu = ccu = CCU(cfg)
+        pes = []
         for k in range(cfg.n_pe):
             m.submodules[f"pe{k}"] = pe = self._pe()
-            wiring.connect(m, ccu.pes[k], pe)
+            pes.append(pe)
+        fan_out(m, ccu.array, pes)
         wiring.connect(m, wiring.flipped(self.host_rx), ccu.host_rx)
         wiring.connect(m, ccu.host_tx, wiring.flipped(self.host_tx))
         m.d.comb += self.busy.eq(ccu.busy)
