@@ -12,13 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from eie.errors import EIEError
-
 __all__ = ["register", "parse_densities"]
-
-
-class OutputFolderError(EIEError):
-    """An --out folder that is not ours to replace."""
 
 
 def parse_densities(text: str | None):
@@ -52,13 +46,6 @@ def parse_bits(text: str | None):
         return tuple(int(part) for part in text.split(","))
     except ValueError:
         raise OptionError(f"--codebook-bits: {text!r} is not a list of whole numbers (e.g. 4 or 3,3,4)") from None
-
-
-def _check_out(path: Path):
-    """Refuse to replace a folder that isn't an earlier output of ours."""
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / "report.json").exists())):
-        raise OutputFolderError(f"--out {str(path)!r} exists and is not an earlier `eie compress`/`eie demo` "
-                                "output; choose a new folder (it would be replaced)")
 
 
 def _add_training_args(p, density_default: str):
@@ -167,11 +154,12 @@ def _data_for(args, layers, input_shape):
 def run_compress(args):
     from eie.config import get_config
 
+    from .pipeline import check_out_dir
     from .loader import load_network
     from .pipeline import compress_layers, write_outputs
 
     out = Path(args.out)
-    _check_out(out)
+    check_out_dir(out)
     cfg = get_config(args.config)
     options = _options(args, one_shot=args.one_shot)
     layers, input_shape = load_network(args.model)
@@ -186,9 +174,10 @@ def run_compress(args):
 
 def run_demo(args):
     from .demo import run_lenet
+    from .pipeline import check_out_dir
 
     out = Path(args.out)
-    _check_out(out)
+    check_out_dir(out)
     rep = run_lenet(out, args.config, options=_options(args, density_default="paper"),
                     dense_epochs=args.dense_epochs, progress=not args.quiet)
     for w in rep["warnings"]:

@@ -110,12 +110,12 @@ def _labels(key: str, y, n_samples: int, n_outputs: int, source: str) -> np.ndar
         bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
         if bad.size:
             raise LabelError(f"{source}: {key} holds {bad.size} label(s) that are not whole numbers, the "
-                             f"first {y[bad[0]]!r} at index {int(bad[0])}; labels are integer class indices")
+                             f"first {y[bad[0]].item()!r} at index {int(bad[0])}; labels are integer class indices")
     out = np.asarray(y, np.float64)
     bad = np.flatnonzero((out < 0) | (out >= n_outputs))
     if bad.size:
         raise LabelError(f"{source}: {key} holds {bad.size} label(s) outside 0 .. {n_outputs - 1} (the model "
-                         f"has {n_outputs} outputs), the first {y[bad[0]]!r} at index {int(bad[0])}")
+                         f"has {n_outputs} outputs), the first {y[bad[0]].item()!r} at index {int(bad[0])}")
     return out.astype(np.int64)
 
 

@@ -43,7 +43,7 @@ from .prune import magnitude_mask
 from .quantize import INIT_METHODS, LayerCodes
 from .sensitivity import Sensitivity, Trial, candidates, search, sensitivity
 
-__all__ = ["CompressOptions", "CompressResult", "OptionError", "default_densities", "compress_layers",
+__all__ = ["CompressOptions", "CompressResult", "OptionError", "OutputFolderError", "check_out_dir", "default_densities", "compress_layers",
            "write_outputs", "ONE_SHOT_WARNING", "PAPER_DENSITIES"]
 
 # The paper's per-layer densities of LeNet-300-100 (8 %, 9 %, 26 %: 8 % overall).
@@ -56,6 +56,18 @@ ONE_SHOT_WARNING = ("one-shot mode: weights were pruned and quantized without re
 
 class OptionError(EIEError, ValueError):
     """Compression options that don't fit the model."""
+
+
+class OutputFolderError(EIEError):
+    """An --out folder that is not ours to replace."""
+
+
+def check_out_dir(path: Path):
+    """Refuse to replace a folder that isn't an earlier output of ours."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / "report.json").exists())):
+        raise OutputFolderError(f"--out {str(path)!r} exists and is not an earlier `eie compress`/`eie demo` "
+                                "output; choose a new folder (it would be replaced)")
 
 
 def default_densities(sizes) -> tuple[float, ...]:

@@ -145,7 +145,7 @@ def test_bad_model(tmp_path, capsys, case, build, suffix, error, fragments):
 @pytest.mark.parametrize("name,content,fragment", [
     ("garbage.pt", b"this is not a torch file", "cannot read model file"),
     ("garbage.npz", b"PK\x03\x04 not really a zip", "cannot read model file"),
-    ("model.onnx", b"whatever", "unknown kind '.onnx'"),
+    ("model.tflite", b"whatever", "unknown kind '.tflite'"),
     ("missing.pt", None, "does not exist"),
 ])
 def test_unreadable(tmp_path, capsys, name, content, fragment):
@@ -204,7 +204,7 @@ def test_data_mismatch_and_no_data(tmp_path, capsys):
     assert main(["compress", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "no built-in dataset has that many" in capsys.readouterr().err
     assert main(["compress", str(path), "--data", "digits", "--out", str(tmp_path / "o"), "--quiet"]) == 2
-    assert "dataset digits has 64 features per image but layer 'fc1' expects 20 inputs" in capsys.readouterr().err
+    assert "data digits has 64 features per sample but layer 'fc1' expects 20 inputs" in capsys.readouterr().err
     assert no_leftovers(tmp_path, "o")
 
 

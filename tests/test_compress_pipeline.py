@@ -37,7 +37,8 @@ def dense_model(digits, tmp_path_factory):
 @pytest.fixture(scope="module")
 def compressed(dense_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
-    assert main(["compress", str(dense_model), "--config", "tiny", "--out", str(out)] + QUICK) == 0
+    assert main(["compress", str(dense_model), "--config", "tiny", "--out", str(out), "--density", "30%,50%"]
+                + QUICK) == 0
     return out
 
 
@@ -71,7 +72,10 @@ def test_report_figures(compressed):
     assert t["kept_pct"] == pytest.approx(100 * (round(0.3 * 2048) + round(0.5 * 320)) / 2368)
     assert t["ratio_pqh"] > t["ratio_pq"] > t["ratio_pruned"] > 1
     assert t["bits_pqh"] == sum(l["bits_pqh"] for l in rep["layers"])
-    assert rep["config"]["hash"] == TINY.hash and rep["mode"] == "full" and not rep["warnings"]
+    assert rep["config"]["hash"] == TINY.hash and rep["mode"] == "full"
+    # The quick schedule may miss the 0.5-point budget; that is the only warning allowed, with its figures.
+    assert all(w.startswith("the result misses the accuracy budget") and "95.28 %" in w for w in rep["warnings"])
+    assert rep["density_source"] == "given" and rep["selection"] is None
     for l in rep["layers"]:
         assert l["codebook"][0] == 0.0 and len(l["codebook"]) == 16
 
@@ -90,7 +94,8 @@ def test_one_shot_warns(dense_model, tmp_path, capsys):
     assert "eie: warning: one-shot mode" in captured.err
     assert "fixed-point accuracy:       n/a" in captured.out
     rep = json.loads((out / "report.json").read_text())
-    assert rep["mode"] == "one-shot" and rep["warnings"] == [ONE_SHOT_WARNING] and rep["accuracy"] == {}
+    assert rep["mode"] == "one-shot" and rep["warnings"][0] == ONE_SHOT_WARNING and rep["accuracy"] == {}
+    assert "no data: activation ranges were not calibrated" in rep["warnings"][1]
     assert "**Warning:** one-shot mode" in (out / "report.md").read_text()
 
 
