@@ -94,7 +94,8 @@ def run_stages(layers: list[LinearLayer], cfg: EIEConfig, data, densities, optio
         masks = prune_once(model, densities)
     else:
         masks = iterative_prune(model, densities, data, steps=options.prune_steps,
-                                epochs=options.prune_epochs, lr=options.prune_lr, seed=options.seed,
+                                epochs=options.prune_epochs, lr=options.prune_lr,
+                                weight_decay=options.prune_weight_decay, seed=options.seed,
                                 **train_args)
     MaskedTraining(model, masks).apply()
     timings["prune"] = time.perf_counter() - t

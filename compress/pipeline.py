@@ -44,7 +44,7 @@ from .quantize import INIT_METHODS, LayerCodes
 from .sensitivity import Sensitivity, Trial, candidates, search, sensitivity
 
 __all__ = ["CompressOptions", "CompressResult", "OptionError", "OutputFolderError", "check_out_dir", "default_densities", "compress_layers",
-           "write_outputs", "ONE_SHOT_WARNING", "PAPER_DENSITIES"]
+           "write_outputs", "ONE_SHOT_WARNING", "CARVED_WARNING", "PAPER_DENSITIES"]
 
 # The paper's per-layer densities of LeNet-300-100 (8 %, 9 %, 26 %: 8 % overall).
 PAPER_DENSITIES = {(784, 300, 100, 10): (0.08, 0.09, 0.26)}
@@ -52,6 +52,12 @@ PAPER_DENSITIES = {(784, 300, 100, 10): (0.08, 0.09, 0.26)}
 ONE_SHOT_WARNING = ("one-shot mode: weights were pruned and quantized without retraining or "
                     "centroid fine-tuning, so accuracy can drop a lot (the paper's LeNet-300-100 "
                     "keeps its accuracy only with retraining); use training data when you have it")
+
+
+CARVED_WARNING = ("automatic densities without a validation split: it was held out of the training split, "
+                  "which the given model was trained on, so the search sees accuracies on samples the model "
+                  "has memorised and may prune too hard; give x_val/y_val held out of your own training "
+                  "(the test accuracy below shows the real cost)")
 
 
 class OptionError(EIEError, ValueError):
@@ -96,6 +102,7 @@ class CompressOptions:
     prune_steps: int = 4
     prune_epochs: int = 8           # retraining epochs after each pruning step
     prune_lr: float = 5e-4
+    prune_weight_decay: float = 0.0   # L2 (Adam's weight_decay) while retraining under the masks
     finetune_epochs: int = 5        # centroid fine-tuning epochs
     finetune_lr: float = 1e-4
     init: str = "linear"            # centroid initialisation: linear, density, random
@@ -297,6 +304,8 @@ def compress_layers(layers: list[LinearLayer], cfg: EIEConfig, data: Dataset | N
 
     selection = None
     if densities is None:
+        if not data.has_validation:
+            warnings.append(CARVED_WARNING)
         data = with_validation(data, seen_by_model=True)   # no-op when it has one
         t = time.perf_counter()
         stages, densities, selection = _select(layers, cfg, data, options, warnings)
