@@ -102,7 +102,7 @@ class CompressOptions:
     prune_steps: int = 4
     prune_epochs: int = 8           # retraining epochs after each pruning step
     prune_lr: float = 5e-4
-    prune_weight_decay: float = 0.0   # L2 (Adam's weight_decay) while retraining under the masks
+    prune_weight_decay: float = 1e-4  # L2 (Adam's weight_decay) while retraining under the masks
     finetune_epochs: int = 5        # centroid fine-tuning epochs
     finetune_lr: float = 1e-4
     init: str = "linear"            # centroid initialisation: linear, density, random

@@ -33,7 +33,7 @@ __all__ = ["GRID", "TOLERANCES", "Sensitivity", "sensitivity", "densities_for", 
            "Trial", "search"]
 
 GRID = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.06, 0.04, 0.03, 0.02, 0.01)
-TOLERANCES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+TOLERANCES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 @dataclass
