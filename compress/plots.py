@@ -86,6 +86,7 @@ def plot_sensitivity(selection: dict, chosen, names, folder: str | Path) -> Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -101,6 +102,8 @@ def plot_sensitivity(selection: dict, chosen, names, folder: str | Path) -> Path
     ax.axhline(ref - selection["max_drop"], color="tab:red", ls="--", lw=1,
                label=f"budget after retraining ({ref - selection['max_drop']:.2f} %)")
     ax.set_xscale("log")
+    ax.set_xticks(grid, [f"{g:g}" for g in grid])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.invert_xaxis()
     ax.set_xlabel("weights kept in the layer (%, log scale)")
     ax.set_ylabel("validation accuracy (%)")
