@@ -216,3 +216,12 @@ def test_refuses_to_replace_foreign_folder(tmp_path, capsys):
     assert main(["compress", str(path), "--one-shot", "--config", "tiny", "--out", str(foreign), "--quiet"]) == 2
     assert "is not an earlier" in capsys.readouterr().err
     assert (foreign / "thesis.tex").read_text() == "keep me"
+
+
+def test_paper_densities_only_for_lenet(tmp_path, capsys):
+    path = write(tmp_path / "m.npz", mlp_state((64, 32, 10)))
+    assert main(["compress", str(path), "--density", "paper", "--config", "tiny", "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 2
+    assert "the paper's densities are known for LeNet-300-100 (784-300-100-10), not for 64-32-10" in \
+        capsys.readouterr().err
+    assert no_leftovers(tmp_path, "o")
