@@ -24,10 +24,10 @@ from eie.config import EIEConfig
 
 from .loader import LinearLayer
 from .models import MLP, evaluate, set_determinism
-from .prune import MaskedTraining, iterative_prune, prune_once
+from .prune import MaskedTraining, iterative_prune, magnitude_mask, prune_once
 from .quantize import CentroidTraining, LayerCodes, quantize_model
 
-__all__ = ["Stages", "run_stages", "build_model", "fixed_point_accuracy"]
+__all__ = ["Stages", "run_stages", "build_model", "fixed_point_accuracy", "check_fits"]
 
 
 @dataclass
@@ -52,6 +52,20 @@ class Stages:
 
 def build_model(layers: list[LinearLayer]) -> MLP:
     return MLP.from_arrays([(l.name, l.weight, l.bias) for l in layers], relus=[l.relu for l in layers])
+
+
+def check_fits(layers: list[LinearLayer], densities, cfg: EIEConfig):
+    """Raise CapacityError if the pruned model cannot fit the config's memories.
+
+    Encodes the one-shot magnitude masks at the densities (placeholder codebook);
+    retraining keeps the densities, so only padding can differ from the final encoding.
+    """
+    qs = []
+    for l, d in zip(layers, densities):
+        mask = magnitude_mask(torch.as_tensor(l.weight), d).numpy()
+        cb = np.r_[0.0, np.full(cfg.codebook_size - 1, 0.5)]
+        qs.append(fmt.QuantizedLayer(l.name, mask.astype(np.int64), cb, np.zeros(l.weight.shape[0]), l.relu))
+    fmt.encode_network(qs, cfg)
 
 
 def fixed_point_accuracy(program: fmt.Program, x, y) -> float:

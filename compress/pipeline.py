@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from eie import format as fmt
 from eie import numerics
@@ -37,11 +36,10 @@ from eie.errors import EIEError
 
 from . import calibrate
 from .data import Dataset, DataError, with_validation
-from .flow import Stages, build_model, fixed_point_accuracy, run_stages
+from .flow import build_model, check_fits, fixed_point_accuracy, run_stages
 from .loader import LinearLayer
-from .prune import magnitude_mask
 from .quantize import INIT_METHODS, LayerCodes
-from .sensitivity import Sensitivity, Trial, candidates, search, sensitivity
+from .selection import select_densities
 
 __all__ = ["CompressOptions", "CompressResult", "OptionError", "OutputFolderError", "check_out_dir", "default_densities", "compress_layers",
            "write_outputs", "ONE_SHOT_WARNING", "CARVED_WARNING", "PAPER_DENSITIES"]
@@ -188,20 +186,6 @@ def _check_data(layers: list[LinearLayer], data: Dataset):
                         f"{layers[-1].name!r} has only {n_out} outputs")
 
 
-def _fits(layers: list[LinearLayer], densities, cfg: EIEConfig):
-    """Raise CapacityError if the pruned model cannot fit the config's memories.
-
-    Encodes the one-shot magnitude masks at the densities (placeholder codebook);
-    retraining keeps the densities, so only padding can differ from the final encoding.
-    """
-    qs = []
-    for l, d in zip(layers, densities):
-        mask = magnitude_mask(torch.as_tensor(l.weight), d).numpy()
-        cb = np.r_[0.0, np.full(cfg.codebook_size - 1, 0.5)]
-        qs.append(fmt.QuantizedLayer(l.name, mask.astype(np.int64), cb, np.zeros(l.weight.shape[0]), l.relu))
-    fmt.encode_network(qs, cfg)
-
-
 def _densities(layers: list[LinearLayer], options: CompressOptions, data) -> tuple[float, ...] | None:
     """The given densities per layer, or None for the automatic selection."""
     sizes = tuple([int(layers[0].weight.shape[1])] + [int(l.weight.shape[0]) for l in layers])
@@ -226,61 +210,6 @@ def _problems(found: list[str], allow: bool, warnings: list[str], when: str):
     warnings += [f"fixed point ({when}): {p}" for p in found]
 
 
-def _select(layers, cfg, data: Dataset, options, warnings) -> tuple[Stages, tuple, dict]:
-    """Automatic densities: sensitivity, candidates that fit, search (`compress.sensitivity`).
-
-    The budget is relative to the dense model's validation accuracy, or, when the model was
-    trained on the validation samples (split off its own training data), to the flow's run
-    at 100 % density, which retrains without them: a fair reference on unseen samples.
-    """
-    sens = sensitivity(build_model(layers), data.x_val, data.y_val)
-    cands, first_error = [], None
-    for t, d in candidates(sens):
-        try:
-            _fits(layers, d, cfg)
-            cands.append((t, d))
-        except fmt.CapacityError as e:
-            first_error = first_error or e
-    if not cands:
-        raise first_error
-
-    def run(d):
-        st = run_stages(layers, cfg, data, d, options)
-        return fixed_point_accuracy(st.program, data.x_val, data.y_val), st.kept_pct, st
-
-    reference, ref_source, ref_trial = sens.dense, "dense model (as given)", None
-    if data.val_seen_by_model:
-        full = (1.0,) * len(layers)
-        _fits(layers, full, cfg)
-        acc, kept, st = run(full)
-        ref_trial = Trial("reference: 100 %", full, acc, True, kept, st)
-        reference, ref_source = acc, "the flow at 100 % density (retrained without the validation samples)"
-    chosen, trials = search(cands, run, reference, options.max_drop, grid=sens.grid,
-                            names=[l.name for l in layers], sizes=[l.weight.size for l in layers])
-    if ref_trial is not None:
-        trials.insert(0, ref_trial)
-    if not chosen.passed:
-        warnings.append(
-            f"automatic densities: no candidate kept the fixed-point validation accuracy within "
-            f"{options.max_drop:g} points of the reference's {reference:.2f} % ({ref_source}); the most "
-            f"cautious one ({_shown(chosen.densities)}) reached {chosen.val_accuracy:.2f} % "
-            f"({chosen.val_accuracy - reference:+.2f} points)")
-    sel = _selection_dict(sens, trials, chosen, options.max_drop)
-    sel.update(reference=reference, reference_source=ref_source)
-    return chosen.result, chosen.densities, sel
-
-
-def _shown(densities) -> str:
-    return ", ".join(f"{100 * d:g} %" for d in densities)
-
-
-def _selection_dict(sens: Sensitivity, trials: list[Trial], chosen: Trial, max_drop: float) -> dict:
-    return {"grid": list(sens.grid), "dense_val": sens.dense, "curves": sens.curves, "max_drop": max_drop,
-            "trials": [{"step": t.step, "densities": list(t.densities), "kept_pct": t.kept_pct,
-                        "val_fixed_point": t.val_accuracy, "passed": t.passed, "chosen": t is chosen}
-                       for t in trials]}
-
-
 def compress_layers(layers: list[LinearLayer], cfg: EIEConfig, data: Dataset | None = None,
                     options: CompressOptions | None = None, source: str = "",
                     input_shape=None) -> CompressResult:
@@ -296,7 +225,7 @@ def compress_layers(layers: list[LinearLayer], cfg: EIEConfig, data: Dataset | N
     timings, warnings = {}, [ONE_SHOT_WARNING] if options.one_shot else []
     t0 = time.perf_counter()
     if densities is not None:
-        _fits(layers, densities, cfg)
+        check_fits(layers, densities, cfg)
     if data is not None:
         what = f"the calibration data ({data.name}: training and validation splits)"
         _problems(calibrate.dense_range_problems(build_model(layers), data.calibration(), cfg, what),
@@ -308,7 +237,7 @@ def compress_layers(layers: list[LinearLayer], cfg: EIEConfig, data: Dataset | N
             warnings.append(CARVED_WARNING)
         data = with_validation(data, seen_by_model=True)   # no-op when it has one
         t = time.perf_counter()
-        stages, densities, selection = _select(layers, cfg, data, options, warnings)
+        stages, densities, selection = select_densities(layers, cfg, data, options, warnings)
         timings["density_selection"] = time.perf_counter() - t
     else:
         stages = run_stages(layers, cfg, data, densities, options)
