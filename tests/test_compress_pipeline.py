@@ -132,3 +132,22 @@ def test_demo_command_quick(tmp_path, capsys):
     rep = json.loads((out / "report.json").read_text())
     assert rep["layers"][0]["shape"] == [300, 784] and (out / "dense.pt").is_file()
     assert read_images(out / "images", PRESETS["ice40"]).n_layers == 3
+
+
+def test_codebook_bits_per_layer(dense_model, tmp_path, capsys):
+    out = tmp_path / "bits"
+    assert main(["compress", str(dense_model), "--config", "tiny", "--out", str(out), "--density", "30%,50%",
+                 "--codebook-bits", "3,4"] + QUICK) == 0
+    rep = json.loads((out / "report.json").read_text())
+    fc1, fc2 = rep["layers"]
+    assert fc1["weight_bits_pq"] == 3 and fc2["weight_bits_pq"] == 4
+    # fc1 uses 7 shared values: indices 0..7 in the config's 4-bit images, the rest of its codebook unused.
+    saved = np.load(out / "compressed.npz")
+    assert saved["fc1.indices"].max() <= 7 and len(np.unique(saved["fc1.indices"])) == 8
+    assert np.all(saved["fc1.codebook"][8:] == 0)
+    program = read_images(out / "images", TINY).program()
+    assert np.array_equal(fmt.decode_layer(program.layers[0], TINY.n_pe), saved["fc1.indices"])
+    assert main(["compress", str(dense_model), "--config", "tiny", "--out", str(tmp_path / "bad"),
+                 "--codebook-bits", "5"] + QUICK) == 2
+    assert "codebook bits must be whole numbers 1 .. 4" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
