@@ -214,11 +214,19 @@ def _check_layer(q: QuantizedLayer, cfg: EIEConfig):
             raise FormatError(f"layer {q.name}: {what} contains NaN or Inf")
 
 
-def encode_layer(q: QuantizedLayer, cfg: EIEConfig) -> EncodedLayer:
-    """Encode one layer for the config's PE count (not yet placed in memory)."""
+def encode_layer(q: QuantizedLayer, cfg: EIEConfig, *, allow_loss: bool = False) -> EncodedLayer:
+    """Encode one layer for the config's PE count (not yet placed in memory).
+
+    A used codebook value that no shift holds (it would saturate, or a non-zero value
+    would round to 0) raises `numerics.FixedPointError` unless ``allow_loss``. Biases
+    saturate to the activation range by definition (docs/format.md); the compressor
+    refuses that itself (`numerics.bias_problems`).
+    """
     _check_layer(q, cfg)
     idx = np.asarray(q.indices)
     frac = numerics.choose_weight_frac(q.codebook, cfg)
+    if not allow_loss:
+        numerics.check_codebook(q.name, q.codebook, frac, cfg, used=np.unique(idx))
     cb_q = numerics.codebook_to_fixed(q.codebook, frac, cfg)
     ptrs, vs, zs = [], [], []
     for k in range(cfg.n_pe):
@@ -228,8 +236,11 @@ def encode_layer(q: QuantizedLayer, cfg: EIEConfig) -> EncodedLayer:
                         codebook=cb_q, bias=numerics.bias_to_fixed(q.bias, cfg), ptr=ptrs, v=vs, z=zs)
 
 
-def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig) -> Program:
-    """Encode and place every layer; raise CapacityError naming what does not fit."""
+def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig, *, allow_loss: bool = False) -> Program:
+    """Encode and place every layer; raise CapacityError naming what does not fit.
+
+    ``allow_loss``: see `encode_layer` (default: refuse values the formats cannot hold).
+    """
     if not layers:
         raise FormatError("a network needs at least one layer")
     if len(layers) > cfg.max_layers:
@@ -239,7 +250,7 @@ def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig) -> Program:
         if a.out_len != b.in_len:
             raise FormatError(f"layer {a.name} has {a.out_len} outputs but layer {b.name} "
                               f"expects {b.in_len} inputs")
-    encoded = [encode_layer(q, cfg) for q in layers]
+    encoded = [encode_layer(q, cfg, allow_loss=allow_loss) for q in layers]
     place(encoded, cfg)
     return Program(cfg=cfg, layers=encoded)
 
