@@ -149,10 +149,15 @@ class EncodedLayer:
 
 @dataclass
 class Program:
-    """A whole network in the EIE format, placed in the memories of one config."""
+    """A whole network in the EIE format, placed in the memories of one config.
+
+    ``network``: for a conv net, the `eie.network.Network` saying how the layers run (im2col
+    patches, pooling); None for an MLP (layer ``l`` feeds layer ``l + 1``).
+    """
 
     cfg: EIEConfig
     layers: list[EncodedLayer]
+    network: object = None
 
 
 # ---- encoding --------------------------------------------------------------------------
@@ -236,23 +241,29 @@ def encode_layer(q: QuantizedLayer, cfg: EIEConfig, *, allow_loss: bool = False)
                         codebook=cb_q, bias=numerics.bias_to_fixed(q.bias, cfg), ptr=ptrs, v=vs, z=zs)
 
 
-def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig, *, allow_loss: bool = False) -> Program:
+def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig, *, allow_loss: bool = False,
+                   network=None) -> Program:
     """Encode and place every layer; raise CapacityError naming what does not fit.
 
     ``allow_loss``: see `encode_layer` (default: refuse values the formats cannot hold).
+    ``network``: a conv net's `eie.network.Network` (its layers need not chain as matrices;
+    the network checks their lengths instead).
     """
     if not layers:
         raise FormatError("a network needs at least one layer")
     if len(layers) > cfg.max_layers:
         raise CapacityError(f"the network has {len(layers)} layers; the config's layer table holds "
                             f"{cfg.max_layers} (max_layers)")
-    for a, b in zip(layers, layers[1:]):
-        if a.out_len != b.in_len:
-            raise FormatError(f"layer {a.name} has {a.out_len} outputs but layer {b.name} "
-                              f"expects {b.in_len} inputs")
+    if network is not None:
+        network.check_layers([(q.in_len, q.out_len) for q in layers])
+    else:
+        for a, b in zip(layers, layers[1:]):
+            if a.out_len != b.in_len:
+                raise FormatError(f"layer {a.name} has {a.out_len} outputs but layer {b.name} "
+                                  f"expects {b.in_len} inputs")
     encoded = [encode_layer(q, cfg, allow_loss=allow_loss) for q in layers]
     place(encoded, cfg)
-    return Program(cfg=cfg, layers=encoded)
+    return Program(cfg=cfg, layers=encoded, network=network)
 
 
 def place(encoded: list[EncodedLayer], cfg: EIEConfig):

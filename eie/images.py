@@ -5,7 +5,8 @@ one ``.hex`` file (one word per line, ``$readmemh``-ready) and one ``.bin`` file
 word little-endian in ``ceil(width/8)`` bytes). Per-PE memories live in ``peNNN/``,
 global ones (codebook, layer table) in ``global/``. Only the used words are written;
 the rest of each memory is zero. The manifest records the config (and its hash), the
-layer table in readable form, the memory sizes and the SHA-256 of every image file.
+layer table in readable form, the memory sizes and the SHA-256 of every image file, and for
+a conv net its `eie.network.Network` (``network``: how the layers run on im2col patches).
 
 `write_images` is atomic (a failure leaves no folder). `read_images` checks the
 manifest's format, its config against the expected one, every checksum, and every
@@ -29,6 +30,7 @@ from .bits import (bytes_to_hex, bytes_to_words, entries_to_words, pack_fields, 
 from .config import EIEConfig, ConfigError
 from .contract import GLOBAL_MEMS, PE_IMAGE_MEMS, Mem, image_memories
 from .errors import EIEError
+from .network import Network, NetworkError
 
 __all__ = ["ImageError", "Images", "Memories", "write_images", "read_images", "program_memories",
            "image_file", "image_files", "MANIFEST", "FORMAT_NAME", "FORMAT_VERSION"]
@@ -152,6 +154,8 @@ def write_images(program: fmt.Program, out_dir: str | Path, extra: dict | None =
                          for mem, info in specs.items()},
             "images": dict(sorted(files.items())),
         }
+        if program.network is not None:
+            manifest["network"] = program.network.to_dict()
         if extra:
             manifest["extra"] = extra
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
@@ -228,7 +232,12 @@ class Images:
                 name=name, in_len=in_len, out_len=out_len, shift=int(table["shift"][l]),
                 relu=bool(table["relu"][l]), codebook=cb, bias=bias, ptr=ptrs, v=vs, z=zs,
                 ptr_base=ptr_base, bias_base=bias_base, entry_base=bases))
-        return fmt.Program(cfg=cfg, layers=layers)
+        return fmt.Program(cfg=cfg, layers=layers, network=self.network)
+
+    @property
+    def network(self):
+        """The conv net's `eie.network.Network` (manifest ``network``), None for an MLP."""
+        return None if "network" not in self.manifest else Network.from_dict(self.manifest["network"])
 
 
 def _mem(mem: Mem | str) -> Mem:
@@ -250,7 +259,15 @@ def read_images(folder: str | Path, cfg: EIEConfig | None = None) -> Images:
     if not isinstance(n_layers, int) or not 1 <= n_layers <= min(cfg.max_layers, len(mems.glob[Mem.LAYERS])):
         raise ImageError(f"{mpath}: bad layer count {n_layers!r}")
     mems.n_layers = n_layers
-    return Images(folder=folder, cfg=cfg, manifest=manifest, memories=mems)
+    images = Images(folder=folder, cfg=cfg, manifest=manifest, memories=mems)
+    if "network" in manifest:
+        try:
+            net = images.network
+            table = unpack_fields(mems.glob[Mem.LAYERS][:n_layers], fmt.layer_fields(cfg))
+            net.check_layers(list(zip(table["in_len"], table["out_len"])))
+        except NetworkError as e:
+            raise ImageError(f"{mpath}: bad network description: {e}") from None
+    return images
 
 
 def _read_manifest(mpath: Path) -> dict:
