@@ -12,8 +12,8 @@ def register(sub):
     p = sub.add_parser("golden", help="run the bit-exact golden model (and cycle model) on an image folder")
     p.add_argument("images", help="image folder written by `eie compress` (holds manifest.json)")
     p.add_argument("--inputs", required=True,
-                   help=".npy of input vectors, shape (in_len,) or (batch, in_len): fixed-point "
-                        "integers, or floats with --float")
+                   help=".npy of input vectors, shape (in_len,) or (batch, in_len) (a conv net's images: "
+                        "(batch, C, H, W), (C, H, W) or flattened): fixed-point integers, or floats with --float")
     p.add_argument("--float", action="store_true", help="inputs are floats: convert to fixed point first")
     p.add_argument("--config", help="expected config (preset or JSON): refuse images made for another")
     p.add_argument("-o", "--output", help="write the last layer's outputs to this .npy")
@@ -69,18 +69,21 @@ def run_golden_cmd(args):
         if not np.all(np.isfinite(x)):
             raise EIEError("inputs contain NaN or Inf")
         x = numerics.act_from_float(x, model.cfg)
-    outs = model.run_layers(x)
-    y = outs[-1]
-    batch = 1 if y.ndim == 1 else y.shape[0]
-    print(f"golden model: {len(model.layers)} layers, {batch} input vector(s), config {model.cfg.hash}")
-    from eie.cycle_model import network_timing
-    first = x if x.ndim == 1 else x[0]
-    timing = network_timing(model_program, first)
-    print("cycle model (first input vector):")
-    print(f"  {'layer':12} {'in':>6} {'out':>6} {'non-zero in':>11} {'cycles':>8} {'bound':>8} {'ratio':>6}")
-    for layer, t in zip(model.layers, timing):
-        print(f"  {layer.name:12} {layer.in_len:>6} {layer.out_len:>6} {t.broadcasts:>11} "
-              f"{t.cycles:>8} {t.bound:>8} {t.ratio:>6.3f}")
+    if model.network is not None:
+        y = _golden_conv_net(model, model_program, x)
+    else:
+        outs = model.run_layers(x)
+        y = outs[-1]
+        batch = 1 if y.ndim == 1 else y.shape[0]
+        print(f"golden model: {len(model.layers)} layers, {batch} input vector(s), config {model.cfg.hash}")
+        from eie.cycle_model import network_timing
+        first = x if x.ndim == 1 else x[0]
+        timing = network_timing(model_program, first)
+        print("cycle model (first input vector):")
+        print(f"  {'layer':12} {'in':>6} {'out':>6} {'non-zero in':>11} {'cycles':>8} {'bound':>8} {'ratio':>6}")
+        for layer, t in zip(model.layers, timing):
+            print(f"  {layer.name:12} {layer.in_len:>6} {layer.out_len:>6} {t.broadcasts:>11} "
+                  f"{t.cycles:>8} {t.bound:>8} {t.ratio:>6.3f}")
     if args.output:
         import io
         buf = io.BytesIO()
@@ -90,6 +93,26 @@ def run_golden_cmd(args):
     else:
         print(np.array2string(y, threshold=64))
     return 0
+
+
+def _golden_conv_net(model, program, x):
+    """A conv net: outputs of every image, and the first image's RUNs, cycles and host bytes."""
+    from eie.convnet import as_images
+    from eie.convtiming import image_timing
+
+    images, single = as_images(x, model.network, model.cfg)       # refuses a wrong image size
+    y = model.run(x)
+    c, h, w = model.network.input_shape
+    print(f"golden model: conv net on {c}x{h}x{w} images, {len(model.layers)} layers, {len(images)} image(s), "
+          f"config {model.cfg.hash}")
+    t = image_timing(model, program, images[0])
+    print("cycle model (first image; each conv runs once per im2col patch, pooling on the host):")
+    print(f"  {'layers':16} {'RUNs':>6} {'cycles':>9} {'bound':>9} {'host bytes':>11}")
+    for s in t.steps:
+        print(f"  {s.name:16} {s.runs:>6} {s.cycles:>9} {s.bound:>9} {s.host_bytes:>11}")
+    print(f"  {'total':16} {t.runs:>6} {t.cycles:>9} {'':>9} {t.host_bytes:>11}  (image and result alone: "
+          f"{t.on_chip_bytes} bytes)")
+    return y
 
 
 def run_regression_cmd(args):
