@@ -184,13 +184,18 @@ def run_compress(args):
 
 
 def run_demo(args):
-    from .demo import DENSE_EPOCHS, LENET5_EPOCHS, run_lenet, run_lenet5
+    import dataclasses
+
+    from .demo import DENSE_EPOCHS, LENET5_EPOCHS, LENET5_WEIGHT_DECAY, run_lenet, run_lenet5
     from .pipeline import check_out_dir
 
     out = Path(args.out)
     check_out_dir(out)
+    options = _options(args, density_default="paper")
     run, epochs = (run_lenet5, LENET5_EPOCHS) if args.net == "lenet5" else (run_lenet, DENSE_EPOCHS)
-    rep = run(out, args.config, options=_options(args, density_default="paper"),
+    if args.net == "lenet5":
+        options = dataclasses.replace(options, prune_weight_decay=LENET5_WEIGHT_DECAY)
+    rep = run(out, args.config, options=options,
               dense_epochs=epochs if args.dense_epochs is None else args.dense_epochs, progress=not args.quiet)
     for w in rep["warnings"]:
         print(f"eie: warning: {w}", file=sys.stderr)

@@ -235,3 +235,22 @@ def test_quick_flow_on_a_small_cnn(tmp_path):
     assert rep["network"]["input_shape"] == [1, 8, 8]
     md = (tmp_path / "cnn" / "report.md").read_text()
     assert "0 (conv 4@3x3, 9x4)" in md and "conv net on the array: 1x8x8 -> conv 4@3x3 pad 1,1,1,1" in md
+
+
+def test_paper_codebook_bits(tmp_path):
+    """--codebook-bits paper: 8-bit codebooks for conv layers, 5-bit for fully connected ones,
+    within the config's v_bits (refused on a 4-bit config)."""
+    from compress.data import load_dataset
+    from compress.pipeline import OptionError
+    from eie.config import PRESETS
+
+    d = load_dataset("digits")
+    args = dict(train=(d.x_train.reshape(-1, 1, 8, 8), d.y_train), test=(d.x_test, d.y_test),
+                densities=(0.5, 0.5, 0.5, 0.8), codebook_bits="paper", **QUICK)
+    with pytest.raises(OptionError, match="the paper's 8-bit conv codebooks need a config with v_bits = 8"):
+        compress(small_cnn(), config="tiny", **args)
+    result = compress(small_cnn(), config=PRESETS["tiny"].replace(v_bits=8), out=tmp_path / "p", **args)
+    assert [len(c.codebook) - 1 for c in result.codes] == [255, 255, 31, 31]
+    rep = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert [l["weight_bits_pq"] for l in rep["layers"]] == [8, 8, 5, 5]
+    assert rep["accuracy"]["fixed_point"] == result.accuracy["fixed_point"]
