@@ -60,7 +60,7 @@ def test_conv_net_on_the_array():
     cfg = TINY
     program = tiny_conv_net(rng, cfg)
     golden = GoldenModel(program)
-    images = [np.where(rng.random((1, 6, 5)) < 0.7, rng.integers(0, 400, (1, 6, 5)), 0) for _ in range(2)]
+    images = [np.where(rng.random((1, 6, 5)) < 0.7, rng.integers(0, 400, (1, 6, 5)), 0) for _ in range(1)]
     seen = []
 
     async def body(drv):
@@ -83,4 +83,4 @@ def test_conv_net_on_the_array():
             assert len(runs) == 6 * 5 + 1 + 1   # conv1 patches, conv2 patch, the dense RUN
 
     simulate(cfg, body)
-    assert len(seen) == 2 * 32
+    assert len(seen) == 32      # one image: Amaranth's simulator is slow; Verilator runs more (test_sim_convnet)
