@@ -35,6 +35,11 @@ def register(sub):
     r.add_argument("--lenet-images", help="image folder of a compressed LeNet-300-100 (default: make one)")
     r.add_argument("--lenet-config", default="eie,ice40",
                    help="comma-separated configs LeNet runs on (default eie,ice40)")
+    r.add_argument("--no-cnn", action="store_true",
+                   help="leave out the conv nets (LeNet-5 and a small CNN from PyTorch via ONNX) on MNIST test images")
+    r.add_argument("--cnn-config", default="eie", help="comma-separated configs the conv nets run on (default eie)")
+    r.add_argument("--cnn-images", type=int, default=20, metavar="N",
+                   help="MNIST test images per conv net (default 20)")
     r.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "2")),
                    help="simulations run in parallel (default: $JOBS or 2)")
     r.add_argument("--waves", action="store_true",
@@ -139,6 +144,12 @@ def run_regression_cmd(args):
                                       presets=not (args.all_depths or args.depths))
     if not args.no_lenet:
         cases += regression.lenet_cases(Path(args.out) / "lenet", args.lenet_config, args.lenet_images)
+    if not args.no_cnn:
+        from sim.cnn_regression import cnn_cases
+
+        if args.cnn_images < 1:
+            raise EIEError(f"--cnn-images must be at least 1, not {args.cnn_images}")
+        cases += cnn_cases(Path(args.out) / "cnn", args.cnn_config, images=args.cnn_images)
     if args.only:
         try:
             pat = re.compile(args.only)
@@ -159,11 +170,17 @@ def run_regression_cmd(args):
     for r in results:
         if r["status"] not in ("pass", "skip"):
             r["replay"] = (f"eie regression --out out/replay --seed {args.seed} --only '^{re.escape(r['name'])}$' "
-                           f"--waves" + (" --no-lenet" if not r["name"].startswith("lenet") else ""))
+                           f"--waves" + (" --no-lenet" if not r["name"].startswith("lenet") else "")
+                           + (" --no-cnn" if not r["name"].startswith("cnn") else ""))
     extra = {"wall_seconds": round(time.monotonic() - t0, 1)}
     lenet = regression.lenet_accuracy(results)
     if lenet:
         extra["lenet"] = lenet
+    from sim.cnn_regression import cnn_summary
+
+    cnn = cnn_summary(results)
+    if cnn:
+        extra["cnn"] = cnn
     s = regression.write_summary(results, out, seed=args.seed, extra=extra)
     ce = s["cycle_error"]
     print(f"regression: {s['passed']}/{s['cases']} cases passed "
@@ -176,6 +193,11 @@ def run_regression_cmd(args):
     for name, a in (lenet or {}).items():
         print(f"LeNet-300-100 on {name}: {a['images']} MNIST test images through the RTL, "
               f"{a['parts_passed']}/{a['parts']} parts bit-exact, RTL accuracy {a['accuracy_pct']:.2f} %")
+    for name, a in cnn.items():
+        cyc = (f", {a['cycles_per_image']:.0f} cycles per image ({100 * a['host_share']:.0f} % host traffic)"
+               if a["cycles_per_image"] else "")
+        print(f"{name}: {a['images']} MNIST test images through the RTL, {a['parts_passed']}/{a['parts']} parts "
+              f"bit-exact, RTL accuracy {a['accuracy_pct']:.2f} %{cyc}")
     bad = [r for r in results if r["status"] not in ("pass", "skip")]
     for r in bad[:10]:
         print(f"  FAILED {r['name']}: {r.get('error')}\n    replay: {r['replay']}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eie.convnet import image_runs
+from eie.convnet import as_images, image_runs
 from eie.cycle_model import layer_timing
 from host.convnet import infer_network
 
@@ -31,6 +31,7 @@ async def run_images(tb, program, golden, x_all, sb, result) -> list[np.ndarray]
     cfg, layers = program.cfg, program.layers
     drv = tb.driver
     outputs, per_image = [], []
+    x_all, _ = as_images(x_all, program.network, cfg)     # (batch, C, H, W) from any accepted form
     want_all = golden.run(x_all)
     for v, img in enumerate(x_all):
         runs = image_runs(golden, img)
