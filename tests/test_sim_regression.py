@@ -172,3 +172,30 @@ def test_cnn_summary_and_its_line(tmp_path):
     md = (tmp_path / "summary.md").read_text()
     assert "Conv net n/eie: 3 MNIST test images through the RTL, 1 of 2 parts bit-exact" in md
     assert "1100 device cycles per image (clean parts), of which 250 in RUNs (77.3 % host traffic)" in md
+
+
+def test_cnn_images_written_again_for_a_config_that_only_differs_in_the_queue(tmp_path):
+    """A compressed conv net's images are written again for a config that differs only in
+    fields neither the compressor nor the memories depend on; any other difference is refused."""
+    from eie.images import read_images, write_images
+    from eie.network import Conv, Dense, Flatten, Network, Pool
+    from sim.cnn_regression import rewrite_images
+
+    rng = np.random.default_rng(3)
+    tiny = PRESETS["tiny"]
+    net = Network((1, 6, 6), (Conv(0, 2, (3, 3)), Pool("max", (2, 2), (2, 2)), Flatten(), Dense(1)))
+    layers = [fmt.QuantizedLayer("c", rng.integers(0, 16, (2, 9)), np.r_[0.0, rng.normal(size=15)], rng.normal(size=2)),
+              fmt.QuantizedLayer("f", rng.integers(0, 16, (3, 8)), np.r_[0.0, rng.normal(size=15)], rng.normal(size=3),
+                                 False)]
+    folder = write_images(fmt.encode_network(layers, tiny, network=net), tmp_path / "images", extra={"source": "t"})
+    before = read_images(folder).manifest
+    assert rewrite_images(folder, tiny) is None                         # already this config
+    assert rewrite_images(folder, tiny.replace(n_pe=2)) is None         # another placement: compress again
+    assert read_images(folder, tiny).manifest == before
+    other = tiny.replace(queue_depth=2)
+    assert rewrite_images(folder, other) == tiny.hash
+    after = read_images(folder, other)
+    assert after.manifest["images"] == before["images"] and after.network == net
+    assert after.manifest["extra"] == {"source": "t"} and not (tmp_path / "images.rewrite").exists()
+    x = rng.integers(0, 300, (3, 1, 6, 6))
+    assert np.array_equal(GoldenModel(after).run(x), GoldenModel(fmt.encode_network(layers, other, network=net)).run(x))
