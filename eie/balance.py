@@ -1,0 +1,189 @@
+"""Load balance over the PEs: where each output row goes, and ESE-style balanced pruning.
+
+EIE interleaves rows (row ``i`` in PE ``i % n_pe``), so a PE's work is whatever its rows
+happen to hold. `balanced_positions` chooses each row's PE and slot instead, to even out
+the entries every PE stores, padding included: rows are dealt heaviest first, one slot row
+at a time, each to the PE with the least work so far (so every PE gets one row per slot
+row), then rows are swapped between the busiest and the idlest PE while that lowers the
+busiest PE's entries counted with padding. The result is ``positions[i]``, the device row
+of model row ``i``, for `eie.format.encode_network(..., balance=True)`.
+
+``column_weights`` weighs each input column by how often it is non-zero (the work of a PE
+is the entries of the columns that get broadcast); by default every column counts once.
+
+`balanced_prune_mask` is load-balance-aware pruning as ESE (FPGA 2017) did it: each PE's
+share of the matrix keeps the same number of weights (the largest in magnitude), so the
+PEs are balanced before any row is moved.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import format as fmt
+
+__all__ = ["balanced_positions", "balanced_positions_coo", "pe_entries", "imbalance", "balanced_prune_mask",
+           "interleaved_positions", "SWAP_ROUNDS"]
+
+# Swap rounds after the deal: each moves the busiest PE's count (padding included) down or
+# stops the search; 64 take well under a second on EIE's largest layers.
+SWAP_ROUNDS = 64
+
+
+def interleaved_positions(out_len: int) -> np.ndarray:
+    """EIE's placement: model row ``i`` is device row ``i``."""
+    return np.arange(out_len, dtype=np.int64)
+
+
+def _row_weights(rows, cols, out_len: int, column_weights) -> np.ndarray:
+    w = None if column_weights is None else np.asarray(column_weights, np.float64)[cols]
+    return np.bincount(rows, weights=w, minlength=out_len).astype(np.float64)
+
+
+def _deal(weights: np.ndarray, n_pe: int) -> np.ndarray:
+    """Heaviest rows first, slot row by slot row, each to the least-loaded PE."""
+    out_len = len(weights)
+    order = np.argsort(-weights, kind="stable")
+    load = np.zeros(n_pe)
+    pos = np.empty(out_len, np.int64)
+    for r in range(fmt.local_rows(out_len, n_pe)):
+        chunk = order[r * n_pe:(r + 1) * n_pe]
+        pes = np.argsort(load, kind="stable")[:len(chunk)]
+        pos[chunk] = r * n_pe + pes
+        load[pes] += weights[chunk]
+    return pos
+
+
+def pe_entries(indices, positions, n_pe: int, max_run: int, column_weights=None) -> np.ndarray:
+    """Entries (padding included) each PE stores for this placement, each column weighted."""
+    rows, cols = np.nonzero(np.asarray(indices))
+    counts = fmt.pattern_entries(rows, cols, positions, np.asarray(indices).shape[1], n_pe, [max_run])[0]
+    if column_weights is None:
+        return counts.sum(axis=1).astype(np.float64)
+    return counts @ np.asarray(column_weights, np.float64)
+
+
+def imbalance(per_pe) -> float:
+    """Busiest PE's work over the mean (1.0 = perfectly balanced)."""
+    per_pe = np.asarray(per_pe, np.float64)
+    mean = per_pe.mean() if per_pe.size else 0.0
+    return float(per_pe.max() / mean) if mean > 0 else 1.0
+
+
+class _Rows:
+    """A layer's non-zeros grouped by row, to recount one PE's entries (padding included)
+    after a swap without touching the rest of the matrix."""
+
+    def __init__(self, rows, cols, shape, max_run: int, column_weights):
+        self.out_len, self.n_cols = shape
+        order = np.argsort(rows, kind="stable")      # each row's columns in one run
+        rows, self.cols = np.asarray(rows, np.int64)[order], np.asarray(cols, np.int64)[order]
+        self.rowptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=self.out_len))])
+        self.max_run = max_run
+        self.cw = None if column_weights is None else np.asarray(column_weights, np.float64)
+        self.weights = _row_weights(rows, self.cols, self.out_len, column_weights)
+
+    def pe_load(self, members: np.ndarray, pos: np.ndarray, n_pe: int) -> float:
+        """Entries (padding included, columns weighted) of the PE holding rows ``members``."""
+        sl = [np.arange(self.rowptr[r], self.rowptr[r + 1]) for r in members]
+        take = np.concatenate(sl) if sl else np.zeros(0, np.int64)
+        if not len(take):
+            return 0.0
+        cols = self.cols[take]
+        local = np.repeat(pos[members] // n_pe, np.diff(self.rowptr)[members])
+        order = np.lexsort((local, cols))
+        cols, local = cols[order], local[order]
+        first = np.ones(len(cols), bool)
+        first[1:] = cols[1:] != cols[:-1]
+        prev = np.where(first, -1, np.concatenate([[-1], local[:-1]]))
+        entries = 1 + fmt.padding_before(local - prev - 1, self.max_run)
+        return float(entries.sum() if self.cw is None else entries @ self.cw[cols])
+
+
+def _swap_pass(rs: "_Rows", pos, n_pe, rounds: int) -> np.ndarray:
+    """Swap rows between the busiest and the idlest PE while the busier of the two ends
+    lighter than the busiest was (padding depends on which rows share a PE, so it is
+    counted, not estimated). Each round tries the pair whose weights differ by half the gap."""
+    pos = pos.copy()
+    members = [np.flatnonzero(pos % n_pe == k) for k in range(n_pe)]
+    load = np.array([rs.pe_load(m, pos, n_pe) for m in members])
+    for _ in range(rounds):
+        hi, lo = int(load.argmax()), int(load.argmin())
+        gap = load[hi] - load[lo]
+        a, b = members[hi], members[lo]
+        diff = rs.weights[a][:, None] - rs.weights[b][None, :]
+        diff[diff <= 0] = np.inf
+        if gap <= 1 or not np.isfinite(diff).any():
+            break
+        i, j = np.unravel_index(np.argmin(np.abs(diff - gap / 2)), diff.shape)
+        trial = pos.copy()
+        trial[a[i]], trial[b[j]] = pos[b[j]], pos[a[i]]
+        na, nb = np.r_[np.delete(a, i), b[j]], np.r_[np.delete(b, j), a[i]]
+        la, lb = rs.pe_load(na, trial, n_pe), rs.pe_load(nb, trial, n_pe)
+        if max(la, lb) >= load[hi]:
+            break
+        pos, members[hi], members[lo] = trial, na, nb
+        load[hi], load[lo] = la, lb
+    return pos
+
+
+def balanced_positions_coo(rows, cols, shape, n_pe: int, max_run: int, column_weights=None,
+                           swap_rounds: int = SWAP_ROUNDS) -> np.ndarray:
+    """`balanced_positions` of the pattern with non-zeros at ``(rows, cols)``, ``shape`` =
+    (out_len, in_len)."""
+    rs = _Rows(rows, cols, shape, max_run, column_weights)
+    pos = _deal(rs.weights, n_pe)
+    return _swap_pass(rs, pos, n_pe, swap_rounds) if swap_rounds else pos
+
+
+def balanced_positions(indices, n_pe: int, max_run: int, column_weights=None,
+                       swap_rounds: int = SWAP_ROUNDS) -> np.ndarray:
+    """Device row of every output row, evening out the PEs' entries (padding included).
+
+    Parameters
+    ----------
+    indices : (out_len, in_len) codebook indices (0 = pruned), in the model's order.
+    n_pe : PEs; every PE receives ``ceil(out_len / n_pe)`` slots (device length
+        `eie.format.padded_len`), the slots left over hold no row.
+    max_run : the config's longest run of zeros (padding is counted with it).
+    column_weights : optional (in_len,) weight of each input column.
+    swap_rounds : rounds of row swaps after the deal (each counts padding exactly).
+    """
+    idx = np.asarray(indices)
+    rows, cols = np.nonzero(idx)
+    return balanced_positions_coo(rows, cols, idx.shape, n_pe, max_run, column_weights, swap_rounds)
+
+
+def balanced_prune_mask(weights, density: float, n_pe: int, positions=None) -> np.ndarray:
+    """ESE's load-balance-aware pruning: keep the ``density`` largest-magnitude weights of
+    each PE's share of the matrix, so every PE keeps the same count (±1).
+
+    ``positions`` (device row of each row, default interleaved) says which rows a PE owns.
+    Returns a boolean mask of the weights kept, the matrix's shape.
+    """
+    w = np.abs(np.asarray(weights, np.float64))
+    if w.ndim != 2:
+        raise ValueError(f"weights must be a matrix, not shape {w.shape}")
+    if not 0.0 <= density <= 1.0:
+        raise ValueError(f"density must be between 0 and 1, not {density}")
+    out_len = w.shape[0]
+    pos = interleaved_positions(out_len) if positions is None else np.asarray(positions, np.int64)
+    pe = pos % n_pe
+    total = int(round(density * w.size))
+    mask = np.zeros(w.shape, bool)
+    shares = [np.flatnonzero(pe == k) for k in range(n_pe)]
+    sizes = np.array([len(r) * w.shape[1] for r in shares])
+    # The same count for every PE (the remainder to the PEs with the most room).
+    keep = np.full(n_pe, total // n_pe)
+    extra = total - int(keep.sum())
+    keep[np.argsort(-sizes, kind="stable")[:extra]] += 1
+    keep = np.minimum(keep, sizes)
+    for k, r in enumerate(shares):
+        if keep[k] == 0:
+            continue
+        flat = w[r].ravel()
+        top = np.argpartition(-flat, keep[k] - 1)[:keep[k]]
+        sub = np.zeros(flat.size, bool)
+        sub[top] = True
+        mask[r] = sub.reshape(len(r), w.shape[1])
+    return mask
