@@ -22,12 +22,12 @@ import numpy as np
 
 from . import format as fmt
 
-__all__ = ["balanced_positions", "balanced_positions_coo", "pe_entries", "imbalance", "balanced_prune_mask",
+__all__ = ["balanced_positions", "balanced_positions_coo", "balanced_placement", "balanced_placements", "pe_entries", "imbalance", "balanced_prune_mask",
            "interleaved_positions", "SWAP_ROUNDS"]
 
 # Swap rounds after the deal: each moves the busiest PE's count (padding included) down or
-# stops the search; 64 take well under a second on EIE's largest layers.
-SWAP_ROUNDS = 64
+# stops the search; the first few dozen take almost all there is to gain.
+SWAP_ROUNDS = 32
 
 
 def interleaved_positions(out_len: int) -> np.ndarray:
@@ -74,39 +74,60 @@ class _Rows:
     """A layer's non-zeros grouped by row, to recount one PE's entries (padding included)
     after a swap without touching the rest of the matrix."""
 
-    def __init__(self, rows, cols, shape, max_run: int, column_weights):
+    def __init__(self, rows, cols, shape, n_pe: int, column_weights):
         self.out_len, self.n_cols = shape
-        order = np.argsort(rows, kind="stable")      # each row's columns in one run
-        rows, self.cols = np.asarray(rows, np.int64)[order], np.asarray(cols, np.int64)[order]
+        rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+        if len(rows) > 1 and np.any(rows[1:] < rows[:-1]):
+            order = np.argsort(rows, kind="stable")      # each row's columns in one run
+            rows, cols = rows[order], cols[order]
+        self.rows, self.cols = rows, cols
         self.rowptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=self.out_len))])
-        self.max_run = max_run
+        self.n_pe = n_pe
         self.cw = None if column_weights is None else np.asarray(column_weights, np.float64)
-        self.weights = _row_weights(rows, self.cols, self.out_len, column_weights)
+        self.weights = _row_weights(rows, cols, self.out_len, column_weights)
 
-    def pe_load(self, members: np.ndarray, pos: np.ndarray, n_pe: int) -> float:
-        """Entries (padding included, columns weighted) of the PE holding rows ``members``."""
-        sl = [np.arange(self.rowptr[r], self.rowptr[r + 1]) for r in members]
-        take = np.concatenate(sl) if sl else np.zeros(0, np.int64)
-        if not len(take):
-            return 0.0
+    def padless(self, max_run: int) -> bool:
+        """A PE's slice of a column spans at most ``ceil(out_len / n_pe)`` rows: with no
+        longer run than ``max_run`` there is no padding, whatever the placement."""
+        return fmt.local_rows(self.out_len, self.n_pe) <= max_run + 1
+
+    def counts(self, pos: np.ndarray, max_runs) -> np.ndarray:
+        """(len(max_runs), n_pe, n_cols) entries (padding included) of every PE."""
+        return fmt.pattern_entries(self.rows, self.cols, pos, self.n_cols, self.n_pe, max_runs)
+
+    def loads(self, counts: np.ndarray) -> np.ndarray:
+        """Every PE's entries (padding included, columns weighted)."""
+        return counts.sum(axis=1).astype(np.float64) if self.cw is None else counts @ self.cw
+
+    def pe_counts(self, members: np.ndarray, pos: np.ndarray, max_run: int) -> tuple[float, np.ndarray]:
+        """Load (columns weighted) and (n_cols,) entries, padding included, of the PE
+        holding rows ``members``: its own rows only, sorted by column and local row."""
+        lens = np.diff(self.rowptr)[members]
+        take = np.repeat(self.rowptr[members] - np.cumsum(np.r_[0, lens[:-1]]), lens) + np.arange(lens.sum())
         cols = self.cols[take]
-        local = np.repeat(pos[members] // n_pe, np.diff(self.rowptr)[members])
-        order = np.lexsort((local, cols))
-        cols, local = cols[order], local[order]
-        first = np.ones(len(cols), bool)
-        first[1:] = cols[1:] != cols[:-1]
-        prev = np.where(first, -1, np.concatenate([[-1], local[:-1]]))
-        entries = 1 + fmt.padding_before(local - prev - 1, self.max_run)
-        return float(entries.sum() if self.cw is None else entries @ self.cw[cols])
+        if self.padless(max_run):
+            entries = np.ones(len(cols), np.int64)
+        else:
+            span = fmt.local_rows(self.out_len, self.n_pe)
+            key = np.sort(cols * span + np.repeat(pos[members] // self.n_pe, lens))
+            cols, local = key // span, key % span
+            first = np.ones(len(key), bool)
+            first[1:] = cols[1:] != cols[:-1]
+            prev = np.where(first, -1, np.concatenate([[-1], local[:-1]]))
+            entries = 1 + fmt.padding_before(local - prev - 1, max_run)
+        per_col = np.bincount(cols, weights=entries, minlength=self.n_cols).astype(np.int64)
+        return float(per_col.sum() if self.cw is None else per_col @ self.cw), per_col
 
 
-def _swap_pass(rs: "_Rows", pos, n_pe, rounds: int) -> np.ndarray:
+def _swap_pass(rs: _Rows, pos, counts, max_run: int, rounds: int):
     """Swap rows between the busiest and the idlest PE while the busier of the two ends
     lighter than the busiest was (padding depends on which rows share a PE, so it is
-    counted, not estimated). Each round tries the pair whose weights differ by half the gap."""
-    pos = pos.copy()
+    counted, not estimated). Each round tries the pair whose weights differ by half the gap.
+    Returns the positions and their (n_pe, n_cols) entries."""
+    n_pe = rs.n_pe
+    pos, counts = pos.copy(), counts.copy()
     members = [np.flatnonzero(pos % n_pe == k) for k in range(n_pe)]
-    load = np.array([rs.pe_load(m, pos, n_pe) for m in members])
+    load = rs.loads(counts)
     for _ in range(rounds):
         hi, lo = int(load.argmax()), int(load.argmin())
         gap = load[hi] - load[lo]
@@ -119,21 +140,38 @@ def _swap_pass(rs: "_Rows", pos, n_pe, rounds: int) -> np.ndarray:
         trial = pos.copy()
         trial[a[i]], trial[b[j]] = pos[b[j]], pos[a[i]]
         na, nb = np.r_[np.delete(a, i), b[j]], np.r_[np.delete(b, j), a[i]]
-        la, lb = rs.pe_load(na, trial, n_pe), rs.pe_load(nb, trial, n_pe)
+        (la, ca), (lb, cb) = rs.pe_counts(na, trial, max_run), rs.pe_counts(nb, trial, max_run)
         if max(la, lb) >= load[hi]:
             break
         pos, members[hi], members[lo] = trial, na, nb
         load[hi], load[lo] = la, lb
-    return pos
+        counts[hi], counts[lo] = ca, cb
+    return pos, counts
+
+
+def balanced_placements(rows, cols, shape, n_pe: int, max_runs, column_weights=None,
+                        swap_rounds: int = SWAP_ROUNDS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`balanced_placement` for several run-length limits at once (one deal and one count
+    serve them all; the swaps, which count padding, are each limit's own)."""
+    rs = _Rows(rows, cols, shape, n_pe, column_weights)
+    pos = _deal(rs.weights, n_pe)
+    counts = rs.counts(pos, list(max_runs))
+    return [_swap_pass(rs, pos, c, m, swap_rounds) if swap_rounds else (pos, c)
+            for m, c in zip(max_runs, counts)]
+
+
+def balanced_placement(rows, cols, shape, n_pe: int, max_run: int, column_weights=None,
+                       swap_rounds: int = SWAP_ROUNDS) -> tuple[np.ndarray, np.ndarray]:
+    """`balanced_positions` of the pattern with non-zeros at ``(rows, cols)``, ``shape`` =
+    (out_len, in_len), and the (n_pe, in_len) entries (padding included) every PE then
+    stores per column (`eie.format.pattern_entries` of the positions)."""
+    return balanced_placements(rows, cols, shape, n_pe, [max_run], column_weights, swap_rounds)[0]
 
 
 def balanced_positions_coo(rows, cols, shape, n_pe: int, max_run: int, column_weights=None,
                            swap_rounds: int = SWAP_ROUNDS) -> np.ndarray:
-    """`balanced_positions` of the pattern with non-zeros at ``(rows, cols)``, ``shape`` =
-    (out_len, in_len)."""
-    rs = _Rows(rows, cols, shape, max_run, column_weights)
-    pos = _deal(rs.weights, n_pe)
-    return _swap_pass(rs, pos, n_pe, swap_rounds) if swap_rounds else pos
+    """`balanced_positions` of the pattern with non-zeros at ``(rows, cols)``."""
+    return balanced_placement(rows, cols, shape, n_pe, max_run, column_weights, swap_rounds)[0]
 
 
 def balanced_positions(indices, n_pe: int, max_run: int, column_weights=None,

@@ -93,7 +93,9 @@ def batch_timing(counts: list, xs: list, n_pe: list, depth: list, out_len: list)
     if any(len(n) != M for n in nz):
         raise ValueError("every config of a batch needs the same number of non-zero inputs")
     n_pe = np.asarray(n_pe, np.int64)
-    e = np.concatenate([np.asarray(c, np.int64)[:, n].T.reshape(M, N) for c, n, N in zip(counts, nz, n_pe)], axis=1)
+    # int32: entries of one column in one PE; (M, lanes) of a whole sweep stays small.
+    e = np.concatenate([np.asarray(c)[:, n].T.reshape(M, N).astype(np.int32)
+                        for c, n, N in zip(counts, nz, n_pe)], axis=1)
     rows = np.stack([n // k for n, k in zip(nz, n_pe)], axis=1) if M else np.zeros((0, len(n_pe)), np.int64)
     gaps = np.maximum(np.diff(np.vstack([np.full((1, len(n_pe)), -1), rows]), axis=0) - 1, 0)
     last_b, idle, stall = _broadcasts(e, gaps, n_pe, np.asarray(depth, np.int64))
@@ -105,7 +107,7 @@ def batch_timing(counts: list, xs: list, n_pe: list, depth: list, out_len: list)
         last_row = int(rows[-1, c]) if M else -1
         scan_end = int(last_b[c]) + (S - 1 - last_row)
         drain = max(2, scan_end + 1, int(idle[c]) if M else 0)
-        busy = e[:, lane[c]:lane[c + 1]].sum(axis=0)
+        busy = e[:, lane[c]:lane[c + 1]].sum(axis=0, dtype=np.int64)
         out.append(LayerTiming(cycles=int(drain + max(1, R) + 3), bound=int(max(M, int(busy.max()) if M else 0)),
                                broadcasts=M, busy=busy.astype(np.int64),
                                stall=stall[lane[c]:lane[c + 1]].astype(np.int64),

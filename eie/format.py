@@ -129,8 +129,8 @@ def to_model_order(y, positions):
 
 def padding_before(gap, max_run: int):
     """Padding entries a run of ``gap`` zero rows needs before the next stored entry: one
-    ``(v=0, z=max_run)`` entry per ``max_run + 1`` rows bridged."""
-    return gap // (max_run + 1)
+    ``(v=0, z=max_run)`` entry per ``max_run + 1`` rows bridged (a power of two: a shift)."""
+    return np.asarray(gap) >> ((max_run + 1).bit_length() - 1)
 
 
 def pattern_entries(rows, cols, device_rows, n_cols: int, n_pe: int, max_runs) -> np.ndarray:
@@ -139,23 +139,30 @@ def pattern_entries(rows, cols, device_rows, n_cols: int, n_pe: int, max_runs) -
     ``rows, cols``: the non-zeros of a layer (model rows, device columns); ``device_rows``:
     the device row of each model row. Returns ``(len(max_runs), n_pe, n_cols)``, one slice
     per run-length limit, equal to the pointer differences `encode_layer` would write
-    (tests/test_format.py checks it); one sort serves every ``max_run``.
+    (tests/test_balance.py checks it); one sort serves every ``max_run``, and none is needed
+    when no PE's slice is long enough to pad.
     """
-    dev = np.asarray(device_rows, np.int64)[np.asarray(rows, np.int64)]
-    cols = np.asarray(cols, np.int64)
-    pe, local = dev % n_pe, dev // n_pe
-    group = pe * n_cols + cols
-    span = int(local.max()) + 1 if len(local) else 1
-    key = np.sort(group * span + local)
-    group, local = key // span, key % span
-    first = np.ones(len(key), bool)
-    first[1:] = group[1:] != group[:-1]
-    prev = np.where(first, -1, np.concatenate([[-1], local[:-1]]))
+    dev_rows = np.asarray(device_rows, np.int64)
+    rows = np.asarray(rows)
+    span = int(dev_rows.max()) // n_pe + 1 if len(dev_rows) else 1
+    shift = max(1, (span - 1).bit_length())             # local row in the key's low bits
+    # Per-row lookups instead of a division per non-zero; 32-bit keys when they fit.
+    small = (n_pe * n_cols) << shift < (1 << 31)
+    dt = np.int32 if small else np.int64
+    group = (dev_rows % n_pe).astype(dt)[rows] * dt(n_cols) + np.asarray(cols).astype(dt)
+    real = np.bincount(group, minlength=n_pe * n_cols)
+    out = np.repeat(real[None, :].astype(np.int64), len(max_runs), axis=0)
+    if all(span <= m + 1 for m in max_runs):
+        return out.reshape(len(max_runs), n_pe, n_cols)
+    key = np.sort((group << dt(shift)) | (dev_rows // n_pe).astype(dt)[rows])
+    group, local = key >> shift, key & ((1 << shift) - 1)
+    prev = np.concatenate([[-1], local[:-1]])
+    prev[np.concatenate([[True], group[1:] != group[:-1]])] = -1
     gap = local - prev - 1
-    out = np.zeros((len(max_runs), n_pe * n_cols), np.int64)
     for i, max_run in enumerate(max_runs):
-        out[i] = np.bincount(group, weights=1 + padding_before(gap, max_run),
-                             minlength=n_pe * n_cols).astype(np.int64)
+        pads = padding_before(gap, max_run)
+        some = pads > 0
+        out[i] += np.bincount(group[some], weights=pads[some], minlength=n_pe * n_cols).astype(np.int64)
     return out.reshape(len(max_runs), n_pe, n_cols)
 
 

@@ -168,3 +168,17 @@ def test_balanced_prune_mask_keeps_the_same_count_per_pe():
     assert np.ptp([plain[k::n_pe].sum() for k in range(n_pe)]) > 20
     with pytest.raises(ValueError, match="density"):
         balance.balanced_prune_mask(w, 1.5, n_pe)
+
+
+@pytest.mark.parametrize("max_run", [1, 3, 15])
+def test_placement_counts_are_the_pattern_counts(max_run):
+    # The swap pass keeps each PE's per-column entries up to date as rows move; they must
+    # be exactly what the format counts for the final positions (and what encode_layer writes).
+    rng = np.random.default_rng(max_run)
+    idx = (rng.random((90, 70)) < rng.uniform(0.01, 0.2, (90, 1))).astype(np.int64)
+    rows, cols = np.nonzero(idx)
+    pos, counts = balance.balanced_placement(rows, cols, idx.shape, 6, max_run)
+    assert np.array_equal(counts, fmt.pattern_entries(rows, cols, pos, 70, 6, [max_run])[0])
+    cfg = roomy(6, max_run.bit_length())
+    e = fmt.encode_layer(fmt.QuantizedLayer("p", idx, np.r_[0.0, np.ones(15)], np.zeros(90)), cfg, pos)
+    assert np.array_equal(counts, np.stack([np.diff(p) for p in e.ptr]))
