@@ -2,10 +2,10 @@
 
 EIE interleaves rows (row ``i`` in PE ``i % n_pe``), so a PE's work is whatever its rows
 happen to hold. `balanced_positions` chooses each row's PE and slot instead, to even out
-the entries every PE stores, padding included: rows are dealt heaviest first, one slot row
-at a time, each to the PE with the least work so far (so every PE gets one row per slot
-row), then rows are swapped between the busiest and the idlest PE while that lowers the
-busiest PE's entries counted with padding. The result is ``positions[i]``, the device row
+the entries every PE stores, padding included: rows are dealt heaviest first, each to the PE
+with the least work so far that still has one of its ``ceil(out_len / n_pe)`` slots free
+(so a PE with heavy rows takes fewer), then rows are swapped between the busiest and the
+idlest PE while that lowers the busiest PE's entries counted with padding. The result is ``positions[i]``, the device row
 of model row ``i``, for `eie.format.encode_network(..., balance=True)`.
 
 ``column_weights`` weighs each input column by how often it is non-zero (the work of a PE
@@ -18,6 +18,8 @@ PEs are balanced before any row is moved.
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from . import format as fmt
@@ -26,8 +28,8 @@ __all__ = ["balanced_positions", "balanced_positions_coo", "balanced_placement",
            "interleaved_positions", "SWAP_ROUNDS"]
 
 # Swap rounds after the deal: each moves the busiest PE's count (padding included) down or
-# stops the search; the first few dozen take almost all there is to gain.
-SWAP_ROUNDS = 32
+# stops the search (it stops by itself well before 256 on EIE's layers).
+SWAP_ROUNDS = 256
 
 
 def interleaved_positions(out_len: int) -> np.ndarray:
@@ -41,16 +43,19 @@ def _row_weights(rows, cols, out_len: int, column_weights) -> np.ndarray:
 
 
 def _deal(weights: np.ndarray, n_pe: int) -> np.ndarray:
-    """Heaviest rows first, slot row by slot row, each to the least-loaded PE."""
+    """Heaviest rows first, each to the least-loaded PE that has a slot left (every PE has
+    ``ceil(out_len / n_pe)``); a PE's rows take its slots in the order they come."""
     out_len = len(weights)
-    order = np.argsort(-weights, kind="stable")
-    load = np.zeros(n_pe)
+    cap = fmt.local_rows(out_len, n_pe)
+    heap = [(0.0, k) for k in range(n_pe)]            # (load, PE), least loaded on top
+    used = [0] * n_pe
     pos = np.empty(out_len, np.int64)
-    for r in range(fmt.local_rows(out_len, n_pe)):
-        chunk = order[r * n_pe:(r + 1) * n_pe]
-        pes = np.argsort(load, kind="stable")[:len(chunk)]
-        pos[chunk] = r * n_pe + pes
-        load[pes] += weights[chunk]
+    for i in np.argsort(-weights, kind="stable").tolist():
+        load, k = heapq.heappop(heap)
+        pos[i] = used[k] * n_pe + k
+        used[k] += 1
+        if used[k] < cap:
+            heapq.heappush(heap, (load + float(weights[i]), k))
     return pos
 
 
@@ -104,27 +109,27 @@ class _Rows:
         holding rows ``members``: its own rows only, sorted by column and local row."""
         lens = np.diff(self.rowptr)[members]
         take = np.repeat(self.rowptr[members] - np.cumsum(np.r_[0, lens[:-1]]), lens) + np.arange(lens.sum())
-        cols = self.cols[take]
-        if self.padless(max_run):
-            entries = np.ones(len(cols), np.int64)
-        else:
-            span = fmt.local_rows(self.out_len, self.n_pe)
-            key = np.sort(cols * span + np.repeat(pos[members] // self.n_pe, lens))
-            cols, local = key // span, key % span
-            first = np.ones(len(key), bool)
-            first[1:] = cols[1:] != cols[:-1]
-            prev = np.where(first, -1, np.concatenate([[-1], local[:-1]]))
-            entries = 1 + fmt.padding_before(local - prev - 1, max_run)
+        span = fmt.local_rows(self.out_len, self.n_pe)
+        key = np.sort(self.cols[take] * span + np.repeat(pos[members] // self.n_pe, lens))
+        cols, local = key // span, key % span
+        first = np.ones(len(key), bool)
+        first[1:] = cols[1:] != cols[:-1]
+        prev = np.where(first, -1, np.concatenate([[-1], local[:-1]]))
+        entries = 1 + fmt.padding_before(local - prev - 1, max_run)
         per_col = np.bincount(cols, weights=entries, minlength=self.n_cols).astype(np.int64)
         return float(per_col.sum() if self.cw is None else per_col @ self.cw), per_col
+
+    def row_cols(self, r: int) -> np.ndarray:
+        return self.cols[self.rowptr[r]:self.rowptr[r + 1]]
 
 
 def _swap_pass(rs: _Rows, pos, counts, max_run: int, rounds: int):
     """Swap rows between the busiest and the idlest PE while the busier of the two ends
-    lighter than the busiest was (padding depends on which rows share a PE, so it is
-    counted, not estimated). Each round tries the pair whose weights differ by half the gap.
-    Returns the positions and their (n_pe, n_cols) entries."""
-    n_pe = rs.n_pe
+    lighter than the busiest was. Padding depends on which rows share a PE, so it is
+    counted, not estimated (where no slice can pad, a PE's entries are its rows' weights).
+    Each round tries the pair whose weights differ by half the gap. Returns the positions
+    and their (n_pe, n_cols) entries."""
+    n_pe, padless = rs.n_pe, rs.padless(max_run)
     pos, counts = pos.copy(), counts.copy()
     members = [np.flatnonzero(pos % n_pe == k) for k in range(n_pe)]
     load = rs.loads(counts)
@@ -137,12 +142,20 @@ def _swap_pass(rs: _Rows, pos, counts, max_run: int, rounds: int):
         if gap <= 1 or not np.isfinite(diff).any():
             break
         i, j = np.unravel_index(np.argmin(np.abs(diff - gap / 2)), diff.shape)
+        ra, rb = int(a[i]), int(b[j])
         trial = pos.copy()
-        trial[a[i]], trial[b[j]] = pos[b[j]], pos[a[i]]
-        na, nb = np.r_[np.delete(a, i), b[j]], np.r_[np.delete(b, j), a[i]]
-        (la, ca), (lb, cb) = rs.pe_counts(na, trial, max_run), rs.pe_counts(nb, trial, max_run)
+        trial[ra], trial[rb] = pos[rb], pos[ra]
+        na, nb = np.r_[np.delete(a, i), rb], np.r_[np.delete(b, j), ra]
+        if padless:
+            la, lb = load[hi] - diff[i, j], load[lo] + diff[i, j]
+        else:
+            (la, ca), (lb, cb) = rs.pe_counts(na, trial, max_run), rs.pe_counts(nb, trial, max_run)
         if max(la, lb) >= load[hi]:
             break
+        if padless:                    # entries follow the rows (a row's columns are distinct)
+            ca, cb = counts[hi].copy(), counts[lo].copy()
+            ca[rs.row_cols(ra)] -= 1; ca[rs.row_cols(rb)] += 1
+            cb[rs.row_cols(rb)] -= 1; cb[rs.row_cols(ra)] += 1
         pos, members[hi], members[lo] = trial, na, nb
         load[hi], load[lo] = la, lb
         counts[hi], counts[lo] = ca, cb

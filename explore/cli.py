@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def run_explore(args):
     from eie.config import get_config
     from . import report, sweep
 
-    t0 = time.perf_counter()
+    t0, c0, load0 = time.perf_counter(), time.process_time(), _load()
     src = _source(args, get_config(args.config))
     grid = _grid(args, src.cfg)
     _check_grid(grid, src.cfg)
@@ -123,11 +124,23 @@ def run_explore(args):
         plots = [] if args.no_plots else _plots(data, tmp)
         seconds["report"] = round(time.perf_counter() - t, 2)
         seconds["total"] = round(time.perf_counter() - t0, 2)
+        # CPU time of this process: what the wall time would be with a core to itself.
+        seconds["cpu"] = round(time.process_time() - c0, 2)
         data["summary"]["seconds"] = seconds
+        data["summary"]["machine"] = {"cpus": os.cpu_count(), "load_average_start": load0,
+                                      "load_average_end": _load()}
         (tmp / "explore.json").write_text(json.dumps(data, indent=1) + "\n")
         (tmp / "explore.md").write_text(report.markdown(data, plots))
     _print(data, out)
     return 0
+
+
+def _load():
+    """1-minute load average: how busy the machine was (the wall time depends on it)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _plots(data, folder):
@@ -137,8 +150,10 @@ def _plots(data, folder):
 
 def _print(data, out: Path):
     s = data["summary"]
-    print(f"explore: {s['grid']['points']} points x {len(s['layers'])} layers in {s['seconds']['total']:.1f} s "
-          f"({', '.join(f'{k} {v:.1f} s' for k, v in s['seconds'].items() if k != 'total')})")
+    sec = s["seconds"]
+    print(f"explore: {s['grid']['points']} points x {len(s['layers'])} layers in {sec['total']:.1f} s "
+          f"({', '.join(f'{k} {v:.1f} s' for k, v in sec.items() if k not in ('total', 'cpu'))}; "
+          f"{sec['cpu']:.1f} s of CPU)")
     b = s["best"]
     if b:
         ratio = f", {b['geomean_ratio_to_eie']:.3f}x EIE's cycles" if b.get("geomean_ratio_to_eie") else ""

@@ -100,7 +100,10 @@ def markdown(data: dict, plots: list[str]) -> str:
              f"on the cycle model (exact for the RTL), {len(s['layers'])} layers. "
              + " ".join(n[0].upper() + n[1:].rstrip(".") + "." for n in s["notes"]),
              "", f"Time: {s['seconds']['total']:.1f} s (" + ", ".join(
-                 f"{k} {v:.1f} s" for k, v in s["seconds"].items() if k != "total") + ")."]
+                 f"{k} {v:.1f} s" for k, v in s["seconds"].items() if k not in ("total", "cpu"))
+             + (f"; {s['seconds']['cpu']:.1f} s of CPU time" if "cpu" in s["seconds"] else "") + ")"
+             + (f", load average {s['machine']['load_average_start']} at the start on "
+                f"{s['machine']['cpus']} CPUs." if s.get("machine") else ".")]
     if best:
         lines += ["", f"## Best at {s['best_pes']} PEs", "",
                   f"**{_cfg_text(best)}** (config {best['config_hash']}): geometric mean "

@@ -127,11 +127,11 @@ def _device_len(length: int, n_pe: int, enc: str) -> int:
     return length if enc == "plain" else fmt.padded_len(length, n_pe)
 
 
-def _encode_layer(layer, prev: dict | None, n_pe: int, zs, enc: str) -> dict:
+def _encode_layer(layer, prev: dict | None, n_pe: int, zs, enc: str, real: np.ndarray) -> dict:
     """Every run-length width's `_Encoded` of a layer for one PE count and encoding.
-    ``prev``: the previous layer's (chained sources), whose positions move the columns."""
+    ``prev``: the previous layer's (chained sources), whose positions move the columns;
+    ``real``: each input vector's multiply-accumulates (non-zero weights in active columns)."""
     out = {}
-    real = (layer.xs[:, layer.cols] != 0).sum(axis=1)
     cols, in_len, xs = layer.cols, layer.in_len, layer.xs
     # One pattern count serves every width unless the previous layer's balanced positions
     # (one set per width) move this layer's columns.
@@ -200,8 +200,9 @@ def evaluate(source: Source, grid: Grid, progress: bool = True, log=print) -> tu
         if bar is not None:
             bar.set_postfix(layer=layer.name, refresh=False)
         t = time.perf_counter()
+        real = (layer.xs[:, layer.cols] != 0).sum(axis=1)
         encs = {(n, enc): _encode_layer(layer, prev.get((n, enc)) if source.chained else None,
-                                        n, grid.z_bits, enc)
+                                        n, grid.z_bits, enc, real)
                 for n in grid.pes for enc in grid.encodings}
         seconds["encode"] += time.perf_counter() - t
         if bar is not None:
