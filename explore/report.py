@@ -90,54 +90,67 @@ def _mbit(bits) -> str:
     return f"{bits / 1e6:.2f}"
 
 
-def markdown(data: dict, plots: list[str]) -> str:
-    s = data["summary"]
-    g = s["grid"]
+def _header(s: dict) -> list[str]:
+    g, sec = s["grid"], s["seconds"]
+    return [f"# Design-space exploration: {s['source']}", "",
+            f"{g['points']} points: PEs {g['pes']} x queue depths {g['depths']} x run-length bits "
+            f"{g['z_bits']} x entries per word {g['entries_per_word']} x encodings {g['encodings']}, "
+            f"on the cycle model (exact for the RTL), {len(s['layers'])} layers. "
+            + " ".join(n[0].upper() + n[1:].rstrip(".") + "." for n in s["notes"]),
+            "", f"Time: {sec['total']:.1f} s ("
+            + ", ".join(f"{k} {v:.1f} s" for k, v in sec.items() if k not in ("total", "cpu"))
+            + (f"; {sec['cpu']:.1f} s of CPU time" if "cpu" in sec else "") + ")"
+            + (f", load average {s['machine']['load_average_start']} at the start on "
+               f"{s['machine']['cpus']} CPUs." if s.get("machine") else ".")]
+
+
+def _best_section(s: dict) -> list[str]:
     best, ref = s["best"], s["reference"]
-    lines = [f"# Design-space exploration: {s['source']}", "",
-             f"{g['points']} points: PEs {g['pes']} x queue depths {g['depths']} x run-length bits "
-             f"{g['z_bits']} x entries per word {g['entries_per_word']} x encodings {g['encodings']}, "
-             f"on the cycle model (exact for the RTL), {len(s['layers'])} layers. "
-             + " ".join(n[0].upper() + n[1:].rstrip(".") + "." for n in s["notes"]),
-             "", f"Time: {s['seconds']['total']:.1f} s (" + ", ".join(
-                 f"{k} {v:.1f} s" for k, v in s["seconds"].items() if k not in ("total", "cpu"))
-             + (f"; {s['seconds']['cpu']:.1f} s of CPU time" if "cpu" in s["seconds"] else "") + ")"
-             + (f", load average {s['machine']['load_average_start']} at the start on "
-                f"{s['machine']['cpus']} CPUs." if s.get("machine") else ".")]
-    if best:
-        lines += ["", f"## Best at {s['best_pes']} PEs", "",
-                  f"**{_cfg_text(best)}** (config {best['config_hash']}): geometric mean "
-                  f"{best['geomean_cycles']:.0f} cycles per layer"
-                  + (f", **{best['geomean_ratio_to_eie']:.3f}x EIE's reported cycles**"
-                     if best.get("geomean_ratio_to_eie") else "")
-                  + f"; SRAM {_mbit(best['sram_bits'])} Mbit (sparse matrices, pointers and queues)."]
-    if best and ref:
-        r = s["best_over_reference"]
-        lines += [f"EIE's format at {s['best_pes']} PEs ({_cfg_text(ref)}): {ref['geomean_cycles']:.0f} cycles"
-                  + (f", {ref['geomean_ratio_to_eie']:.3f}x EIE" if ref.get("geomean_ratio_to_eie") else "")
-                  + f", {_mbit(ref['sram_bits'])} Mbit. Best / EIE's format: cycles {r['geomean_cycles']:.3f}x, "
-                  f"SRAM {r['sram_bits']:.3f}x.", "",
-                  "| layer | cycles (EIE format) | cycles (best) | best / EIE actual | imbalance (EIE format) | "
-                  "imbalance (best) | padding (EIE format) | padding (best) | SRAM Mbit (EIE format) | SRAM Mbit (best) |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for a, b in zip(ref["layers"], best["layers"]):
-            ratio = f"{b['ratio_to_eie']:.3f}" if b.get("ratio_to_eie") else "n/a"
-            lines.append(f"| {a['layer']} | {a['cycles']} | {b['cycles']} | {ratio} | {a['imbalance']:.3f} | "
-                         f"{b['imbalance']:.3f} | {a['padding_total']} | {b['padding_total']} | "
-                         f"{_mbit(a['sram_bits'])} | {_mbit(b['sram_bits'])} |")
-    lines += ["", "Imbalance: busiest PE's entries in the broadcast columns over the mean. SRAM per layer: "
-              "every PE holds the busiest PE's sparse-matrix words and its in_len + 1 pointers.", "",
-              f"## Every point at {s['best_pes']} PEs, fastest first", "",
-              "| depth | z bits | entries/word | encoding | geomean cycles | " +
-              ("geomean / EIE | " if best and best.get("geomean_ratio_to_eie") else "") +
-              "utilisation | max imbalance | SRAM Mbit |", "|---|---|---|---|---|---|---|---|" +
-              ("---|" if best and best.get("geomean_ratio_to_eie") else "")]
+    lines = ["", f"## Best at {s['best_pes']} PEs", "",
+             f"**{_cfg_text(best)}** (config {best['config_hash']}): geometric mean "
+             f"{best['geomean_cycles']:.0f} cycles per layer"
+             + (f", **{best['geomean_ratio_to_eie']:.3f}x EIE's reported cycles**"
+                if best.get("geomean_ratio_to_eie") else "")
+             + f"; SRAM {_mbit(best['sram_bits'])} Mbit (sparse matrices, pointers and queues)."]
+    if not ref:
+        return lines
+    r = s["best_over_reference"]
+    eie = all(b.get("ratio_to_eie") for b in best["layers"])
+    lines += [f"EIE's format at {s['best_pes']} PEs ({_cfg_text(ref)}): {ref['geomean_cycles']:.0f} cycles"
+              + (f", {ref['geomean_ratio_to_eie']:.3f}x EIE" if ref.get("geomean_ratio_to_eie") else "")
+              + f", {_mbit(ref['sram_bits'])} Mbit. Best / EIE's format: cycles {r['geomean_cycles']:.3f}x, "
+              f"SRAM {r['sram_bits']:.3f}x.", "",
+              "| layer | cycles (EIE format) | cycles (best) | " + ("best / EIE actual | " if eie else "")
+              + "imbalance (EIE format) | imbalance (best) | padding (EIE format) | padding (best) | "
+              "SRAM Mbit (EIE format) | SRAM Mbit (best) |",
+              "|---|---|---|" + ("---|" if eie else "") + "---|---|---|---|---|---|"]
+    for a, b in zip(ref["layers"], best["layers"]):
+        lines.append(f"| {a['layer']} | {a['cycles']} | {b['cycles']} | "
+                     + (f"{b['ratio_to_eie']:.3f} | " if eie else "")
+                     + f"{a['imbalance']:.3f} | {b['imbalance']:.3f} | {a['padding_total']} | "
+                     f"{b['padding_total']} | {_mbit(a['sram_bits'])} | {_mbit(b['sram_bits'])} |")
+    return lines + ["", "Imbalance: busiest PE's entries in the broadcast columns over the mean. SRAM per "
+                    "layer: every PE holds the busiest PE's sparse-matrix words and its in_len + 1 pointers."]
+
+
+def _points_table(data: dict) -> list[str]:
+    s = data["summary"]
     at = sorted((p for p in data["points"] if p["n_pe"] == s["best_pes"]), key=lambda p: p["geomean_cycles"])
+    eie = bool(at) and all(p.get("geomean_ratio_to_eie") for p in at)
+    lines = ["", f"## Every point at {s['best_pes']} PEs, fastest first", "",
+             "| depth | z bits | entries/word | encoding | geomean cycles | " + ("geomean / EIE | " if eie else "")
+             + "utilisation | max imbalance | SRAM Mbit |",
+             "|---|---|---|---|---|---|---|---|" + ("---|" if eie else "")]
     for p in at:
         lines.append(f"| {p['queue_depth']} | {p['z_bits']} | {p['entries_per_word']} | {p['encoding']} | "
-                     f"{p['geomean_cycles']:.0f} | "
-                     + (f"{p['geomean_ratio_to_eie']:.3f} | " if p.get("geomean_ratio_to_eie") else "")
+                     f"{p['geomean_cycles']:.0f} | " + (f"{p['geomean_ratio_to_eie']:.3f} | " if eie else "")
                      + f"{100 * p['utilisation']:.1f} % | {p['max_imbalance']:.3f} | {_mbit(p['sram_bits'])} |")
+    return lines
+
+
+def markdown(data: dict, plots: list[str]) -> str:
+    s = data["summary"]
+    lines = _header(s) + (_best_section(s) if s["best"] else []) + _points_table(data)
     lines += ["", "## Pareto front (SRAM bits against geometric-mean cycles, every PE count)", "",
               "| config | SRAM Mbit | geomean cycles |", "|---|---|---|"]
     for p in s["pareto"]:
