@@ -10,7 +10,8 @@ and the expected cycles with the cycle model.
 `network_for` generates every kind of network the sweep needs: random layers at given
 weight and input densities, and the odd shapes (rows not divisible by the PE count, a
 single column, all-zero inputs, all-zero columns, runs longer than the z field, saturating
-sums, multi-layer). Everything is a function of the case's seed.
+sums, multi-layer). Everything is a function of the case's seed. A case with ``balance``
+encodes its network with balanced row positions (`eie.balance`) instead of interleaving.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Case:
     images: str | None = None       # kind "images": an existing image folder
     inputs: str | None = None       # kind "images": .npy of fixed-point inputs
     tags: dict = field(default_factory=dict)
+    balance: bool = False           # balanced row positions instead of row i in PE i % N
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -100,7 +102,7 @@ class Case:
             images, inputs = Path(self.images).resolve(), Path(self.inputs).resolve()
         else:
             layers, x = network_for(self)
-            program = fmt.encode_network(layers, self.cfg, allow_loss=True)
+            program = fmt.encode_network(layers, self.cfg, allow_loss=True, balance=self.balance)
             images = write_images(program, folder / "images", extra={"case": self.name})
             inputs = folder / "inputs.npy"
             np.save(inputs, x)
@@ -174,7 +176,7 @@ def fits(case: Case) -> str | None:
         return None
     try:
         layers, _ = network_for(case)
-        fmt.encode_network(layers, case.cfg, allow_loss=True)
+        fmt.encode_network(layers, case.cfg, allow_loss=True, balance=case.balance)
     except fmt.FormatError as e:
         return str(e)
     return None

@@ -69,8 +69,7 @@ def run_golden_cmd(args):
         if not np.all(np.isfinite(x)):
             raise EIEError("inputs contain NaN or Inf")
         x = numerics.act_from_float(x, model.cfg)
-    outs = model.run_layers(x)
-    y = outs[-1]
+    y = model.run(x)                 # the model's order (a balanced encoding's is undone)
     batch = 1 if y.ndim == 1 else y.shape[0]
     print(f"golden model: {len(model.layers)} layers, {batch} input vector(s), config {model.cfg.hash}")
     from eie.cycle_model import network_timing

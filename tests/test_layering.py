@@ -12,9 +12,10 @@ ALLOWED = {
     "compress": {"eie"},
     "hw": {"eie"},
     "host": {"eie"},
+    "explore": {"eie"},
     "sim": {"eie", "compress", "hw", "host"},
     "fpga": {"eie", "compress", "hw", "host", "sim"},
-    "bench": {"eie", "compress", "hw", "host", "sim", "fpga"},
+    "bench": {"eie", "compress", "hw", "host", "explore", "sim", "fpga"},
 }
 
 

@@ -127,6 +127,42 @@ def test_odd_shapes(stress):
     run(cases, f"odd-{stress}")
 
 
+@pytest.mark.parametrize("stress", STRESS, ids=list(STRESS))
+def test_balanced_encodings(stress):
+    """Rows placed by eie.balance (image format version 2): the model-order outputs the driver
+    returns, the device's whole act file (slots no row takes included) and every cycle count
+    must match, through the protocol and the backdoor, layer after layer."""
+    seed = seed_for(25)
+    print(f"seed={seed}")
+    idle, bp = STRESS[stress]
+    cases = [Case(name=f"balanced-{kind}/{stress}", cfg=TINY, kind=kind, n_vectors=2, seed=seed + i,
+                  idle=idle, backpressure=bp, balance=True, **ODD[kind])
+             for i, kind in enumerate(("ragged_rows", "long_runs", "saturate"))]
+    cases.append(Case(name=f"balanced-multilayer/{stress}", cfg=TINY, shape=[33, 27, 41, 18, 11],
+                      weight_density=0.25, input_density=0.5, n_vectors=2, seed=seed + 9,
+                      idle=idle, backpressure=bp, balance=True))
+    cases.append(Case(name=f"balanced-backdoor/{stress}", cfg=TINY, shape=[37, 30, 13], weight_density=0.3,
+                      input_density=0.5, n_vectors=2, seed=seed + 10, load="backdoor", balance=True,
+                      idle=idle, backpressure=bp))
+    run(cases, f"balanced-{stress}")
+
+
+def test_wide_entries():
+    """5-bit run lengths: 9-bit entries, eight to a 72-bit word (two 36-bit block RAMs), and
+    runs up to 31 zeros without padding; balanced and plain, through the protocol."""
+    seed = seed_for(27)
+    print(f"seed={seed}")
+    cfg = regression_config(2, 2, entries_per_word=8, z_bits=5)
+    assert (cfg.entry_bits, cfg.word_bits) == (9, 72)
+    cases = [Case(name=f"z5-{kind}{'-balanced' if bal else ''}", cfg=cfg, kind=kind, n_vectors=2,
+                  seed=seed + i, balance=bal, **kw)
+             for i, (kind, kw, bal) in enumerate([
+                 ("long_runs", dict(shape=[20, 130], weight_density=0.02, input_density=0.8), False),
+                 ("long_runs", dict(shape=[20, 130], weight_density=0.02, input_density=0.8), True),
+                 ("random", dict(shape=[24, 19, 7], weight_density=0.3, input_density=0.5), True)])]
+    run(cases, "wide-entries")
+
+
 def test_saturation_really_saturates():
     """The saturate kind must push partial sums past the accumulator range (or it tests nothing)."""
     from sim.cases import network_for
