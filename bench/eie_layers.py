@@ -127,7 +127,7 @@ def _layer_case(q, x, L, cfg, balance: bool, folder: Path, seed: int, name: str)
 def explore_best(cfg: EIEConfig, seed: int, names, n_pe: int = 64, log=print) -> dict:
     """`eie explore`'s best point at ``n_pe`` PEs on the same layers (its default grid of
     depths, run-length bits and encodings; other PE counts cannot change the choice)."""
-    from explore import report, source, sweep
+    from sim.explore import report, source, sweep
 
     t = time.perf_counter()
     src = source.eie_layers(cfg, seed=seed, names=names)
@@ -143,7 +143,7 @@ def explore_best(cfg: EIEConfig, seed: int, names, n_pe: int = 64, log=print) ->
 
 def _prepare(L, i, cfg, seed, work, rtl, best, log):
     """The paper-format row of one layer (and its RTL case), plus the best point's."""
-    from explore.sweep import storage_bits
+    from sim.explore.sweep import storage_bits
     from eie.cycle_model import CycleModel, lower_bound
 
     t = time.perf_counter()

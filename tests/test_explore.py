@@ -11,8 +11,8 @@ import pytest
 from eie import format as fmt, images
 from eie.config import PRESETS
 from eie.cycle_model import CycleModel, layer_timing
-from explore import report, source, sweep
-from explore.layers import synthetic_pattern
+from sim.explore import report, source, sweep
+from sim.explore.layers import synthetic_pattern
 
 TINY = PRESETS["tiny"]
 BASE = TINY.replace(act_depth=64, ptr_depth=1024, spmat_depth=4096, bias_depth=256)

@@ -4,7 +4,7 @@ A `Source` is a list of `Layer`s, each the non-zeros of one weight matrix in the
 order and the input vectors it sees (fixed point). Three ways to get one:
 
 * `eie_layers`: EIE's nine benchmark layers, synthetic at the paper's shapes and densities
-  (`explore.layers`), each on its own with EIE's reported time;
+  (`sim.explore.layers`), each on its own with EIE's reported time;
 * `from_images`: an image folder (any config, plain or balanced): the matrices are decoded
   back into the model's order and the golden model gives every hidden layer's inputs;
 * `from_npz`: the ``compressed.npz`` that `eie compress` writes (``<layer>.indices``,
@@ -73,7 +73,7 @@ def eie_layers(cfg: EIEConfig, seed: int = 0, names=None) -> Source:
     for L, p in eie_patterns(cfg, seed, names):
         layers.append(Layer(L.name, p.out_len, p.in_len, p.rows, p.cols, p.x[None, :], L.eie_actual_cycles))
     return Source("EIE benchmark layers", layers, chained=False, cfg=cfg,
-                  notes=[f"synthetic layers at EIE's shapes and densities (explore.layers, seed {seed})"])
+                  notes=[f"synthetic layers at EIE's shapes and densities (sim.explore.layers, seed {seed})"])
 
 
 def _inputs(xs, in_len: int, cfg: EIEConfig, density: float, vectors: int, seed: int) -> tuple[np.ndarray, str]:
