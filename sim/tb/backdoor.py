@@ -23,7 +23,13 @@ from __future__ import annotations
 
 from eie.images import Images
 
-__all__ = ["load_images", "memory_handles", "read_back"]
+__all__ = ["PE_MEMORIES", "TOP_MEMORIES", "load_images", "memory_handles", "read_back"]
+
+# The memories written and read here, by their paths below ``pe<k>`` and below the top: the
+# Verilator builds make exactly these (and the ports) public (`sim.runner.design_control`).
+PE_MEMORIES = {"ptr_even": "ptr_read.ptr_even", "ptr_odd": "ptr_read.ptr_odd",
+               "spmat": "spmat_read.spmat", "bias": "arith.bias", "codebook": "arith.codebook"}
+TOP_MEMORIES = {"layers": "ccu.layers"}
 
 
 def _child(handle, path: str):
@@ -35,14 +41,9 @@ def _child(handle, path: str):
 def memory_handles(dut, n_pe: int) -> dict:
     """cocotb handles of every backdoor memory: ``{"ptr_even": [per PE], ..., "layers": h}``."""
     pe = [_child(dut, f"pe{k}") for k in range(n_pe)]
-    return {
-        "ptr_even": [_child(p, "ptr_read.ptr_even") for p in pe],
-        "ptr_odd": [_child(p, "ptr_read.ptr_odd") for p in pe],
-        "spmat": [_child(p, "spmat_read.spmat") for p in pe],
-        "bias": [_child(p, "arith.bias") for p in pe],
-        "codebook": [_child(p, "arith.codebook") for p in pe],
-        "layers": _child(dut, "ccu.layers"),
-    }
+    handles = {key: [_child(p, path) for p in pe] for key, path in PE_MEMORIES.items()}
+    handles.update({key: _child(dut, path) for key, path in TOP_MEMORIES.items()})
+    return handles
 
 
 def _write(mem, words, base: int = 0):

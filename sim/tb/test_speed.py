@@ -38,7 +38,7 @@ async def raw_run(dut):
     drv = tb.driver
     await drv.write_input(x)
     n_layers = images.n_layers
-    await tb.transport.send(proto.cmd_run(n_layers))
+    await drv.send_command(proto.cmd_run(n_layers))
     tb.transport.stop()                     # ready low: the response waits for us
     t0_ns = get_sim_time("ns")
     t = time.monotonic()
@@ -48,10 +48,7 @@ async def raw_run(dut):
     wall = time.monotonic() - t
     cycles = round((get_sim_time("ns") - t0_ns) / CLOCK_NS)
     tb.transport.start()
-    status, op, n = proto.parse_header(await tb.transport.recv(proto.RSP_HEADER_BYTES))
-    body = await tb.transport.recv(n)
-    assert status == proto.Status.OK and op == proto.Op.RUN, (status, op)
-    run_cycles = int.from_bytes(body, "little")
+    run_cycles = proto.decode_run((await drv.read_response(proto.Op.RUN)).check().body)
     y = await drv.read_output(images.layers[-1]["out_len"])
     want = GoldenModel(images).run(x)
     assert np.array_equal(y, want), "outputs differ from the golden model"
