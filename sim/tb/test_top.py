@@ -64,8 +64,9 @@ class TB:
         self.dut, self.cfg = dut, cfg
         self.log = dut._log
         # The clock toggles inside the simulator (a GPI clock), not in a Python coroutine:
-        # Python runs only while the testbench has something to do.
-        Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
+        # Python runs only while the testbench has something to do. ``EIE_CLOCK_IMPL=py``
+        # brings the coroutine back (bench.verilator_steps measures the difference).
+        Clock(dut.clk, CLOCK_NS, unit="ns", impl=os.environ.get("EIE_CLOCK_IMPL", "gpi")).start()
         self.transport: CocotbTransport | None = None
         self.driver = None
 
