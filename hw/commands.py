@@ -8,9 +8,9 @@ fans it out to the PEs and the layer table), and answers each command with one f
 sequencer (``run_start``); its reply goes out when the sequencer reports ``run_done``.
 
 The host streams are ``host_bits`` wide (`hw.hoststream` packs and unpacks the beats): the
-header and arguments are read a byte a cycle, a body's words up to a beat a cycle (never
-past a word, so at most one memory write a cycle), a rejected body a beat a cycle; replies
-go out a byte a cycle.
+header and arguments are read a byte a cycle, a write body up to a beat a cycle (at most
+one memory word completes a cycle: one memory write), a rejected body a beat a cycle;
+replies go out a byte a cycle.
 
 Every offset, length, id and reply layout comes from `eie.contract`; nothing about the
 protocol is written here twice.
@@ -120,8 +120,11 @@ class CommandEngine(ConfigComponent):
         r.wmem, r.wpe, r.wall = Signal(self.bus.mem.shape()), Signal(cfg.pe_bits), Signal()
         r.wnb = Signal(8)                                # bytes per word of this transfer
         r.words = Signal(17)                             # words left to send
-        r.bpos = Signal(8)
-        r.wbuf, r.obuf = Signal(8 * max(info.nbytes for info in mems.values())), Signal(8 * max_nb)
+        r.bpos = Signal(8)                               # reply bytes sent of the word
+        r.obuf = Signal(8 * max_nb)
+        # Write words: ``wbuf`` fills (``wpos`` bytes in), ``wword`` goes to the memories.
+        wr_nb = max(info.nbytes for info in mems.values())
+        r.wbuf, r.wword, r.wpos = Signal(8 * wr_nb), Signal(8 * wr_nb), Signal(range(wr_nb))
         r.wr_go = Signal()
         r.widx = Signal(range(max(r.n_counters, 2)))
         r.src = Signal(3)
@@ -208,7 +211,7 @@ class CommandEngine(ConfigComponent):
             idx = r.act_args.addr[:cfg.len_bits]
             r.act_pe0, r.act_slot0 = idx % N, idx // N
         m.d.comb += [
-            self.bus.mem.eq(r.wmem), self.bus.addr.eq(r.waddr), self.bus.wdata.eq(r.wbuf),
+            self.bus.mem.eq(r.wmem), self.bus.addr.eq(r.waddr), self.bus.wdata.eq(r.wword),
             self.bus_pe.eq(Mux(r.act_op, r.pe_cnt, r.wpe)), self.bus_all.eq(r.wall),
             self.bus.we.eq(r.wr_go),
             self.run_layers.eq(r.run_args.n_layers),
@@ -264,7 +267,7 @@ class CommandEngine(ConfigComponent):
         cfg = self._cfg
         ma, aa = r.mem_args, r.act_args
         with m.State("CHECK"):
-            m.d.sync += [r.status.eq(r.check_q), r.resp_len.eq(0), r.hpos.eq(0), r.bpos.eq(0),
+            m.d.sync += [r.status.eq(r.check_q), r.resp_len.eq(0), r.hpos.eq(0), r.bpos.eq(0), r.wpos.eq(0),
                          r.words.eq(1), r.widx.eq(0)]
             with m.If(r.check_q != Status.OK):
                 m.next = "DISCARD"
@@ -313,17 +316,27 @@ class CommandEngine(ConfigComponent):
                 m.d.comb += rx.want.eq(_at_most(r.rem, r.beat))
                 m.d.sync += r.rem.eq(r.rem - take)
         with m.State("WDATA"):
-            # Up to a beat of the body, but never past the word: one memory write a cycle.
-            with m.If(r.rem == 0):
-                m.next = "HDR"
-            with m.Else():
-                m.d.comb += rx.want.eq(_at_most(_at_most(r.rem, r.beat), r.wnb - r.bpos))
-                _store_bytes(m, r.wbuf, r.bpos, rx.data, take, r.beat)
-                m.d.sync += r.rem.eq(r.rem - take)
-                with m.If(r.got & (r.bpos + take == r.wnb)):
-                    m.d.sync += [r.bpos.eq(0), r.wr_go.eq(1)]
-                with m.Else():
-                    m.d.sync += r.bpos.eq(r.bpos + take)
+            self._write_body(m, r)
+
+    def _write_body(self, m, r):
+        """A write body, up to a beat a cycle: the bytes that complete the word in ``wbuf`` go
+        with it to ``wword`` (written next cycle), those after it start the next word; at most
+        one word completes a cycle (``want`` stops short of a second)."""
+        rx, take = r.rx, r.rx.take
+        need = Signal(8)                      # bytes the word in ``wbuf`` still needs
+        m.d.comb += need.eq(r.wnb - r.wpos)
+        keep = Cat(*[(r.wpos > i).replicate(8) for i in range(len(r.wbuf) // 8)])
+        merged = (r.wbuf & keep) | (rx.data << (r.wpos * 8))[:len(r.wbuf)]
+        with m.If(r.rem == 0):
+            m.next = "HDR"
+        with m.Else():
+            m.d.comb += rx.want.eq(_at_most(_at_most(r.rem, r.beat), need + r.wnb - 1))
+            m.d.sync += r.rem.eq(r.rem - take)
+            with m.If(r.got & (take >= need)):
+                m.d.sync += [r.wword.eq(merged), r.wbuf.eq(rx.data >> (need * 8)),
+                             r.wpos.eq(take - need), r.wr_go.eq(1)]
+            with m.Elif(r.got):
+                m.d.sync += [r.wbuf.eq(merged), r.wpos.eq(r.wpos + take)]
 
     def _reply_states(self, m, r):
         """HDR (the response header), then FETCH, LATCH, SEND per word of the body."""
@@ -408,19 +421,6 @@ def _lane(counters, index):
 
 def _at_most(value, limit):
     return Mux(value < limit, value, limit)
-
-
-def _store_bytes(m, register, pos, window, count, beat):
-    """``register``'s bytes ``pos .. pos+count-1`` take the first ``count`` bytes of ``window``
-    (``count <= beat``)."""
-    if beat == 1:
-        with m.If(count != 0):
-            _store_byte(m, register, pos, window[:8])
-        return
-    for i in range(len(register) // 8):
-        for j in range(beat):
-            with m.If((pos + j == i) & (count > j)):
-                m.d.sync += register[8 * i:8 * i + 8].eq(window[8 * j:8 * j + 8])
 
 
 def _store_byte(m, register, pos, byte):

@@ -123,6 +123,7 @@ class CocotbTransport:
         if self.rx_last is not None:
             self.rx_last.value = 0
         self.tx_ready.value = 0
+        self._ready_shown = False
 
     @property
     def cycle(self) -> int:
@@ -141,6 +142,7 @@ class CocotbTransport:
         self._tasks = []
         self.rx_valid.value = 0
         self.tx_ready.value = 0
+        self._ready_shown = False
 
     def set_stress(self, idle: float, backpressure: float):
         self.idle, self.backpressure = float(idle), float(backpressure)
@@ -232,34 +234,41 @@ class CocotbTransport:
             last = now
 
     async def _drive(self):
-        """Input stream: present a beat when we have one (or idle at random); watch for ready."""
+        """Input stream: present a beat when we have one (or idle at random); watch for ready.
+
+        Signals are written only when they change (a VPI write a cycle costs more than the
+        model's evaluation of a small design)."""
         clk, rng = self.clk, self.rng
-        valid = False
+        valid = False          # what tvalid shows
+        shown = False          # tdata (and tlast) show the head of the queue
         while True:
             if not valid and not self._out:
-                self.rx_valid.value = 0
                 self._out_event.clear()
                 await self._out_event.wait()
-                # Align to the clock: the new byte goes out after the next edge.
+                # Align to the clock: the new beat goes out after the next edge.
                 await RisingEdge(clk)
             else:
                 await RisingEdge(clk)
                 if valid and self.rx_ready.value:      # the edge just took the beat
                     self._out.popleft()
                     self.bytes_sent += self.beat
-                    valid = False
+                    shown = False
                     if not self._out:
                         self._sent_event.set()
-            # Choose this cycle's beat. A byte once offered stays offered (stream rule).
-            if self._out and (valid or self.idle == 0.0 or rng.random() >= self.idle):
-                valid = True
-                self.rx_payload.value = self._out[0][0]
-                if self.rx_last is not None:
-                    self.rx_last.value = self._out[0][1]
-                self.rx_valid.value = 1
-            else:
-                valid = False
+            # Choose this cycle's beat. A beat once offered stays offered (stream rule).
+            if self._out and ((valid and shown) or self.idle == 0.0 or rng.random() >= self.idle):
+                if not shown:
+                    beat, last = self._out[0]
+                    self.rx_payload.value = beat
+                    if self.rx_last is not None:
+                        self.rx_last.value = last
+                    shown = True
+                if not valid:
+                    self.rx_valid.value = 1
+                    valid = True
+            elif valid:
                 self.rx_valid.value = 0
+                valid = False
 
     async def _monitor(self):
         """Output stream: ready low at random (backpressure); collect every beat.
@@ -292,5 +301,7 @@ class CocotbTransport:
 
     def _choose_ready(self) -> bool:
         ready = self.backpressure == 0.0 or self.rng.random() >= self.backpressure
-        self.tx_ready.value = 1 if ready else 0
+        if ready != self._ready_shown:
+            self.tx_ready.value = 1 if ready else 0
+            self._ready_shown = ready
         return ready
