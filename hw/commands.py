@@ -325,7 +325,8 @@ class CommandEngine(ConfigComponent):
         rx, take = r.rx, r.rx.take
         need = Signal(8)                      # bytes the word in ``wbuf`` still needs
         m.d.comb += need.eq(r.wnb - r.wpos)
-        keep = Cat(*[(r.wpos > i).replicate(8) for i in range(len(r.wbuf) // 8)])
+        # wbuf's bytes below wpos (the top byte is never kept: wpos stops below it).
+        keep = Cat(*[(r.wpos > i).replicate(8) for i in range(len(r.wbuf) // 8 - 1)], C(0, 8))
         merged = (r.wbuf & keep) | (rx.data << (r.wpos * 8))[:len(r.wbuf)]
         with m.If(r.rem == 0):
             m.next = "HDR"

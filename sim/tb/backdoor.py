@@ -20,6 +20,7 @@ a fresh start, or random with ``+verilator+rand+reset+2``).
 
 from __future__ import annotations
 
+import gc
 
 from eie.images import Images
 
@@ -47,12 +48,25 @@ def memory_handles(dut, n_pe: int) -> dict:
 
 
 def _write(mem, words, base: int = 0):
+    # Immediate: written at once, not queued for the next read-write phase (the testbench
+    # waits a cycle before using the memories anyway); a few seconds on a big model. (cocotb
+    # is imported here: sim.runner reads this module's names outside a simulator.)
+    from cocotb.handle import Immediate
+
     for i, w in enumerate(words):
-        mem[base + i].value = int(w)
+        mem[base + i].value = Immediate(int(w))
 
 
 def load_images(dut, images: Images) -> int:
     """Write every used word of ``images`` into the design; returns the words written."""
+    gc.disable()              # millions of short-lived handles and values: no collections
+    try:
+        return _load(dut, images)
+    finally:
+        gc.enable()
+
+
+def _load(dut, images: Images) -> int:
     cfg = images.cfg
     h = memory_handles(dut, cfg.n_pe)
     n = 0
