@@ -9,9 +9,11 @@ the raw RUN of `bench.sim_speed` (Python out of the loop) on each:
 2. only the top's ports and the backdoor memories public (a control file);
 3. the PE not inlined (one C++ class run 64 times);
 4. the C++ at ``-O2``;
-5. the clock toggled inside the simulator (cocotb's GPI clock): today's `sim.runner` build.
+5. the clock toggled inside the simulator (cocotb's GPI clock);
+6. the PE's Verilog with its resets inside the flops (`hw.netlist`): today's build.
 
-It also verilates the design once with ``--report-unoptflat`` and counts UNOPTFLAT warnings
+Steps 1-5 build the Verilog without step 6 (``design_verilog(flop_resets=False)``). It also
+verilates the design once with ``--report-unoptflat`` and counts UNOPTFLAT warnings
 (combinational loops Verilator has to iterate). Steps 4 and 5 share a build.
 
     python -m bench.verilator_steps --out out/bench
@@ -32,13 +34,14 @@ from eie.config import PRESETS
 
 __all__ = ["STEPS", "run", "markdown", "main"]
 
-# (what the step adds, every signal public, PE inlined, C++ optimisation, clock)
+# (what the step adds, every signal public, PE inlined, C++ optimisation, clock, flop resets)
 STEPS = [
-    ("the cocotb runner's build", True, True, "-Os", "py"),
-    ("only ports and backdoor memories public", False, True, "-Os", "py"),
-    ("the PE not inlined", False, False, "-Os", "py"),
-    ("C++ at -O2", False, False, "-O2", "py"),
-    ("clock in the simulator (GPI)", False, False, "-O2", "gpi"),
+    ("the cocotb runner's build", True, True, "-Os", "py", False),
+    ("only ports and backdoor memories public", False, True, "-Os", "py", False),
+    ("the PE not inlined", False, False, "-Os", "py", False),
+    ("C++ at -O2", False, False, "-O2", "py", False),
+    ("clock in the simulator (GPI)", False, False, "-O2", "gpi", False),
+    ("PE resets inside the flops (Verilog)", False, False, "-O2", "gpi", True),
 ]
 
 
@@ -56,15 +59,27 @@ def unoptflat_warnings(verilog: Path, top: str, control: Path) -> int:
     return len(re.findall(r"%Warning-UNOPTFLAT", res.stdout + res.stderr))
 
 
-def _build(cfg, verilog: Path, public_all: bool, inline_pe: bool, opt: str):
+def _build(cfg, verilog: Path, public_all: bool, inline_pe: bool, opt: str, flop_resets: bool):
     from sim import runner
 
+    if flop_resets:
+        return runner.get_build(cfg)                    # today's build: the cache is shared
     control = None if public_all else runner.design_control(cfg, verilog.read_text(), inline_pe=inline_pe)
     name = f"steps-{cfg.hash}-{'all' if public_all else 'ports'}-{'inline' if inline_pe else 'pe'}{opt}"
-    if not public_all and not inline_pe and opt == runner.MAKE_VARS["OPT_FAST"]:
-        return runner.get_build(cfg)                    # today's build: the cache is shared
     return runner.build_from_verilog([verilog], runner.toplevel_for(cfg), name, cfg=cfg, control=control,
                                      make_vars={"OPT_FAST": opt, "OPT_GLOBAL": opt})
+
+
+def _plain_verilog(cfg, work: Path) -> Path:
+    """The design's Verilog without the PE's resets in its flops (steps 1-5)."""
+    from hw.netlist import design_verilog, top_name
+
+    path = work / "plain" / f"{top_name(cfg)}.v"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = design_verilog(cfg, flop_resets=False)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
 
 
 def run(out: Path, *, config: str = "eie", log=print) -> dict:
@@ -77,18 +92,19 @@ def run(out: Path, *, config: str = "eie", log=print) -> dict:
     reason = runner.verilator_missing()
     if reason:
         raise RuntimeError(reason)
-    verilog = runner.verilog_for(cfg)
+    verilog, plain = runner.verilog_for(cfg), _plain_verilog(cfg, work)
     rows, builds = [], {}
-    for i, (what, public_all, inline_pe, opt, clock) in enumerate(STEPS, 1):
-        key = (public_all, inline_pe, opt)
+    for i, (what, public_all, inline_pe, opt, clock, flop_resets) in enumerate(STEPS, 1):
+        key = (public_all, inline_pe, opt, flop_resets)
         if key not in builds:
-            build = _build(cfg, verilog, public_all, inline_pe, opt)
+            build = _build(cfg, verilog if flop_resets else plain, public_all, inline_pe, opt, flop_resets)
             stamp = json.loads((build.build_dir / "stamp.json").read_text())
             builds[key] = (build, stamp["seconds"], _model_size(build.build_dir / "build.log"))
         build, seconds, size = builds[key]
         raw = raw_run(build, cfg, work / f"step{i}", env={"EIE_CLOCK_IMPL": clock})
         rows.append({"step": i, "adds": what, "public": "all" if public_all else "ports + backdoor memories",
-                     "pe_inlined": inline_pe, "cxx_opt": opt, "clock": clock, "build_seconds": seconds,
+                     "pe_inlined": inline_pe, "cxx_opt": opt, "clock": clock, "flop_resets": flop_resets,
+                     "verilog_bytes": (verilog if flop_resets else plain).stat().st_size, "build_seconds": seconds,
                      "cxx_mb": size, "cycles_per_second": raw["cycles_per_second"],
                      "cycles_per_cpu_second": raw["cycles_per_cpu_second"], "raw_run": raw})
         log(f"step {i} ({what}): build {seconds} s, {raw['cycles_per_second']:,.0f} cycles/s")
@@ -116,11 +132,12 @@ def markdown(d: dict) -> str:
     lines = ["# Verilator settings, one at a time", "",
              f"Config `{d['config']}` ({d['n_pe']} PEs, hash {d['config_hash']}); raw RUN of `bench.sim_speed` "
              "(Python out of the loop) on each build. Build times are on the machine as it was (shared cores).", "",
-             "| step | adds | public | PE inlined | C++ | clock | C++ MB | build s | RUN cycles/s | per CPU s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| step | adds | public | PE inlined | C++ | clock | Verilog KB | C++ MB | build s | RUN cycles/s | per CPU s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["steps"]:
         lines.append(f"| {r['step']} | {r['adds']} | {r['public']} | {'yes' if r['pe_inlined'] else 'no'} | "
-                     f"{r['cxx_opt']} | {r['clock']} | {r['cxx_mb'] if r['cxx_mb'] is not None else 'n/a'} | "
+                     f"{r['cxx_opt']} | {r['clock']} | {r['verilog_bytes'] / 1000:.0f} | "
+                     f"{r['cxx_mb'] if r['cxx_mb'] is not None else 'n/a'} | "
                      f"{r['build_seconds']} | {r['cycles_per_second']:,.0f} | {r['cycles_per_cpu_second']:,.0f} |")
     lines += ["", "RUN cycles/s: simulated cycles over wall seconds (median of the raw run's RUNs); per CPU s: "
                   "over the simulator process's CPU seconds, which other jobs on the machine move less."]

@@ -191,12 +191,14 @@ def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = (), flops: tuple[str,
         return (tmp / "out.v").read_text()
 
 
-def design_verilog(cfg: EIEConfig) -> str:
+def design_verilog(cfg: EIEConfig, *, flop_resets: bool = True) -> str:
     """The whole array as Verilog: the PE's module once, the top instantiating it N times,
-    identical modules once, no alias wires in the top and the CCU, the top's streams under
+    identical modules once, no alias wires in the top and the CCU, the PE's resets inside its
+    flops (unless not ``flop_resets``: for measuring what that buys), the top's streams under
     their AXI4-Stream names (`hw.ports.VERILOG_PORTS`)."""
     from .ports import VERILOG_PORTS
 
     top, pe = top_name(cfg), pe_module_name(cfg)
     return to_verilog(drop_dead_wires(pe_rtlil(cfg)), dedupe_modules(drop_dead_wires(top_rtlil(cfg))),
-                      purge=(top, f"{top}.ccu*"), flops=(pe, f"{pe}.*"), rename=(top, VERILOG_PORTS))
+                      purge=(top, f"{top}.ccu*"), flops=(pe, f"{pe}.*") if flop_resets else (),
+                      rename=(top, VERILOG_PORTS))
