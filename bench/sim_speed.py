@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -132,10 +133,15 @@ def run(out: Path, *, config: str = "eie", progress: bool = True, log=print) -> 
         "verilog": {"generated_bytes": stamp.get("bytes"), "simulated_bytes": stamp.get("bytes"),
                     "generate_seconds": stamp.get("generate_seconds")},
         "verilator_build_seconds": stamp_b.get("seconds"),
+        "verilator_build_cpu_seconds": stamp_b.get("cpu_seconds"),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "raw_run": raw,
         "testbench_run": {"cycles": lr.get("run_sim_cycles"), "seconds": lr.get("run_seconds"),
                           "cycles_per_second": (lr["run_sim_cycles"] / lr["run_seconds"])
                           if lr.get("run_seconds") else None,
+                          "cpu_seconds": lr.get("run_cpu_seconds"),
+                          "cycles_per_cpu_second": (lr["run_sim_cycles"] / lr["run_cpu_seconds"])
+                          if lr.get("run_cpu_seconds") else None,
                           "whole_case": {"cycles": lr.get("sim_cycles"), "seconds": lr.get("wall_seconds"),
                                          "cycles_per_second": lr["sim_cycles"] / lr["wall_seconds"]
                                          if lr.get("wall_seconds") else None}},
@@ -172,7 +178,9 @@ def markdown(d: dict) -> str:
         f"{raw['cycles_per_second']:,.0f} cycles/s ({raw['busy_cycles']} cycles in {raw['wall_seconds']:.2f} s; "
         f"{raw['cycles_per_cpu_second']:,.0f} per CPU second) |",
         f"| full testbench, the same RUN (the cocotb monitor waiting on the output stream) | "
-        f"{tb['cycles_per_second']:,.0f} cycles/s ({tb['cycles']} cycles in {tb['seconds']:.2f} s) |",
+        f"{tb['cycles_per_second']:,.0f} cycles/s ({tb['cycles']} cycles in {tb['seconds']:.2f} s"
+        + (f"; {tb['cycles_per_cpu_second']:,.0f} per CPU second" if tb.get("cycles_per_cpu_second") else "")
+        + ") |",
         f"| full testbench, that whole case (reset, backdoor load, input, RUN, read-backs, counters) | "
         f"{whole['cycles_per_second']:,.0f} cycles/s ({whole['cycles']} cycles in {whole['seconds']:.2f} s) |",
         f"| image load through the protocol | {lp['seconds']:.1f} s, {lp['cycles']:,} cycles, "
@@ -182,7 +190,12 @@ def markdown(d: dict) -> str:
         f"({lb['words_per_second']:,.0f} words/s) |",
         f"| backdoor speed-up | {d['load']['speedup']:.0f}× |" if d["load"]["speedup"] else "| backdoor speed-up | n/a |",
         f"| Verilog (once per hw change) | {v['generated_bytes']:,} bytes, generated in {v['generate_seconds']} s |",
-        f"| Verilator build (once per Verilog change) | {d['verilator_build_seconds']} s |",
+        f"| Verilator build (once per Verilog change) | {d['verilator_build_seconds']} s"
+        + (f" ({d['verilator_build_cpu_seconds']} CPU seconds of Verilator, make and g++)"
+           if d.get("verilator_build_cpu_seconds") is not None else "") + " |",
+        "",
+        f"Load average when it finished: {d['load_average']:.1f} (2 cores); wall-clock figures are shares "
+        "of a busy machine, CPU-second figures what the simulator itself costs." if d.get("load_average") else "",
     ]) + "\n"
 
 

@@ -145,10 +145,11 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
             if n_layers >= 2:
                 sb.expect(f"v{v}/hidden{n_layers - 2}", acts[-2])
             await drv.write_input(x)
-            t_run = time.monotonic()
+            t_run, cpu_run = time.monotonic(), time.process_time()
             c_run = tb.cycle
             run_cycles = await drv.run(n_layers)
             result["run_seconds"] = result.get("run_seconds", 0.0) + time.monotonic() - t_run
+            result["run_cpu_seconds"] = result.get("run_cpu_seconds", 0.0) + time.process_time() - cpu_run
             result["run_sim_cycles"] = result.get("run_sim_cycles", 0) + tb.cycle - c_run
             y = await drv.read_output(program.layers[-1].out_len)
             rtl_outputs.append(np.asarray(y, np.int64))
