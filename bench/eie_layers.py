@@ -1,4 +1,4 @@
-"""EIE's nine benchmark layers on the 64-PE, queue-depth-8 `eie` preset, in Verilator.
+"""EIE's nine benchmark layers on the 64-PE, queue-depth-8 `eie` preset (or another), in Verilator.
 
 For each layer of DESIGN.md's table (synthetic weights and activations at the paper's
 shape and densities, `bench.synthetic`, fixed seed): the RTL's cycles (cocotb + Verilator,
@@ -16,6 +16,7 @@ EIE's 4-bit format), bit-exact against the golden model and cycle-exact against 
 
     python -m bench.eie_layers --out out/bench          # JSON + Markdown
     python -m bench.eie_layers --out out/bench --no-rtl # CPU and models only (no Verilator)
+    python -m bench.eie_layers --out out/bench --config eie_256   # eie_layers_eie_256.json/.md
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ def _best_summary(best: dict, rows: list[dict]) -> dict:
     brows = [r["best"] for r in rows]
     c = p.cfg
     return {
-        "config": {"base": "eie", "n_pe": c.n_pe, "queue_depth": c.queue_depth, "z_bits": c.z_bits,
+        "config": {"base": best["base"], "n_pe": c.n_pe, "queue_depth": c.queue_depth, "z_bits": c.z_bits,
                    "entries_per_word": c.entries_per_word, "entry_bits": c.entry_bits, "word_bits": c.word_bits},
         "config_hash": c.hash, "encoding": p.encoding,
         "explore": {"geomean_ratio_to_eie": p.geomean("ratio_to_eie"), "seconds": best["seconds"],
@@ -246,21 +247,29 @@ def _best_summary(best: dict, rows: list[dict]) -> dict:
     }
 
 
-def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None = None,
-        fpga_mhz: float | None = None, progress: bool = True, best: bool = True, log=print) -> dict:
-    """Run the benchmark; write ``eie_layers.json`` and ``eie_layers.md`` into ``out``.
+def result_name(config: str) -> str:
+    """File stem of a config's results: ``eie_layers`` for the `eie` preset."""
+    return "eie_layers" if config == "eie" else f"eie_layers_{config}"
 
-    Besides the paper's format on the `eie` preset, ``best`` runs the best configuration
-    and encoding `eie explore` finds at 64 PEs on the same layers, in the same RTL run."""
+
+def run(out: Path, *, config: str = "eie", rtl: bool = True, seed: int = 0, names: list[str] | None = None,
+        fpga_mhz: float | None = None, progress: bool = True, best: bool = True, log=print) -> dict:
+    """Run the benchmark on preset ``config``; write `result_name` ``.json`` and ``.md`` into ``out``.
+
+    Besides the paper's format on the preset, ``best`` runs the best configuration and
+    encoding `eie explore` finds at the preset's PE count on the same layers, in the same
+    RTL run."""
     out = Path(out)
-    work = out / "eie_layers"
-    cfg = PRESETS["eie"]
+    work = out / result_name(config)
+    cfg = PRESETS[config]
     if fpga_mhz is None:
         fpga_mhz, fpga_source = fpga_clock_mhz()
     else:
         fpga_source = "--fpga-mhz"
     layers = [L for L in EIE_LAYERS if not names or L.name in names]
-    found = explore_best(cfg, seed, names, log=log) if best else None
+    found = explore_best(cfg, seed, names, n_pe=cfg.n_pe, log=log) if best else None
+    if found:
+        found["base"] = config
     rows, cases = [], []
     for L in layers:
         row, cs = _prepare(L, EIE_LAYERS.index(L), cfg, seed, work, rtl, found, log)
@@ -272,7 +281,7 @@ def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None =
         if "best" in row:
             _ratios(row["best"], L, fpga_mhz)
     summary = {
-        "config": "eie", "config_hash": cfg.hash, "n_pe": cfg.n_pe, "queue_depth": cfg.queue_depth,
+        "config": config, "config_hash": cfg.hash, "n_pe": cfg.n_pe, "queue_depth": cfg.queue_depth,
         "clock_mhz": EIE_CLOCK_HZ / 1e6, "fpga_mhz": fpga_mhz, "fpga_mhz_source": fpga_source,
         "seed": seed, "cpu": cpu_name(), "numpy": np.__version__, "layers": len(rows),
         **_headline(rows),
@@ -284,8 +293,8 @@ def run(out: Path, *, rtl: bool = True, seed: int = 0, names: list[str] | None =
         summary["best"] = _best_summary(found, rows)
     data = {"summary": summary, "layers": rows}
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "eie_layers.json", json.dumps(data, indent=1) + "\n")
-    atomic_write_text(out / "eie_layers.md", markdown(data))
+    atomic_write_text(out / f"{result_name(config)}.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(out / f"{result_name(config)}.md", markdown(data))
     return data
 
 
@@ -299,7 +308,7 @@ def markdown(data: dict) -> str:
     lines = [
         "# EIE benchmark layers on the RTL",
         "",
-        f"Config `eie` ({s['n_pe']} PEs, queue depth {s['queue_depth']}, hash {s['config_hash']}), "
+        f"Config `{s['config']}` ({s['n_pe']} PEs, queue depth {s['queue_depth']}, hash {s['config_hash']}), "
         f"Verilator; synthetic layers at EIE's shapes and densities (seed {s['seed']}). "
         f"Times at {s['clock_mhz']:.0f} MHz are RTL cycles / clock. CPU: {s['cpu']} (NumPy {s['numpy']}, "
         "float32, one mat-vec, median of repeats).",
@@ -323,8 +332,8 @@ def markdown(data: dict) -> str:
             + (f"{_f(r['rtl_us_fpga'])} | " if fpga else "")
             + f"{r['cpu_dense_us']:.0f} | {r['cpu_csr_us']:.0f} |")
     if fpga:
-        lines += ["", f"FPGA column: these 64-PE cycle counts at {fpga:.1f} MHz (from {s['fpga_mhz_source']}); "
-                      "a board build may hold fewer PEs than the `eie` preset."]
+        lines += ["", f"FPGA column: these {s['n_pe']}-PE cycle counts at {fpga:.1f} MHz (from {s['fpga_mhz_source']}); "
+                      f"a board build may hold fewer PEs than the `{s['config']}` preset."]
     else:
         lines += ["", "No FPGA clock known (build a board with `make fpga`, or pass `--fpga-mhz`)."]
     if s.get("best"):
@@ -335,8 +344,8 @@ def markdown(data: dict) -> str:
 def _best_markdown(s: dict, rows: list[dict]) -> list[str]:
     b, c = s["best"], s["best"]["config"]
     lines = [
-        "", "## The best configuration `eie explore` finds at 64 PEs, on the RTL", "",
-        f"`eie` preset with queue depth {c['queue_depth']}, {c['z_bits']}-bit run lengths ({c['entry_bits']}-bit "
+        "", f"## The best configuration `eie explore` finds at {c['n_pe']} PEs, on the RTL", "",
+        f"`{c['base']}` preset with queue depth {c['queue_depth']}, {c['z_bits']}-bit run lengths ({c['entry_bits']}-bit "
         f"entries, {c['entries_per_word']} per {c['word_bits']}-bit word), **{b['encoding']}** rows "
         f"(config {b['config_hash']}), same layers and inputs, same Verilator run.", "",
         f"- geometric mean of our cycles / EIE actual cycles: **{_f(b['geomean_ratio_to_eie'], '{:.3f}')}** "
@@ -365,12 +374,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.eie_layers", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="out/bench")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", default="eie", help="preset (default eie; eie_256 for the 256-PE point)")
     p.add_argument("--layers", help="comma-separated layer names (default: all nine)")
     p.add_argument("--no-rtl", action="store_true", help="skip Verilator (CPU and models only)")
     p.add_argument("--fpga-mhz", type=float, help="FPGA clock for the modeled FPGA time")
     p.add_argument("--no-best", action="store_true", help="only the paper's format (no `eie explore` best)")
     args = p.parse_args(argv)
-    data = run(Path(args.out), rtl=not args.no_rtl, seed=args.seed,
+    data = run(Path(args.out), config=args.config, rtl=not args.no_rtl, seed=args.seed,
                names=args.layers.split(",") if args.layers else None, fpga_mhz=args.fpga_mhz,
                best=not args.no_best)
     print(markdown(data))

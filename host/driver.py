@@ -11,7 +11,10 @@ The driver speaks the command protocol of docs/protocol.md through `host.protoco
 compressed model (an `eie.images` folder, an in-memory `Program`, or `Memories`), write an
 input vector, run, read outputs and performance counters. `read_result` and `infer` return
 the model's outputs in the model's order (a balanced encoding's permutation undone);
-`read_output` reads the activation file as the device holds it.
+`read_output` reads the activation file as the device holds it. It handles any host stream
+width (``cfg.host_bits``): it fills each command's last beat with NOPs and drops the zeros
+that fill a response's last beat (`eie.contract`, "the host stream"); the transport moves
+whole beats.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 from eie import format as fmt
 from eie.bits import nbytes, to_signed
 from eie.config import EIEConfig
-from eie.contract import Mem, memory_table
+from eie.contract import Mem, memory_table, beat_bytes, pad_to_beats, padded_bytes
 from eie.images import read_images
 
 from . import protocol as proto
@@ -52,16 +55,28 @@ class EIEDriver:
         self.mems = memory_table(cfg)
         self.n_layers = 0
         self.output_positions = None    # of the loaded model (`eie.images.Memories`)
+        self.beat = beat_bytes(cfg)
 
     # ---- raw commands ----
-    async def command(self, frame: bytes, expect_op: int | None = None) -> proto.Response:
-        """Send one command frame and read its whole response (no status check)."""
-        await self.transport.send(frame)
+    async def send_command(self, frame: bytes) -> None:
+        """Send one command frame (or several, or NOPs), its last beat filled with NOPs."""
+        await self.transport.send(pad_to_beats(frame, self.beat))
+
+    async def read_response(self, expect_op: int | None = None) -> proto.Response:
+        """Read one whole response (no status check), the padding of its last beat dropped."""
         status, op, n = proto.parse_header(await self.transport.recv(proto.RSP_HEADER_BYTES))
         body = await self.transport.recv(n) if n else b""
+        pad = padded_bytes(proto.RSP_HEADER_BYTES + n, self.beat) - proto.RSP_HEADER_BYTES - n
+        if pad and any(await self.transport.recv(pad)):
+            raise proto.ProtocolError(f"the last beat of the response to op 0x{op:02x} is not filled with zeros")
         if expect_op is not None and op != expect_op:
             raise proto.ProtocolError(f"response to op 0x{op:02x} where 0x{int(expect_op):02x} was expected")
         return proto.Response(status, op, body)
+
+    async def command(self, frame: bytes, expect_op: int | None = None) -> proto.Response:
+        """Send one command frame and read its whole response (no status check)."""
+        await self.send_command(frame)
+        return await self.read_response(expect_op)
 
     async def _ok(self, frame: bytes) -> bytes:
         return (await self.command(frame, frame[0])).check().body

@@ -32,7 +32,8 @@ KINDS = ("random", "ragged_rows", "single_column", "zero_input", "zero_columns",
          "saturate", "multilayer", "images")
 
 
-def regression_config(n_pe: int, queue_depth: int, entries_per_word: int = 4, **changes) -> EIEConfig:
+def regression_config(n_pe: int, queue_depth: int, entries_per_word: int = 4, host_bits: int = 8,
+                      **changes) -> EIEConfig:
     """A config of the sweep: vectors up to ``max(32 * n_pe, 512)`` long, four layers of
     up to ``max(24, 10 * n_pe)`` inputs each, ``max(2048, 128 * n_pe)`` stored entries per PE.
 
@@ -44,7 +45,7 @@ def regression_config(n_pe: int, queue_depth: int, entries_per_word: int = 4, **
     base = dict(n_pe=n_pe, queue_depth=queue_depth, v_bits=4, z_bits=4,
                 entries_per_word=entries_per_word, act_bits=16, act_frac=8, weight_bits=16,
                 acc_bits=32, ptr_depth=4 * (max_in + 2), spmat_depth=-(-entries // entries_per_word),
-                act_depth=act_depth, bias_depth=4 * act_depth, max_layers=4)
+                act_depth=act_depth, bias_depth=4 * act_depth, max_layers=4, host_bits=host_bits)
     base.update(changes)
     return EIEConfig(**base)
 

@@ -79,6 +79,13 @@ def _epw_for(n_pe: int, depth: int) -> int:
     return (8, 4, 2, 1)[i % 4]
 
 
+def _host_bits_for(n_pe: int, depth: int) -> int:
+    """Half the sweep's configs have the UART's 8-bit host port, half an SoC's 32 bits; the
+    choice follows the word packing and the queue depth, so each width meets every PE count
+    below 64, every depth and every packing (and the quick sweep has both)."""
+    return (8, 32)[(_epw_for(n_pe, depth).bit_length() + (depth > 1)) % 2]
+
+
 def sweep_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True) -> list[EIEConfig]:
     """The sweep's configs: every PE count at every queue depth, except that PE counts in
     `PRESET_PES` run on their preset alone when ``presets`` is true."""
@@ -87,12 +94,13 @@ def sweep_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True) -> l
         if presets and n in PRESET_PES:
             out.append(PRESETS[PRESET_PES[n]])
         else:
-            out += [regression_config(n, d, entries_per_word=_epw_for(n, d)) for d in depths]
+            out += [regression_config(n, d, entries_per_word=_epw_for(n, d), host_bits=_host_bits_for(n, d))
+                    for d in depths]
     return out + width_configs(pes, depths)
 
 
 def width_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS) -> list[EIEConfig]:
-    """`WIDTH_CONFIGS` whose PE count and queue depth are swept."""
+    """`WIDTH_CONFIGS` whose PE count and queue depth are swept (8-bit host port)."""
     return [regression_config(n, d, entries_per_word=w, z_bits=z) for n, d, w, z in WIDTH_CONFIGS
             if n in pes and d in depths]
 
