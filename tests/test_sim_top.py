@@ -164,6 +164,9 @@ def test_wide_entries():
                  ("long_runs", dict(shape=[20, 130], weight_density=0.02, input_density=0.8), True),
                  ("random", dict(shape=[24, 19, 7], weight_density=0.3, input_density=0.5), True)])]
     run(cases, "wide-entries")
+
+
+@pytest.mark.parametrize("stress", STRESS, ids=list(STRESS))
 def test_wide_host_port(stress):
     """The 32-bit host port: random networks, odd shapes and both load paths, every reply beat
     checked for its tlast (the transport's framing check)."""
