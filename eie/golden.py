@@ -10,6 +10,10 @@ The model never sees float weights: it decodes the same memories the RTL loads
   have ``codebook[0] == 0`` and change nothing);
 * output ``= relu?(saturate_act(round_half_up(acc >> shift)))``.
 
+Layers run in the device's order (a balanced encoding permutes rows, and the next layer's
+columns with them: `eie.format`); `run` and `classify` return the last layer's outputs in
+the model's order, `run_layers` every layer's as the activation files hold them.
+
 Vectorised: a whole batch goes through a sparse integer matrix product. Saturation makes
 the order matter, so rows whose partial sums could leave the accumulator range (a cheap
 float bound says which) are replayed entry by entry in input order, vectorised across
@@ -108,6 +112,8 @@ class GoldenModel:
         self.cfg: EIEConfig = program.cfg
         self.layers = [GoldenLayer.from_encoded(e, self.cfg) for e in program.layers]
         self.network = program.network     # a conv net's eie.network.Network, or None
+        # Where each model output sits in the last layer's device output (None: in place).
+        self.output_positions = program.layers[-1].out_positions
 
     @property
     def in_len(self) -> int:
@@ -115,7 +121,8 @@ class GoldenModel:
 
     @property
     def out_len(self) -> int:
-        return self.layers[-1].out_len
+        """Outputs of the model (`run`); the device's last layer may hold more (`run_layers`)."""
+        return self.layers[-1].out_len if self.output_positions is None else len(self.output_positions)
 
     def _check_input(self, x_q) -> np.ndarray:
         x = np.asarray(x_q)
@@ -130,7 +137,8 @@ class GoldenModel:
         return x
 
     def run_layers(self, x_q) -> list[np.ndarray]:
-        """Outputs of every layer (each int64, same leading shape as the input)."""
+        """Outputs of every layer in the device's order, as the activation files hold them
+        (each int64, same leading shape as the input)."""
         if self.network is not None:
             raise InputError("a conv net's layers run on im2col patches, not one after another: "
                              "use run() or eie.convnet.forward")
@@ -144,13 +152,13 @@ class GoldenModel:
         return outs
 
     def run(self, x_q) -> np.ndarray:
-        """Output of the last layer for one input vector or a batch (a conv net's outputs
-        flattened: `eie.convnet.forward`)."""
+        """Output of the last layer for one input vector or a batch, in the model's order (a
+        conv net's outputs flattened: `eie.convnet.forward`)."""
         if self.network is not None:
             from .convnet import forward
 
             return forward(self, x_q)
-        return self.run_layers(x_q)[-1]
+        return fmt.to_model_order(self.run_layers(x_q)[-1], self.output_positions)
 
     def classify(self, x_float) -> np.ndarray:
         """Float inputs -> fixed point -> class indices (argmax of the last layer)."""

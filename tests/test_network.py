@@ -244,13 +244,28 @@ def test_images_hold_the_network(tmp_path):
     assert imgs.network == prog.network
     x = rng.integers(-300, 300, (2, 2, 7, 6))
     np.testing.assert_array_equal(GoldenModel(imgs).run(x), GoldenModel(prog).run(x))
-    # A network that does not fit the layer table is refused when the folder is read.
+    # Format version 3 (a network); a reader of versions 1 and 2 refuses it rather than run the
+    # layers one after another, and version 3 is the only one a network may appear in.
     mpath = tmp_path / "m" / "manifest.json"
     manifest = json.loads(mpath.read_text())
+    assert manifest["format_version"] == 3
+    mpath.write_text(json.dumps({**manifest, "format_version": 2}))
+    with pytest.raises(ImageError, match="a network description, which format version 2 does not have"):
+        read_images(tmp_path / "m", TINY)
+    # A network that does not fit the layer table is refused when the folder is read.
     manifest["network"]["ops"][0]["kernel"] = [2, 2]
     mpath.write_text(json.dumps(manifest))
     with pytest.raises(ImageError, match="bad network description: layer 0: a 2x2 conv of 2 channels to 3"):
         read_images(tmp_path / "m", TINY)
+
+
+def test_a_conv_net_is_not_balanced():
+    rng = rng_for("balance")
+    prog = random_conv_net(rng, TINY)
+    layers = [fmt.QuantizedLayer(e.name, np.zeros((e.out_len, e.in_len), np.int64), np.r_[0, rng.normal(0, .5, 15)],
+                                 np.zeros(e.out_len)) for e in prog.layers]
+    with pytest.raises(fmt.FormatError, match="balanced row placement is for networks of fully connected layers"):
+        fmt.encode_network(layers, TINY, balance=True, network=prog.network)
 
 
 def test_mlp_forward_is_run_layers():
