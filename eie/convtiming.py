@@ -3,9 +3,11 @@
 For one image, every RUN the host sends (`eie.convnet.image_runs`) is timed by the cycle
 model (`eie.cycle_model.layer_timing`, exact against the RTL) and counted in bytes on the
 host link: WRITE_ACT of its input vector, the RUN, READ_ACT of its outputs, and their
-responses (sizes from `eie.contract`). The host port moves at most one byte per cycle
-(8-bit streams), so the bytes are a floor on the cycles the host part takes; the RTL
-testbench measures the real total (docs/hw.md, "Conv nets on the array").
+responses (sizes from `eie.contract`), each command and each response filled up to whole
+beats of the config's ``host_bits`` stream (as `host.driver` sends them and the device
+answers). The RTL testbench measures the cycles they take (docs/hw.md, "Conv nets on the
+array"): the command engine reads headers and arguments a byte a cycle, write bodies up to
+a beat a cycle, and sends replies a byte a cycle.
 
 `on_chip_bytes` is the traffic if im2col, pooling and flattening ran next to the array: the
 image written once and the last outputs read once.
@@ -26,6 +28,13 @@ from .cycle_model import layer_timing
 __all__ = ["StepTiming", "ImageTiming", "image_timing", "run_bytes", "act_transfer_bytes", "on_chip_bytes"]
 
 
+def _exchange(cfg, command: int, response: int) -> int:
+    """Bytes on the link of one command of ``command`` bytes and its response, each filled
+    up to whole beats."""
+    beat = C.beat_bytes(cfg)
+    return C.padded_bytes(command, beat) + C.padded_bytes(response, beat)
+
+
 def act_transfer_bytes(cfg, count: int, write: bool) -> int:
     """Bytes on the link (both directions) of WRITE_ACT / READ_ACT of ``count`` activations,
     split into the fewest frames that fit a body (as `host.protocol` splits them)."""
@@ -34,23 +43,28 @@ def act_transfer_bytes(cfg, count: int, write: bool) -> int:
     nb = nbytes(cfg.act_bits)
     args = C.arg_bytes(Op.WRITE_ACT if write else Op.READ_ACT)
     per = max(1, (C.MAX_BODY - (args if write else 0)) // nb)
-    frames = -(-count // per)
-    head = C.header_bytes(C.CMD_HEADER) + args + C.header_bytes(C.RSP_HEADER)
-    return frames * head + count * nb
+    cmd, rsp = C.header_bytes(C.CMD_HEADER) + args, C.header_bytes(C.RSP_HEADER)
+    total = 0
+    for start in range(0, count, per):
+        body = min(per, count - start) * nb
+        total += _exchange(cfg, cmd + body, rsp) if write else _exchange(cfg, cmd, rsp + body)
+    return total
+
+
+def _run_exchange(cfg) -> int:
+    return _exchange(cfg, C.header_bytes(C.CMD_HEADER) + C.arg_bytes(Op.RUN),
+                     C.header_bytes(C.RSP_HEADER) + C.reply_bytes(cfg, Op.RUN))
 
 
 def run_bytes(cfg, in_len: int, out_len: int) -> int:
     """Bytes on the link of one RUN of an input of ``in_len`` and outputs of ``out_len``."""
-    run = (C.header_bytes(C.CMD_HEADER) + C.arg_bytes(Op.RUN) + C.header_bytes(C.RSP_HEADER)
-           + C.reply_bytes(cfg, Op.RUN))
-    return act_transfer_bytes(cfg, in_len, True) + run + act_transfer_bytes(cfg, out_len, False)
+    return act_transfer_bytes(cfg, in_len, True) + _run_exchange(cfg) + act_transfer_bytes(cfg, out_len, False)
 
 
 def on_chip_bytes(cfg, network, out_len: int) -> int:
     """Bytes per image if the host only wrote the image and read the last outputs."""
-    run = (C.header_bytes(C.CMD_HEADER) + C.arg_bytes(Op.RUN) + C.header_bytes(C.RSP_HEADER)
-           + C.reply_bytes(cfg, Op.RUN))
-    return act_transfer_bytes(cfg, network.input_size, True) + run + act_transfer_bytes(cfg, out_len, False)
+    return (act_transfer_bytes(cfg, network.input_size, True) + _run_exchange(cfg)
+            + act_transfer_bytes(cfg, out_len, False))
 
 
 @dataclass

@@ -84,3 +84,28 @@ def test_conv_net_on_the_array():
 
     simulate(cfg, body)
     assert len(seen) == 32      # one image: Amaranth's simulator is slow; Verilator runs more (test_sim_convnet)
+
+
+def test_host_bytes_are_the_driver_frames_in_whole_beats():
+    """eie.convtiming's bytes of one RUN (WRITE_ACT of the patch, RUN, READ_ACT of the outputs,
+    each command and response filled up to whole beats) against host.protocol's frames, on an
+    8-bit and a 32-bit host port; a patch longer than one body takes several WRITE_ACT frames."""
+    from eie import contract as C
+    from eie.bits import nbytes
+    from eie.convtiming import run_bytes
+    from host import protocol as proto
+
+    for cfg in (TINY, TINY.replace(host_bits=32)):
+        beat = C.beat_bytes(cfg)
+        rsp = C.header_bytes(C.RSP_HEADER)
+        for in_len, out_len in ((18, 3), (25, 20), (C.MAX_BODY, 7)):
+            x = np.arange(in_len) % 50
+            cmds = proto.write_act_frames(cfg, 0, x) + [proto.cmd_run(1, 1)]
+            rsps = [rsp] * (len(cmds) - 1) + [rsp + C.reply_bytes(cfg, C.Op.RUN)]
+            for o, n in proto.read_chunks(out_len, 2):
+                cmds.append(proto.cmd_read_act(cfg, o, n))
+                rsps.append(rsp + nbytes(cfg.act_bits) * n)
+            want = sum(C.padded_bytes(len(f), beat) for f in cmds) + sum(C.padded_bytes(r, beat) for r in rsps)
+            assert run_bytes(cfg, in_len, out_len) == want, (cfg.host_bits, in_len, out_len)
+            if in_len == C.MAX_BODY:
+                assert len(proto.write_act_frames(cfg, 0, x)) >= 2
