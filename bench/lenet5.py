@@ -74,7 +74,8 @@ def _timing(images_dir: Path, cfg) -> dict:
         steps.append({"name": s.name, "runs": s.runs,
                       **{k: float(np.mean([getattr(t.steps[i], k) for t in ts]))
                          for k in ("cycles", "bound", "broadcasts", "host_bytes")}})
-    return {"images": len(ts), "runs": ts[0].runs, "cycles": float(np.mean([t.cycles for t in ts])),
+    return {"images": len(ts), "host_bits": cfg.host_bits, "runs": ts[0].runs,
+            "cycles": float(np.mean([t.cycles for t in ts])),
             "host_bytes": float(np.mean([t.host_bytes for t in ts])), "on_chip_bytes": ts[0].on_chip_bytes,
             "steps": steps}
 
@@ -199,8 +200,8 @@ def markdown(data: dict) -> str:
     lines += ["", f"## On the array (cycle model, `eie`, mean of the first {t['images']} test images)", "",
               "Each conv layer runs once per im2col patch (RUN of that layer-table entry alone); the two "
               "fully connected layers are one RUN; pooling and im2col on the host. Host bytes: WRITE_ACT of each "
-              "RUN's input, the RUN, READ_ACT of its outputs, with responses: at most one byte per cycle on the "
-              "8-bit host port.", "",
+              "RUN's input, the RUN, READ_ACT of its outputs, with responses, each filled up to whole beats of the "
+              f"{t['host_bits']}-bit host port (the RTL regression measures the cycles they take).", "",
               "| layers | RUNs | array cycles | lower bound | non-zero inputs | host bytes |",
               "|---|---:|---:|---:|---:|---:|"]
     for s in t["steps"]:
