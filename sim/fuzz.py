@@ -44,26 +44,43 @@ from host.load import load_frames
 from .cases import Case, network_for
 from .fuzz_model import DeviceModel
 
-__all__ = ["FuzzPlan", "Chunk", "EPISODES"]
+__all__ = ["FuzzPlan", "Chunk", "EPISODES", "DISCIPLINED", "readback_chunks"]
 
 EPISODES = {"valid": 30, "malformed": 30, "truncated": 8, "garbage": 10, "pipelined": 12, "run": 3}
+# For a host port without flow control (a UART): no frames sent while the device answers.
+DISCIPLINED = {"valid": 30, "malformed": 30, "truncated": 8, "garbage": 10}
 UNKNOWN_OPS = [op for op in range(256) if op not in {int(o) for o in Op}]
 
 
 class Chunk:
-    """Bytes the host sends at once, and the reply bytes the model expects once they are in."""
+    """Bytes the host sends at once, and the reply bytes the model expects once they are in:
+    ``replies`` holds ``(index of the last byte of the frame, its reply)`` per answered frame."""
 
-    __slots__ = ("kind", "data", "expect")
+    __slots__ = ("kind", "data", "replies")
 
-    def __init__(self, kind: str, data: bytes, expect: list):
-        self.kind, self.data, self.expect = kind, data, expect
+    def __init__(self, kind: str, data: bytes, replies: list):
+        self.kind, self.data, self.replies = kind, data, replies
+
+    @property
+    def expect(self) -> list:
+        return [b for _, reply in self.replies for b in reply]
+
+    def frames(self):
+        """(bytes, reply) pieces: each ends where a reply is due (the last may have none)."""
+        start = 0
+        for end, reply in self.replies:
+            yield self.data[start:end + 1], reply
+            start = end + 1
+        if start < len(self.data):
+            yield self.data[start:], []
 
 
 class FuzzPlan:
     """The chunks of one fuzz run: ``frames`` frames or more, a pure function of ``seed``."""
 
-    def __init__(self, cfg: EIEConfig, seed: int, frames: int, max_filler: int = 400):
+    def __init__(self, cfg: EIEConfig, seed: int, frames: int, max_filler: int = 400, episodes=None):
         self.cfg, self.seed, self.target = cfg, seed, frames
+        self.weights = dict(EPISODES if episodes is None else episodes)
         self.rng = random.Random(seed)
         self.model = DeviceModel(cfg)
         self.table = C.memory_table(cfg)
@@ -76,14 +93,14 @@ class FuzzPlan:
         """Yield `Chunk`s until the model has seen ``frames`` frames (then the stream ends
         between frames)."""
         yield from self._fill()
-        kinds, weights = zip(*EPISODES.items())
+        kinds, weights = zip(*self.weights.items())
         while self.model.frames < self.target:
             kind = self.rng.choices(kinds, weights)[0]
             self.episodes[kind] = self.episodes.get(kind, 0) + 1
             yield from getattr(self, f"_ep_{kind}")()
 
     def _chunk(self, kind: str, data: bytes) -> Chunk:
-        return Chunk(kind, bytes(data), self.model.feed(data))
+        return Chunk(kind, bytes(data), self.model.feed_frames(data))
 
     def _fill(self):
         """Write every word of every memory once, so every later read is fully predicted."""
@@ -162,8 +179,13 @@ class FuzzPlan:
             args["addr"] = r.choice([max(0, info.depth - args["count"] + 1), info.depth, r.randint(info.depth, (1 << 32) - 1),
                                      (1 << 32) - 1])
         elif how == "reply":
+            # A read whose reply would pass 65535 bytes (only words of 2 bytes or more can).
+            wide = [m for m, i in self.table.items() if i.nbytes > 1]
+            mem = r.choice(wide)
+            info = self.table[mem]
             mem_op = Op.READ_MEM
-            args["count"] = r.randint(MAX_BODY // info.nbytes + 1, 0xFFFF)
+            args.update(mem=int(mem), pe=r.randrange(cfg.n_pe) if info.per_pe else 0,
+                        count=r.randint(MAX_BODY // info.nbytes + 1, 0xFFFF))
         body = proto.pack_args(mem_op, **args)
         if mem_op == Op.WRITE_MEM:
             body += bytes(r.getrandbits(8) for _ in range(args["count"] * info.nbytes))

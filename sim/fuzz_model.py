@@ -88,8 +88,13 @@ class DeviceModel:
     def feed(self, data: bytes) -> list:
         """Process bytes; the expected reply bytes of every frame they complete (ints, or
         None where the byte cannot be known), in order."""
+        return [b for _, reply in self.feed_frames(data) for b in reply]
+
+    def feed_frames(self, data: bytes) -> list[tuple[int, list]]:
+        """As `feed`, one ``(index of the frame's last byte in data, reply)`` per frame
+        answered: a host that keeps the request/response discipline waits there."""
         out = []
-        for b in bytes(data):
+        for i, b in enumerate(bytes(data)):
             if not self._pending and b == Op.NOP:
                 self.frames += 1
                 continue
@@ -97,7 +102,7 @@ class DeviceModel:
             if self.pending == 0:
                 frame, self._pending = bytes(self._pending), bytearray()
                 self.frames += 1
-                out.extend(self.answer(frame))
+                out.append((i, self.answer(frame)))
         return out
 
     def answer(self, frame: bytes) -> list:

@@ -94,6 +94,9 @@ async def fuzz(dut):
         result["status"] = "pass"
     except AssertionError as e:
         result["status"], result["error"] = "fail", str(e)
+    except Exception as e:                      # the testbench itself: say what broke
+        result["status"], result["error"] = "error", f"{type(e).__name__}: {e}"
+        raise
     finally:
         result.update(frames=plan.model.frames, chunks=n_chunks, bytes_sent=tr.bytes_sent,
                       bytes_received=tr.bytes_received, cycles=tr.cycle, statuses=plan.model.statuses,
