@@ -28,10 +28,10 @@ from .runner import REPO
 
 __all__ = ["Mutant", "MUTANTS", "scratch_copy", "apply", "run_mutants", "main"]
 
-PYTEST = ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
-FORMAL = ["-m", "sim.formal", "--jobs", "1", "--out", "out/formal", "--only"]
-FUZZ = ["-m", "sim.fuzz", "--config", "tiny", "--frames", "800", "--idle", "0.2", "--backpressure", "0.2",
-        "--out", "out/fuzz"]
+PYTEST = ("-m", "pytest", "-q", "-x", "-p", "no:cacheprovider")
+FORMAL = ("-m", "sim.formal", "--jobs", "1", "--out", "out/formal", "--only")
+FUZZ = ("-m", "sim.fuzz", "--config", "tiny", "--frames", "800", "--idle", "0.2", "--backpressure", "0.2",
+        "--out", "out/fuzz")
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,8 @@ def markdown(records: dict) -> str:
              + ("" if records["clean_ok"] else " (A CATCHER FAILS ON THE CLEAN TREE)"), "",
              "| mutant | file | bug | change | caught by | s |", "|---|---|---|---|---|---|"]
     for r in ms:
-        change = f"`{r['old'].splitlines()[-1].strip()}` -> `{r['new'].splitlines()[-1].strip()}`"
+        old, new = next((a, b) for a, b in zip(r["old"].splitlines(), r["new"].splitlines()) if a != b)
+        change = f"`{old.strip()}` -> `{new.strip()}`"
         secs = sum(x["seconds"] for x in r["runs"])
         lines.append(f"| {r['name']} | {r['file']} | {r['bug']} | {change} | "
                      f"{'`' + r['caught_by'] + '`' if r['caught_by'] else '**MISSED**'} | {secs:.0f} |")

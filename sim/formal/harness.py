@@ -12,6 +12,11 @@ the design's registers start from their reset values, its memories (no initial c
     low, next cycle ``valid`` stays high and ``payload`` is unchanged. ``host_rx``: the
     environment is *assumed* to keep to the same rule. (That ``valid`` does not depend on
     ``ready`` combinationally is a property of the netlist's structure: `sim.formal.structural`.)
+  - ``rx_body``: from a command's first byte to its last (a reference framer in the harness
+    follows the bytes taken: op, len, ``len`` body bytes), ``host_rx.ready`` is never low for
+    more than `RX_GAP` cycles in a row: the three cycles after the arguments in which the
+    command is validated (docs/protocol.md). Bounded proofs only: the framer's state is not
+    related to the engine's by anything k-induction could find.
   - ``queue``: no PE's activation queue is written while full (``w_en`` implies ``w_rdy``)
     and its level never exceeds its depth: stated on the queue's own write port, so it
     holds whatever scheme admits broadcasts into it.
@@ -37,7 +42,7 @@ from hw.lnzd import LNZD
 
 __all__ = ["queue_wires", "acc_prefixes", "acc_wires", "port_widths", "DesignHarness", "LNZDHarness", "GROUPS"]
 
-GROUPS = ("streams", "queue", "acc")
+GROUPS = ("streams", "rx_body", "queue", "acc")
 
 
 def queue_wires(cfg: EIEConfig) -> list[str]:
@@ -57,6 +62,7 @@ def acc_wires(prefixes: list[str]) -> list[str]:
 
 
 QUEUE_WIRES = ("w_en", "w_rdy", "level")
+RX_GAP = 3          # cycles host_rx.ready may be low inside a command (ARGS done, VALIDATE, CHECK)
 ACC_WIRES = ("acc_w__en", "acc_w__data", "base", "a_prod")
 
 
@@ -132,6 +138,8 @@ class DesignHarness(wiring.Component):
         m.d.comb += self._checked.eq(started & ~past_rst)
         if "streams" in self._groups:
             self._streams(m)
+        if "rx_body" in self._groups:
+            self._rx_body(m)
         if "queue" in self._groups:
             self._queue(m, wires)
         if "acc" in self._groups:
@@ -157,6 +165,34 @@ class DesignHarness(wiring.Component):
                            "host_tx.payload changed while valid waited")
         if self._covers:
             m.d.comb += Cover(self._checked & waited & tx.valid, "a reply byte held by backpressure")
+
+    def _rx_body(self, m):
+        rx = self.dut.host_rx
+        # Reference framer over the bytes taken: 0 between frames, 1/2 after op/len lo, 3 in
+        # the body (``left`` bytes to go). Reset with the design.
+        phase, left, len_lo = Signal(2), Signal(16), Signal(8)
+        take = rx.valid & rx.ready
+        with m.If(take):
+            with m.Switch(phase):
+                with m.Case(0):
+                    with m.If(rx.payload != 0):
+                        m.d.sync += phase.eq(1)
+                with m.Case(1):
+                    m.d.sync += [len_lo.eq(rx.payload), phase.eq(2)]
+                with m.Case(2):
+                    m.d.sync += [left.eq(Cat(len_lo, rx.payload)), phase.eq(Mux(Cat(len_lo, rx.payload) == 0, 0, 3))]
+                with m.Case(3):
+                    m.d.sync += left.eq(left - 1)
+                    with m.If(left == 1):
+                        m.d.sync += phase.eq(0)
+        low = Signal(range(RX_GAP + 2))
+        with m.If((phase != 0) & ~rx.ready):
+            m.d.sync += low.eq(Mux(low == RX_GAP + 1, low, low + 1))
+        with m.Else():
+            m.d.sync += low.eq(0)
+        m.d.comb += Assert(low <= RX_GAP, f"host_rx.ready low for more than {RX_GAP} cycles inside a command")
+        if self._covers:
+            m.d.comb += Cover((phase == 3) & (low == RX_GAP), "a command body waiting out its validation")
 
     def _queue(self, m, wires):
         cfg = self._cfg

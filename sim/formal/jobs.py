@@ -12,6 +12,8 @@ that a bounded proof from reset reaches compute). Jobs (`JOBS`, `quick_jobs`):
                    waits (host_rx assumed to follow the rule), k-induction
 ``arith-<cfg>``    the arithmetic unit alone, every input free: each accumulator write is
                    the exact sum clamped to the range, k-induction
+``rxgap-<cfg>``    the command engine alone, every input free: host_rx.ready is low at most
+                   three cycles in a row inside a command, bounded (BMC)
 ``top-<cfg>``      the whole array from reset: streams, queues never written while full,
                    accumulator sums, bounded (BMC)
 ``queue-<cfg>``    the whole array, queue property, k-induction
@@ -84,7 +86,8 @@ def _lnzd_files(sizes):
     return files
 
 
-def _top_jobs(name: str, cfg: EIEConfig, bmc_depth: int, prove_depth: int, compute_covers: bool) -> list[Job]:
+def _top_jobs(name: str, cfg: EIEConfig, bmc_depth: int, prove_depth: int, compute_covers: bool,
+              rx_depth: int = 18) -> list[Job]:
     """The array's jobs for one config. ``compute_covers``: the BMC depth reaches compute
     (after the reset sweep of ``act_depth`` cycles), so the cover job looks for it too."""
     top = lambda: EIETop(cfg)
@@ -96,16 +99,20 @@ def _top_jobs(name: str, cfg: EIEConfig, bmc_depth: int, prove_depth: int, compu
         Job(f"commands-{name}", "host_tx valid/payload hold while waiting (any input)",
             f"CommandEngine({name})", "prove", prove_depth,
             _harnessed(lambda: CommandEngine(cfg), cfg, [], ["streams"])),
+        Job(f"rxgap-{name}", "host_rx.ready low at most 3 cycles in a row inside a command (any input)",
+            f"CommandEngine({name})", "bmc", rx_depth,
+            _harnessed(lambda: CommandEngine(cfg), cfg, [], ["streams", "rx_body"])),
         Job(f"arith-{name}", "accumulator write = clamp(previous + product), exact (any input)",
             f"ArithmeticUnit({name})", "prove", prove_depth,
             _harnessed(lambda: ArithmeticUnit(cfg), cfg, acc_wires([""]), ["acc"], acc=[""]),
             quick=name == "pe1"),
         Job(f"queue-{name}", "no activation queue written while full, level <= depth", design,
             "prove", prove_depth, _harnessed(top, cfg, queue_wires(cfg), ["queue"])),
-        Job(f"top-{name}", "streams + queues + accumulator sums from reset", design, "bmc", bmc_depth,
+        Job(f"top-{name}", "streams, queues, accumulator sums, from reset", design, "bmc", bmc_depth,
             _harnessed(top, cfg, everything, ["streams", "queue", "acc"], acc=acc_prefixes(cfg))),
         Job(f"cover-{name}", "what the BMC depth reaches", design, "cover", bmc_depth,
-            _harnessed(top, cfg, everything, ["streams", "queue", "acc"] if compute_covers else ["streams"],
+            _harnessed(top, cfg, everything,
+                       ["streams", "rx_body", "queue", "acc"] if compute_covers else ["streams", "rx_body"],
                        acc=acc_prefixes(cfg), covers=True)),
     ]
 
@@ -113,7 +120,9 @@ def _top_jobs(name: str, cfg: EIEConfig, bmc_depth: int, prove_depth: int, compu
 JOBS: list[Job] = [
     Job("lnzd", f"LNZD = reference priority encoder, N = {LNZD_SIZES[0]}..17, 32, 64",
         "LNZD(N)", "prove", 1, _lnzd_files(LNZD_SIZES), quick=True),
-    *_top_jobs("pe1", CONFIGS["pe1"], bmc_depth=40, prove_depth=4, compute_covers=True),
+    # pe1's base cases (14 steps) reach compute (the first full queue is at step 11), so a
+    # property broken from reset fails with a trace, not only as an induction step.
+    *_top_jobs("pe1", CONFIGS["pe1"], bmc_depth=40, prove_depth=14, compute_covers=True),
     # tiny's reset sweep takes 32 cycles: compute starts beyond its BMC depth; its queues and
     # accumulators are proved by k-induction (queue-tiny, arith-tiny).
     *_top_jobs("tiny", CONFIGS["tiny"], bmc_depth=30, prove_depth=4, compute_covers=False),

