@@ -31,7 +31,7 @@ from cocotb.triggers import ClockCycles, Timer
 from eie.config import EIEConfig
 from host import protocol as proto
 from sim.fuzz import DISCIPLINED, FuzzPlan, readback_chunks
-from sim.tb.test_fuzz import _diff
+from sim.tb.fuzz_checks import backdoor_diffs, first_difference
 from fpga.tb.uart_transport import UARTPinTransport
 
 CLOCK_PS = 10_000
@@ -58,7 +58,7 @@ async def _exchange(uart, data: bytes, expect: list, where: str) -> None:
     if data:
         await uart.send(data)
     got = await uart.recv(len(expect)) if expect else b""
-    at = _diff(expect, got)
+    at = first_difference(expect, got)
     if at is not None:
         raise AssertionError(f"{where}: sent {data[:24].hex()}, reply byte {at} is {got[at:at + 8].hex()}, "
                              f"model {expect[at:at + 8]}")
@@ -110,7 +110,6 @@ async def board_fuzz(dut):
         assert not uart.extra, f"bytes nobody asked for: {uart.extra.hex()}"
         assert uart.framing_errors == 0, "framing errors on the design's tx line"
         assert int(dut.overrun.value) == 0, "the bridge's receive FIFO overran"
-        from sim.tb.test_fuzz import backdoor_diffs
         diffs = backdoor_diffs(dut.eie, model)
         assert not diffs, "memories differ from the model: " + "; ".join(diffs[:5])
         result["status"] = "pass"

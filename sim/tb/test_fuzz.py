@@ -21,45 +21,9 @@ from pathlib import Path
 import cocotb
 
 from eie.config import EIEConfig
-from eie.contract import Mem
 from sim.fuzz import FuzzPlan, readback_chunks
-from sim.tb.backdoor import memory_handles
+from sim.tb.fuzz_checks import backdoor_diffs, first_difference
 from sim.tb.test_top import TB
-
-
-def _diff(expect: list, got: bytes) -> int | None:
-    """First byte where ``got`` differs from ``expect`` (None entries match anything)."""
-    for i, (e, g) in enumerate(zip(expect, got)):
-        if e is not None and e != g:
-            return i
-    return None if len(got) == len(expect) else min(len(got), len(expect))
-
-
-def backdoor_diffs(dut, model) -> list[str]:
-    """Every memory copy in the design against the model's shadow (known words only)."""
-    cfg = model.cfg
-    h = memory_handles(dut, cfg.n_pe)
-    out = []
-
-    def cmp(name, handle, words, index=lambda i: i):
-        for i, w in enumerate(words):
-            if w is not None:
-                got = int(handle[index(i)].value)
-                if got != w:
-                    out.append(f"{name}[{i}] = {got:#x}, model {w:#x}")
-                    return
-
-    for k in range(cfg.n_pe):
-        ptr = model.mems[Mem.PTR][k]
-        cmp(f"pe{k}.ptr_even", h["ptr_even"][k], ptr[0::2])
-        cmp(f"pe{k}.ptr_odd", h["ptr_odd"][k], ptr[1::2])
-        cmp(f"pe{k}.spmat", h["spmat"][k], model.mems[Mem.SPMAT][k])
-        cmp(f"pe{k}.bias", h["bias"][k], model.mems[Mem.BIAS][k])
-        cmp(f"pe{k}.codebook", h["codebook"][k], model.mems[Mem.CODEBOOK][0])
-        for f in (0, 1):
-            cmp(f"pe{k}.act.act{f}", getattr(getattr(dut, f"pe{k}").act, f"act{f}"), model.mems[Mem.ACT0 + f][k])
-    cmp("ccu.layers", h["layers"], model.mems[Mem.LAYERS][0])
-    return out
 
 
 @cocotb.test()
@@ -81,7 +45,7 @@ async def fuzz(dut):
             for chunk in chunks:
                 await tr.write(chunk.data)
                 got = await tr.read(len(chunk.expect))
-                at = _diff(chunk.expect, got)
+                at = first_difference(chunk.expect, got)
                 if at is not None:
                     raise AssertionError(
                         f"{stage} chunk {n_chunks} ({chunk.kind}, {len(chunk.data)} bytes sent: "
