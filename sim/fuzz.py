@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 
 from eie import contract as C
 from eie import format as fmt
 from eie.bits import nbytes
 from eie.config import EIEConfig
-from eie.contract import BROADCAST, MAX_BODY, Mem, Op
+from eie.contract import BROADCAST, MAX_BODY, Op
 from host import protocol as proto
 from host.load import load_frames
 

@@ -37,7 +37,7 @@ from amaranth.hdl import Assert, Assume, Cover
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from eie.config import EIEConfig, bits_for
+from eie.config import EIEConfig
 from hw.lnzd import LNZD
 
 __all__ = ["queue_wires", "acc_prefixes", "acc_wires", "port_widths", "DesignHarness", "LNZDHarness", "GROUPS"]
@@ -115,7 +115,7 @@ class DesignHarness(wiring.Component):
         super().__init__({"dut": Out(dut)})
 
     def _wire(self, name: str) -> Signal:
-        direction, width = self._ports[name]
+        _, width = self._ports[name]
         return Signal(width, name=name.replace(".", "_"))
 
     def elaborate(self, platform):
