@@ -260,12 +260,19 @@ class FuzzPlan:
 
     def _ep_run(self):
         cfg, r = self.cfg, self.rng
-        n_layers = r.randint(1, cfg.max_layers)
-        shape = [r.randint(1, min(cfg.max_len, 40)) for _ in range(n_layers + 1)]
-        case = Case(name="fuzz", cfg=cfg, shape=shape, weight_density=r.choice([0.1, 0.3, 0.6]),
-                    input_density=r.choice([0.2, 0.6, 1.0]), n_vectors=1, seed=r.getrandbits(31))
-        layers, x = network_for(case)
-        program = fmt.encode_network(layers, cfg)
+        for _ in range(20):       # a network that fits the config's memories
+            n_layers = r.randint(1, cfg.max_layers)
+            shape = [r.randint(1, min(cfg.max_len, 40)) for _ in range(n_layers + 1)]
+            case = Case(name="fuzz", cfg=cfg, shape=shape, weight_density=r.choice([0.1, 0.3, 0.6]),
+                        input_density=r.choice([0.2, 0.6, 1.0]), n_vectors=1, seed=r.getrandbits(31))
+            layers, x = network_for(case)
+            try:
+                program = fmt.encode_network(layers, cfg)
+                break
+            except fmt.FormatError:
+                continue
+        else:
+            return
         for f in load_frames(program):
             yield self._chunk("run-load", f)
         for f in proto.write_act_frames(cfg, 0, x[0]):
