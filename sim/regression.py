@@ -20,11 +20,9 @@ Replay one case exactly (same generated network, same cycle pattern), with a wav
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
 import sys
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -177,19 +175,19 @@ def _batches(cases: list[Case], max_cases: int = 12) -> list[list[Case]]:
     return out
 
 
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
 def run_cases(cases: list[Case], out: Path, *, jobs: int = 1, waves: bool = False,
               progress: bool = True, strict_cycles: bool = True, max_batch: int = 12,
-              plusargs: list[str] | None = None) -> list[dict]:
-    """Run ``cases``; return one result record per case (also in ``out/results.jsonl``)."""
+              plusargs: list[str] | None = None, engine=None) -> list[dict]:
+    """Run ``cases``; return one result record per case (also in ``out/results.jsonl``).
+
+    ``engine`` (`sim.engine`) says where the batches run: by default ``jobs`` threads of
+    this process; `sim.engine.DaskEngine` on a Dask cluster. Either way each config is
+    built once (cached, locked) and its cases run in batches of at most ``max_batch``."""
     from . import runner
+    from .engine import ThreadEngine
 
     out = Path(out).resolve()          # the simulator runs in its own folder: no relative paths
     out.mkdir(parents=True, exist_ok=True)
-    reason = runner.verilator_missing()
     by_cfg: dict[str, list[Case]] = defaultdict(list)
     cfgs: dict[str, EIEConfig] = {}
     for c in cases:
@@ -215,100 +213,34 @@ def run_cases(cases: list[Case], out: Path, *, jobs: int = 1, waves: bool = Fals
                 fails = sum(r["status"] != "pass" for r in results.values())
                 bar.set_postfix(fail=fails, refresh=False)
 
-    def run_config(h: str):
-        cfg = cfgs[h]
-        group = by_cfg[h]
-        if reason:
-            for c in group:
-                record(_error_record(c, f"skipped: {reason}", status="skip"))
-            return
-        t0 = time.monotonic()
-        try:
-            build = runner.get_build(cfg, waves=wave_kind)
-        except Exception as e:  # a build failure fails every case of the config
-            for c in group:
-                record(_error_record(c, f"build failed: {e}"))
-            return
-        build_s = time.monotonic() - t0
-        for bi, batch in enumerate(_batches(group, max_batch)):
-            run_dir = out / "runs" / h / f"batch{bi:03d}"
-            run_dir.mkdir(parents=True, exist_ok=True)
-            recs = []
-            for c in batch:
-                recs.append(c.materialise(out / "cases" / _safe(c.name)))
-            (run_dir / "cases.json").write_text(json.dumps(recs, indent=1) + "\n")
-            res_file = run_dir / "results.jsonl"
-            res_file.unlink(missing_ok=True)
-            log = run_dir / "sim.log"
-            stop = threading.Event()
-
-            def tail():
-                seen = 0
-                while not stop.is_set():
-                    seen = _read_new(res_file, seen, record)
-                    stop.wait(0.5)
-                _read_new(res_file, seen, record)
-
-            th = threading.Thread(target=tail, daemon=True)
-            th.start()
-            err = None
-            try:
-                build.test(TB_MODULE, test_dir=run_dir, testcase="run_cases", waves=waves,
-                           env={"EIE_CASES": run_dir / "cases.json", "EIE_RESULTS": res_file,
-                                "EIE_STRICT_CYCLES": int(strict_cycles),
-                                "EIE_BUILD_SECONDS": round(build_s, 1)},
-                           plusargs=plusargs, log_file=log)
-            except SystemExit as e:      # cocotb: a failing test (details in the results)
-                err = f"simulator exit {e.code}"
-            except Exception as e:
-                err = f"{type(e).__name__}: {e}"
-            finally:
-                stop.set()
-                th.join()
-            for c in batch:
-                if c.name not in results:
-                    record(_error_record(c, f"no result ({err or 'simulator stopped'}); see {log}"))
-
     order = sorted(by_cfg, key=lambda h: -sum(_entries(c) + 2000 for c in by_cfg[h]))
-    if jobs <= 1:
-        for h in order:
-            run_config(h)
-    else:
-        with cf.ThreadPoolExecutor(jobs) as pool:
-            for f in [pool.submit(run_config, h) for h in order]:
-                f.result()
-    if bar is not None:
-        bar.close()
-    ordered = [results[c.name] for c in cases]
+    groups = []
+    for h in order:
+        specs = [{"cfg": cfgs[h].to_dict(), "cases": [c.to_dict() for c in batch], "out": str(out),
+                  "batch": f"batch{bi:03d}", "strict_cycles": strict_cycles, "waves": wave_kind,
+                  "plusargs": list(plusargs or [])}
+                 for bi, batch in enumerate(_batches(by_cfg[h], max_batch))]
+        groups.append((cfgs[h].to_dict(), specs))
+    own = engine is None
+    engine = engine or ThreadEngine(jobs)
+    try:
+        builds = engine.run(groups, record, waves=wave_kind)
+    finally:
+        if own:
+            engine.close()
+        if bar is not None:
+            bar.close()
+    ordered = [results.get(c.name) or _error_record(c, "no result from the engine") for c in cases]
     with open(out / "results.jsonl", "w") as f:
         for r in ordered:
             f.write(json.dumps(r) + "\n")
+    atomic_write_text(out / "builds.json", json.dumps(builds, indent=1, sort_keys=True) + "\n")
     return ordered
 
 
-def _read_new(path: Path, seen: int, record) -> int:
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return seen
-    for line in lines[seen:]:
-        try:
-            record(json.loads(line))
-        except json.JSONDecodeError:   # a half-written last line: read it next time
-            return seen
-        seen += 1
-    return seen
-
-
 def _error_record(case: Case, message: str, status: str = "error") -> dict:
-    d = case.to_dict()
-    return {"name": case.name, "status": status, "error": message, "config_hash": case.cfg.hash,
-            "n_pe": case.cfg.n_pe, "queue_depth": case.cfg.queue_depth,
-            "entries_per_word": case.cfg.entries_per_word, "kind": case.kind, "shape": d["shape"],
-            "weight_density": case.weight_density, "input_density": case.input_density,
-            "load": case.load, "idle": case.idle, "backpressure": case.backpressure,
-            "seed": case.seed, "vectors": 0, "values_checked": 0, "mismatches": None,
-            "layers": [], "tags": case.tags}
+    from .engine import error_record
+    return error_record(case, message, status)
 
 
 # ---- the summary --------------------------------------------------------------------------
@@ -373,6 +305,14 @@ def write_summary(results: list[dict], out: Path, title: str = "RTL regression",
     if s["rtl_over_bound"]["mean"] is not None:
         lines.append(f"RTL cycles / lower bound: mean {s['rtl_over_bound']['mean']:.3f}, "
                      f"max {s['rtl_over_bound']['max']:.3f}.")
+    if s.get("wall_seconds"):
+        lines.append(f"Wall time {s['wall_seconds']:.0f} s on {s.get('engine', '?')} ({s.get('scheduler', '')}): "
+                     f"{s.get('cases_per_hour') or 0:.0f} cases per hour.")
+    b = s.get("builds")
+    if b:
+        made = [v for v in b.values() if v.get("built")]
+        lines.append(f"Verilator builds: {len(b)} configs, {len(made)} built in this run "
+                     f"({sum(v.get('build_seconds', 0) for v in made):.0f} s of builds), the rest from the cache.")
     if seed is not None:
         lines.append(f"Sweep seed {seed}.")
     for name, a in (s.get("lenet") or {}).items():
