@@ -29,8 +29,9 @@ __all__ = ["CCU"]
 class CCU(ConfigComponent):
     def _ports(self, cfg: EIEConfig):
         return {
-            "host_rx": In(stream.Signature(8)),
-            "host_tx": Out(stream.Signature(8)),
+            "host_rx": In(stream.Signature(cfg.host_bits)),
+            "host_tx": Out(stream.Signature(cfg.host_bits)),
+            "host_tx_last": Out(1),
             "busy": Out(1),
             "array": Out(ArrayLink(cfg)),
         }
@@ -43,6 +44,7 @@ class CCU(ConfigComponent):
         wiring.connect(m, wiring.flipped(self.host_rx), cmd.host_rx)
         wiring.connect(m, cmd.host_tx, wiring.flipped(self.host_tx))
         m.d.comb += [
+            self.host_tx_last.eq(cmd.host_tx_last),
             self.busy.eq(seq.busy),
             seq.run_start.eq(cmd.run_start), seq.run_layers.eq(cmd.run_layers),
             cmd.run_done.eq(seq.run_done),

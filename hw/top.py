@@ -1,8 +1,13 @@
 """The whole EIE array: N PEs and the CCU, built from one EIEConfig.
 
 The signature is the contract the FPGA and cocotb parts build on (docs/protocol.md):
-``host_rx: In(stream.Signature(8))`` (bytes from the host), ``host_tx:
-Out(stream.Signature(8))`` (bytes to the host) and ``busy: Out(1)`` (a RUN is computing).
+``host_rx: In(stream.Signature(host_bits))`` (beats from the host), ``host_tx:
+Out(stream.Signature(host_bits))`` (beats to the host), ``host_tx_last: Out(1)`` (with a
+``host_tx`` beat: the last of a response), ``host_rx_last: In(1)`` (not looked at: commands
+are framed by their length) and ``busy: Out(1)`` (a RUN is computing). With the UART's 8
+bits the two streams are ``stream.Signature(8)``, which the board tops connect as they are.
+In the generated Verilog the streams carry AXI4-Stream names (`hw.ports.VERILOG_PORTS`:
+``s_axis_tdata`` ... ``m_axis_tlast``).
 Submodules are ``ccu`` and ``pe0`` .. ``pe{N-1}``, joined by `hw.fanout.fan_out` (the
 CCU's `hw.layouts.ArrayLink` to one `PELink` per PE, in this module); docs/hw.md lists the
 memories inside them by name for backdoor loading.
@@ -60,8 +65,10 @@ class EIETop(ConfigComponent):
 
     def _ports(self, cfg: EIEConfig):
         return {
-            "host_rx": In(stream.Signature(8)),
-            "host_tx": Out(stream.Signature(8)),
+            "host_rx": In(stream.Signature(cfg.host_bits)),
+            "host_rx_last": In(1),
+            "host_tx": Out(stream.Signature(cfg.host_bits)),
+            "host_tx_last": Out(1),
             "busy": Out(1),
         }
 
@@ -87,5 +94,5 @@ class EIETop(ConfigComponent):
         fan_out(m, ccu.array, pes)
         wiring.connect(m, wiring.flipped(self.host_rx), ccu.host_rx)
         wiring.connect(m, ccu.host_tx, wiring.flipped(self.host_tx))
-        m.d.comb += self.busy.eq(ccu.busy)
+        m.d.comb += [self.busy.eq(ccu.busy), self.host_tx_last.eq(ccu.host_tx_last)]
         return m

