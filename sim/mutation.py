@@ -85,14 +85,14 @@ MUTANTS: list[Mutant] = [
            'with m.State("DISCARD"):\n            with m.If(r.rem <= 1):',
            "a rejected command's last body byte is left to be read as the next opcode",
            (FUZZ,)),
-    Mutant("tx-valid-on-ready", "hw/commands.py", "m.d.comb += [tx.valid.eq(1), tx.payload.eq(r.obuf[:8])]",
-           "m.d.comb += [tx.valid.eq(tx.ready), tx.payload.eq(r.obuf[:8])]",
+    Mutant("tx-valid-on-ready", "hw/commands.py", "m.d.comb += [tx.valid.eq(1), tx.payload.byte.eq(r.obuf[:8]),",
+           "m.d.comb += [tx.valid.eq(tx.ready), tx.payload.byte.eq(r.obuf[:8]),",
            "host_tx.valid depends on host_tx.ready (stream rule)",
            ((*FORMAL, "^tx-comb-pe1$"),)),
     Mutant("tx-hold", "hw/commands.py",
-           "        with m.State(\"SEND\"):\n            m.d.comb += [tx.valid.eq(1), tx.payload.eq(r.obuf[:8])]\n"
+           "                         tx.payload.last.eq((r.bpos == r.wnb - 1) & (r.words == 1))]\n"
            "            with m.If(tx.ready):",
-           "        with m.State(\"SEND\"):\n            m.d.comb += [tx.valid.eq(1), tx.payload.eq(r.obuf[:8])]\n"
+           "                         tx.payload.last.eq((r.bpos == r.wnb - 1) & (r.words == 1))]\n"
            "            with m.If(tx.ready | tx.valid):",
            "a reply byte moves on while ready is low (payload does not hold)",
            ((*FORMAL, "^commands-pe1$"), FUZZ)),
