@@ -53,6 +53,9 @@ def register(sub):
     r.add_argument("--all-depths", action="store_true",
                    help="run 64 PEs at every queue depth too (default, unless --depths is given: "
                         "on the eie preset, depth 8, whose Verilator build LeNet and the benchmark share)")
+    r.add_argument("--per-config", type=int, default=0, metavar="N",
+                   help="add random cases (sim.regression.scale_cases: 1 entry up to full memories) until every "
+                        "config has N cases (issue 13's 10,000-case sweep: 500 on the 20 configs)")
     r.add_argument("--only", help="run only cases whose name matches this regular expression")
     r.add_argument("--list", action="store_true", help="list the cases and exit")
     r.add_argument("--no-lenet", action="store_true", help="leave out LeNet-300-100 on the MNIST test split")
@@ -186,7 +189,7 @@ def run_regression_cmd(args):
     else:
         # Explicit --depths apply to every PE count, 64 included.
         cases = regression.full_sweep(args.seed, pes, depths,
-                                      presets=not (args.all_depths or args.depths))
+                                      presets=not (args.all_depths or args.depths), per_config=args.per_config)
     if not args.no_lenet:
         cases += regression.lenet_cases(Path(args.out) / "lenet", args.lenet_config, args.lenet_images)
     if args.only:

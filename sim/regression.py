@@ -36,7 +36,7 @@ from .cases import Case, fits, regression_config
 
 __all__ = ["run_cases", "full_sweep", "quick_sweep", "write_summary", "summarise", "TB_MODULE",
            "SWEEP_PES", "SWEEP_DEPTHS", "PRESET_PES", "WEIGHT_DENSITIES", "INPUT_DENSITIES",
-           "WIDTH_CONFIGS", "BALANCED_KINDS"]
+           "WIDTH_CONFIGS", "BALANCED_KINDS", "scale_cases", "SCALE_KINDS"]
 
 TB_MODULE = "sim.tb.test_top"
 
@@ -168,11 +168,89 @@ def _entries(case: Case) -> int:
     return int(sum(a * b for a, b in zip(s[:-1], s[1:])) * max(case.weight_density, 0.02))
 
 
-def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True) -> list[Case]:
-    """Every case of `make regression` except LeNet (see `lenet_cases`)."""
+SCALE_KINDS = ("random", "random", "random", "ragged_rows", "zero_columns", "long_runs", "saturate",
+               "single_column", "zero_input")
+
+
+SCALE_MAX_LEN = 2048
+
+
+def _loguniform(rng, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
+
+
+def scale_cases(cfg: EIEConfig, seed: int, n: int, start: int = 0) -> list[Case]:
+    """``n`` random cases on ``cfg`` (named ``<tag>/scale-NNNNN``), for sweeps of thousands of
+    cases: a kind from `SCALE_KINDS` (a tenth of them balanced, a tenth multi-layer), layer
+    lengths log-uniform from 1 up to the config's limits (``max_len`` outputs, inputs up to
+    what the column pointers hold; at most `SCALE_MAX_LEN`), weight density log-uniform from 0.5 % to 100 %; a draw
+    that does not fit is thinned (density x 0.9) or shortened until it does, so the large ones end near
+    full memories. The first case of a config is the single-entry network (1 x 1, one
+    weight), the second the largest single layer whose entries fit. Half of them run
+    stressed (idle and backpressure 0.3). Each case is a function of (seed, config, index)."""
+    tag = f"pe{cfg.n_pe}-q{cfg.queue_depth}-w{cfg.entries_per_word}" + \
+        (f"-z{cfg.z_bits}" if cfg.z_bits != 4 else "") + (f"-h{cfg.host_bits}" if cfg.host_bits != 8 else "")
+    # The generator draws dense index matrices: lengths stop at SCALE_MAX_LEN (on the sweep's
+    # configs their limits are lower; the 32768-long vectors of the `eie` preset are not
+    # drawn in full).
+    max_out = min(cfg.max_len, SCALE_MAX_LEN)
+    max_in = max(1, min(cfg.max_len, cfg.ptr_depth - 1, SCALE_MAX_LEN))
+    out = []
+    for k in range(start, start + n):
+        rng = np.random.default_rng([seed, 7919, cfg.n_pe, cfg.queue_depth, cfg.entries_per_word,
+                                     cfg.z_bits, cfg.host_bits, k])
+        stressed = k % 2 == 1
+        multilayer = k >= 2 and rng.random() < 0.1
+        if k == 0:
+            kind, shape, wd, xd = "random", [1, 1], 1.0, 1.0
+        elif k == 1:
+            shape = [max_in, max_out]
+            kind, xd = "random", 0.5
+            wd = min(1.0, 1.02 * cfg.spmat_entries * cfg.n_pe / (max_in * max_out))
+        else:
+            kind = str(rng.choice(SCALE_KINDS))
+            layers = int(rng.integers(2, min(cfg.max_layers, 4) + 1)) if multilayer else 1
+            shape = [int(round(_loguniform(rng, 1, max_in)))] + \
+                [int(round(_loguniform(rng, 1, max_out))) for _ in range(layers)]
+            if multilayer:              # later layers' inputs are earlier outputs: keep them in range
+                shape = [shape[0]] + [min(s, max_in) for s in shape[1:-1]] + [shape[-1]]
+            wd, xd = _loguniform(rng, 0.005, 1.0), float(rng.choice([0.05, 0.25, 0.5, 1.0]))
+        if kind == "single_column":
+            shape = [1] + shape[1:]
+        case = Case(name=f"{tag}/scale-{k:05d}" + ("/stress" if stressed else ""), cfg=cfg, kind=kind,
+                    shape=shape, weight_density=round(wd, 5), input_density=xd,
+                    n_vectors=int(rng.integers(1, 4)), seed=int(rng.integers(1 << 31)),
+                    idle=STRESS[0] if stressed else 0.0, backpressure=STRESS[1] if stressed else 0.0,
+                    balance=k >= 2 and kind in BALANCED_KINDS and rng.random() < 0.3)
+        if multilayer:
+            case.tags["multilayer"] = True
+        case.tags["scale"] = True
+        for _ in range(40):
+            why = fits(case)
+            if why is None:
+                break
+            if "sparse-matrix" in why:
+                case.weight_density = round(case.weight_density * 0.9, 6)
+            else:                       # a length or pointer limit: shorten the longest layer
+                i = int(np.argmax(case.shape))
+                case.shape[i] = max(1, case.shape[i] * 3 // 4)
+        else:
+            raise ValueError(f"scale case {case.name} never fit its config: {why}")
+        case.load = "backdoor" if _entries(case) > BACKDOOR_ENTRIES else "protocol"
+        out.append(case)
+    return out
+
+
+def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True,
+               per_config: int = 0) -> list[Case]:
+    """Every case of `make regression` except LeNet (see `lenet_cases`). ``per_config``: add
+    `scale_cases` until every config has at least that many cases."""
     cases = []
     for cfg in sweep_configs(pes, depths, presets):
-        cases += cases_for_config(cfg, seed)
+        mine = cases_for_config(cfg, seed)
+        if per_config > len(mine) + 1:
+            mine += scale_cases(cfg, seed, per_config - len(mine) - 1)   # + its backdoor twin below
+        cases += mine
     # One backdoor-loaded twin of a protocol case per config shows the two load paths agree.
     twins = []
     for c in cases:
