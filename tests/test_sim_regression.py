@@ -255,7 +255,8 @@ def test_per_config_tops_up_every_config():
 def test_cli_lists_one_line_per_case(capsys):
     from eie.cli import main
 
-    assert main(["regression", "--no-lenet", "--pes", "1", "--depths", "1", "--per-config", "40", "--list"]) == 0
+    assert main(["regression", "--no-lenet", "--no-cnn", "--pes", "1", "--depths", "1", "--per-config", "40",
+                 "--list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "40 cases" and len(lines) == 41
     assert all(" [" in l and " seed " in l for l in lines[:-1])
