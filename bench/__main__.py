@@ -9,6 +9,8 @@
 * ``verilator_steps``: build time and RUN speed of each Verilator setting of `sim.runner`;
 * ``golden_speed``: the golden model on a large layer;
 * ``lenet``: Deep Compression of LeNet-300-100 against the paper's table;
+* ``lenet5``: Deep Compression of LeNet-5 (a conv net) against the paper's Table 3, and its
+  cycles per image on the array;
 * ``fpga_area``: per-module LUT, flop and RAM use of the array after ECP5 and iCE40 synthesis.
 
 Each writes ``<name>.json`` and ``<name>.md`` into DIR; ``index.md`` links them and says
@@ -29,7 +31,7 @@ from pathlib import Path
 from eie.atomic import atomic_write_text
 
 BENCHMARKS = ["eie_layers", "eie_scaling", "explore_speed", "sim_speed", "verilator_steps", "golden_speed",
-              "lenet", "fpga_area"]
+              "lenet", "lenet5", "fpga_area"]
 # eie_layers and eie_scaling can skip their RTL part; the others need Verilator.
 NEEDS_RTL = {"eie_layers": False, "eie_scaling": False, "sim_speed": True, "verilator_steps": True}
 

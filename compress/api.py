@@ -3,10 +3,12 @@
     from compress.api import compress
     result = compress(model, train=(x_train, y_train), test=(x_test, y_test), out="out/mine")
 
-``model`` is an ``nn.Sequential`` of supported layers (`compress.torch_model`), a
-`compress.models.MLP`, a state_dict (a mapping of ``<name>.weight``/``<name>.bias``
-tensors or arrays, layers in forward order with ReLU between them), or a model file path
-(.pt, .npz, .onnx). ``train``, ``test`` and the optional ``val`` are each an ``(x, y)``
+``model`` is an ``nn.Sequential`` of supported layers (`compress.torch_model`: Linear, and
+Conv2d, MaxPool2d, AvgPool2d for conv nets), a `compress.models.MLP`, a state_dict (a mapping
+of ``<name>.weight``/``<name>.bias`` tensors or arrays of Linear layers, in forward order with
+ReLU between them), or a model file path (.pt, .npz, .onnx). A conv net's per-sample input
+shape ``(C, H, W)`` is ``input_shape``, or the shape of the training samples when they are
+not flattened. ``train``, ``test`` and the optional ``val`` are each an ``(x, y)``
 pair of tensors or arrays, or an iterable of ``(x, y)`` batches such as a ``DataLoader``
 (read once, into memory). They are checked like a data file (`compress.datafile`).
 Without ``densities`` they are chosen automatically within ``max_drop`` points.
@@ -58,8 +60,11 @@ def split_arrays(split, what: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def model_layers(model):
-    """(layers, per-sample input shape, source) of any model form `compress` accepts."""
+def model_layers(model, input_shape=None):
+    """(layers, per-sample input shape, source) of any model form `compress` accepts.
+
+    ``input_shape``: a conv net's ``(C, H, W)`` when the model does not say it (an
+    ``nn.Sequential``)."""
     from torch import nn
 
     if isinstance(model, (str, Path)):
@@ -68,7 +73,7 @@ def model_layers(model):
     if isinstance(model, nn.Module):
         from .torch_model import layers_from_module
 
-        layers, shape = layers_from_module(model)
+        layers, shape = layers_from_module(model, input_shape)
         return layers, shape, f"{type(model).__name__} (Python API)"
     if isinstance(model, Mapping):
         layers = layers_from_state({str(k): _numpy(v) for k, v in model.items()}, source="state_dict")
@@ -81,18 +86,23 @@ def model_layers(model):
 
 def compress(model, train, test, *, val=None, config: str | EIEConfig = "eie", out=None,
              densities=None, max_drop: float = 0.5, allow_fixed_point_loss: bool = False,
-             **options) -> CompressResult:
+             input_shape=None, **options) -> CompressResult:
     """Compress ``model`` with your data; see the module docstring. ``options``: any other
     `CompressOptions` field (``prune_epochs``, ``codebook_bits``, ``seed``, ``progress``, ...)."""
+    from .convnet import output_size
+
     cfg = config if isinstance(config, EIEConfig) else get_config(config)
     if out is not None:
         check_out_dir(Path(out))
-    layers, shape, source = model_layers(model)
     arrays = {}
     for part, split in (("train", train), ("test", test), ("val", val)):
         if split is not None:
             arrays[f"x_{part}"], arrays[f"y_{part}"] = split_arrays(split, part)
-    data = dataset_from_arrays(arrays, shape, int(layers[-1].weight.shape[0]), source="arrays (Python API)",
+    if input_shape is None and arrays["x_train"].ndim in (3, 4):
+        # Shaped samples say a conv net's input shape: (N, H, W) is one channel.
+        input_shape = arrays["x_train"].shape[1:] if arrays["x_train"].ndim == 4 else (1,) + arrays["x_train"].shape[1:]
+    layers, shape, source = model_layers(model, input_shape)
+    data = dataset_from_arrays(arrays, shape, output_size(layers), source="arrays (Python API)",
                                name="your data")
     opts = CompressOptions(densities=None if densities == "auto" else densities, max_drop=max_drop,
                            allow_fixed_point_loss=allow_fixed_point_loss, **options)

@@ -45,31 +45,36 @@ def input_problems(x: np.ndarray, cfg: EIEConfig, what: str) -> list[str]:
 
 
 def dense_range_problems(model, x: np.ndarray, cfg: EIEConfig, what: str) -> list[str]:
-    """Range problems of the float model (`compress.models.MLP`) on samples ``x``."""
+    """Range problems of the float model (an MLP or a `compress.convnet.ConvNet`) on ``x``."""
     out = input_problems(x, cfg, what)
     lo, hi = numerics.act_limits(cfg)
     w_max = float(cfg.weight_max)
-    a = torch.as_tensor(np.asarray(x, np.float32))
+    pre = [[] for _ in model.layers]
     with torch.no_grad():
-        for name, layer, relu in zip(model.names, model.layers, model.relus):
-            w = layer.weight.detach().numpy()
-            if np.abs(w).max() > w_max:
-                i = np.unravel_index(np.argmax(np.abs(w)), w.shape)
-                out.append(f"layer {name}: weight {w[i]:.6g} at {tuple(int(k) for k in i)} exceeds the "
-                           f"{cfg.weight_bits}-bit weight format even at shift 0 (largest {w_max:g})")
-            out += [f"layer {name}: {p}" for p in numerics.bias_problems(layer.bias.detach().numpy(), cfg)]
-            y = layer(a)
-            yn = y.numpy()
-            high = yn > hi
-            low = (yn < lo) if not relu else np.zeros_like(high)
-            if high.any() or low.any():
-                bad = high | low
-                s, r = np.unravel_index(np.argmax(np.where(bad, np.abs(yn), -1)), yn.shape)
-                out.append(f"layer {name}: {int(bad.sum())} of {yn.size} outputs on {what} are outside "
-                           f"{_fmt_act(cfg)} in the float model, the largest {yn[s, r]:.6g} (sample {s}, "
-                           f"output {r})")
-            a = torch.relu(y) if relu else y
+        for i in range(0, len(x), CHUNK):
+            for l, y in enumerate(model.pre_activations(torch.as_tensor(np.asarray(x[i:i + CHUNK], np.float32)))):
+                pre[l].append(y.numpy())
+    for name, layer, relu, ys in zip(model.names, model.layers, model.relus, pre):
+        w = layer.weight.detach().numpy()
+        if np.abs(w).max() > w_max:
+            i = np.unravel_index(np.argmax(np.abs(w)), w.shape)
+            out.append(f"layer {name}: weight {w[i]:.6g} at {tuple(int(k) for k in i)} exceeds the "
+                       f"{cfg.weight_bits}-bit weight format even at shift 0 (largest {w_max:g})")
+        out += [f"layer {name}: {p}" for p in numerics.bias_problems(layer.bias.detach().numpy(), cfg)]
+        yn = np.concatenate(ys) if ys else np.zeros((0, 1), np.float32)
+        high = yn > hi
+        low = (yn < lo) if not relu else np.zeros_like(high)
+        if high.any() or low.any():
+            bad = high | low
+            s, r = np.unravel_index(np.argmax(np.where(bad, np.abs(yn), -1)), yn.shape)
+            out.append(f"layer {name}: {int(bad.sum())} of {yn.size} outputs on {what} are outside "
+                       f"{_fmt_act(cfg)} in the float model, the largest {yn[s, r]:.6g} (sample {s}, "
+                       f"output {r})")
     return out
+
+
+# Samples per batch of the float model in `dense_range_problems`.
+CHUNK = 1000
 
 
 def _acc_saturation(layer: fmt.EncodedLayer, w: np.ndarray, a: np.ndarray, init: np.ndarray,
@@ -89,29 +94,59 @@ def _acc_saturation(layer: fmt.EncodedLayer, w: np.ndarray, a: np.ndarray, init:
     return count, worst
 
 
-def fixed_point_problems(program: fmt.Program, x: np.ndarray, what: str) -> list[str]:
-    """Saturation of the encoded network on float samples ``x`` (exact integer arithmetic)."""
-    from eie.golden import GoldenModel
+class _LayerStats:
+    """Saturation of one layer, summed over the chunks `eie.convnet.forward` hands over."""
 
-    cfg = program.cfg
-    out = input_problems(x, cfg, what)
-    a = numerics.act_from_float(x, cfg)
-    outs = GoldenModel(program).run_layers(a)
-    for e, y_next in zip(program.layers, outs):
-        w = np.asarray(e.codebook, np.int64)[fmt.decode_layer(e, cfg.n_pe)].astype(np.float64)
-        init = numerics.accumulator_init(e.bias, e.shift).astype(np.float64)
-        scale = 2.0 ** (cfg.act_frac + e.shift)
-        n_acc, worst_acc = _acc_saturation(e, w, a, init, cfg)
-        if n_acc:
-            out.append(f"layer {e.name}: the {cfg.acc_bits}-bit accumulator saturates for {n_acc} of "
-                       f"{a.shape[0] * e.out_len} outputs on {what}, reaching {worst_acc / scale:.6g} "
-                       f"(range +-{cfg.acc_max / scale:.6g} at shift {e.shift})")
-        acc = init[None, :] + a.astype(np.float64) @ w.T        # exact: well inside 2**53
+    def __init__(self, e: fmt.EncodedLayer, cfg: EIEConfig):
+        self.e, self.cfg = e, cfg
+        self.w = np.asarray(e.codebook, np.int64)[fmt.decode_layer(e, cfg.n_pe)].astype(np.float64)
+        self.init = numerics.accumulator_init(e.bias, e.shift).astype(np.float64)
+        self.vectors = self.n_acc = self.n_out = 0
+        self.worst_acc, self.worst_out, self.where, self.worst_val = 0.0, -1.0, (0, 0), 0.0
+
+    def add(self, a: np.ndarray, cfg: EIEConfig):
+        e = self.e
+        n_acc, worst = _acc_saturation(e, self.w, a, self.init, cfg)
+        self.n_acc += n_acc
+        self.worst_acc = max(self.worst_acc, worst)
+        acc = self.init[None, :] + a.astype(np.float64) @ self.w.T        # exact: well inside 2**53
         y = np.floor((acc + (2.0 ** (e.shift - 1) if e.shift else 0.0)) / 2.0 ** e.shift)
         bad = (y > cfg.act_max) | ((y < cfg.act_min) & (not e.relu))
         if bad.any():
             s, r = np.unravel_index(np.argmax(np.where(bad, np.abs(y), -1)), y.shape)
-            out.append(f"layer {e.name}: {int(bad.sum())} of {y.size} outputs on {what} saturate "
-                       f"{_fmt_act(cfg)}, the largest {y[s, r] / 2 ** cfg.act_frac:.6g} (sample {s}, output {r})")
-        a = y_next
+            self.n_out += int(bad.sum())
+            if abs(y[s, r]) > self.worst_out:
+                self.worst_out, self.where, self.worst_val = abs(y[s, r]), (self.vectors + s, r), y[s, r]
+        self.vectors += a.shape[0]
+
+    def problems(self, what: str, kind: str) -> list[str]:
+        e, cfg = self.e, self.cfg
+        scale = 2.0 ** (cfg.act_frac + e.shift)
+        out = []
+        if self.n_acc:
+            out.append(f"layer {e.name}: the {cfg.acc_bits}-bit accumulator saturates for {self.n_acc} of "
+                       f"{self.vectors * e.out_len} outputs on {what}, reaching {self.worst_acc / scale:.6g} "
+                       f"(range +-{cfg.acc_max / scale:.6g} at shift {e.shift})")
+        if self.n_out:
+            s, r = self.where
+            out.append(f"layer {e.name}: {self.n_out} of {self.vectors * e.out_len} outputs on {what} saturate "
+                       f"{_fmt_act(cfg)}, the largest {self.worst_val / 2 ** cfg.act_frac:.6g} ({kind} {s}, "
+                       f"output {r})")
+        return out
+
+
+def fixed_point_problems(program: fmt.Program, x: np.ndarray, what: str) -> list[str]:
+    """Saturation of the encoded network on float samples ``x`` (exact integer arithmetic).
+
+    A conv layer's vectors are its im2col patches (`eie.convnet.forward`)."""
+    from eie.convnet import forward
+    from eie.golden import GoldenModel
+
+    cfg = program.cfg
+    out = input_problems(x, cfg, what)
+    stats = [_LayerStats(e, cfg) for e in program.layers]
+    forward(GoldenModel(program), numerics.act_from_float(x, cfg), on_layer=lambda l, a, y: stats[l].add(a, cfg))
+    kind = "sample" if program.network is None else "vector"
+    for st in stats:
+        out += st.problems(what, kind)
     return out

@@ -37,11 +37,13 @@ def parse_densities(text: str | None):
 
 
 def parse_bits(text: str | None):
-    """``"4,4,5"`` -> (4, 4, 5); None stays None."""
+    """``"4,4,5"`` -> (4, 4, 5); None stays None; ``paper`` (8 for conv, 5 for fully connected)."""
     from .pipeline import OptionError
 
     if text is None:
         return None
+    if text.strip() == "paper":
+        return "paper"
     try:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
@@ -56,9 +58,9 @@ def _add_training_args(p, density_default: str):
     p.add_argument("--max-drop", type=float, default=0.5, metavar="POINTS",
                    help="automatic densities: accuracy the compressed model may lose against the dense one, "
                         "in points (default 0.5)")
-    p.add_argument("--codebook-bits", metavar="B[,B...]",
+    p.add_argument("--codebook-bits", metavar="B[,B...]|paper",
                    help="bits per codebook index for each layer (2**B - 1 shared values, at most the config's "
-                        "v_bits; default: v_bits)")
+                        "v_bits; default: v_bits); 'paper': 8 for conv layers, 5 for fully connected ones")
     p.add_argument("--allow-fixed-point-loss", action="store_true",
                    help="let values the config's number formats cannot hold saturate (or round to 0) with a "
                         "warning and the measured accuracy, instead of an error")
@@ -74,13 +76,16 @@ def _add_training_args(p, density_default: str):
 
 
 def register(sub):
-    p = sub.add_parser("compress", help="Deep Compression of an MLP model file, then EIE images and a report",
+    p = sub.add_parser("compress", help="Deep Compression of a model file (MLP or conv net), then EIE images "
+                                        "and a report",
                        description="Prune, retrain, share weights (k-means), fine-tune and Huffman-account a "
-                                   "model of Linear layers (with or without ReLU after each); encode it for an EIE "
+                                   "model of Linear layers (with or without ReLU after each), or a conv net "
+                                   "(Conv, ReLU, MaxPool, AveragePool, Flatten, Gemm in ONNX); encode it for an EIE "
                                    "config; write images/, report.md, report.json, plots/ into --out. "
                                    "Classification with cross-entropy on your data (--data FILE.npz).")
     p.add_argument("model", metavar="MODEL",
-                   help="state_dict (.pt/.pth) or .npz with <name>.weight/<name>.bias keys, or an ONNX file (.onnx)")
+                   help="state_dict (.pt/.pth) or .npz with <name>.weight/<name>.bias keys (Linear layers), or an "
+                        "ONNX file (.onnx; conv nets too)")
     p.add_argument("--config", default="eie", help="preset name or JSON file (default: eie)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically)")
     p.add_argument("--data", metavar="FILE.npz|mnist|digits",
@@ -91,13 +96,17 @@ def register(sub):
     _add_training_args(p, "auto")
     p.set_defaults(handler=run_compress)
 
-    d = sub.add_parser("demo", help="train LeNet-300-100 on the built-in MNIST subset, compress, encode, "
-                                    "run the golden model",
+    d = sub.add_parser("demo", help="train LeNet-300-100 (or LeNet-5) on the built-in MNIST subset, compress, "
+                                    "encode, run the golden model",
                        description="End to end on a built-in model: dense training, Deep Compression, EIE "
                                    "images, report, and dense / compressed / fixed-point accuracy.")
     d.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically)")
     d.add_argument("--config", default="eie", help="preset name or JSON file (default: eie)")
-    d.add_argument("--dense-epochs", type=int, default=30, metavar="N", help="dense training epochs (default 30)")
+    d.add_argument("--net", choices=("lenet300", "lenet5"), default="lenet300",
+                   help="the built-in network: LeNet-300-100 (default) or LeNet-5 (a conv net: each conv runs on "
+                        "the array once per im2col patch)")
+    d.add_argument("--dense-epochs", type=int, default=None, metavar="N",
+                   help="dense training epochs (default 30 for LeNet-300-100, 15 for LeNet-5)")
     _add_training_args(d, "paper")
     d.set_defaults(handler=run_demo)
 
@@ -135,8 +144,10 @@ def _data_for(args, layers, input_shape):
     from .datafile import dataset_from_arrays, load_data_file
     from .pipeline import OptionError
 
+    from .convnet import input_size, output_size
+
     name = args.data
-    n_in = int(layers[0].weight.shape[1])
+    n_in = input_size(layers)
     if name is None and not args.one_shot:
         name = dataset_for_inputs(n_in)
         if name is None:
@@ -148,7 +159,7 @@ def _data_for(args, layers, input_shape):
     if name in ("mnist", "digits"):
         return load_dataset(name)
     arrays = load_data_file(name)
-    return dataset_from_arrays(arrays, input_shape, int(layers[-1].weight.shape[0]), source=str(name))
+    return dataset_from_arrays(arrays, input_shape, output_size(layers), source=str(name))
 
 
 def run_compress(args):
@@ -173,13 +184,19 @@ def run_compress(args):
 
 
 def run_demo(args):
-    from .demo import run_lenet
+    import dataclasses
+
+    from .demo import DENSE_EPOCHS, LENET5_EPOCHS, LENET5_WEIGHT_DECAY, run_lenet, run_lenet5
     from .pipeline import check_out_dir
 
     out = Path(args.out)
     check_out_dir(out)
-    rep = run_lenet(out, args.config, options=_options(args, density_default="paper"),
-                    dense_epochs=args.dense_epochs, progress=not args.quiet)
+    options = _options(args, density_default="paper")
+    run, epochs = (run_lenet5, LENET5_EPOCHS) if args.net == "lenet5" else (run_lenet, DENSE_EPOCHS)
+    if args.net == "lenet5":
+        options = dataclasses.replace(options, prune_weight_decay=LENET5_WEIGHT_DECAY)
+    rep = run(out, args.config, options=options,
+              dense_epochs=epochs if args.dense_epochs is None else args.dense_epochs, progress=not args.quiet)
     for w in rep["warnings"]:
         print(f"eie: warning: {w}", file=sys.stderr)
     _summary(rep, out)

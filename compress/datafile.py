@@ -8,7 +8,8 @@ are whole numbers), and the class a model predicts is the argmax of its last lay
 
 Each ``x_*`` has one sample per row of the first axis. A sample's shape must be the
 model's input shape, or hold the same number of values: flattened arrays are reshaped
-(row-major, as ``np.reshape`` and ``torch.flatten`` do). Values are used as they are (no
+(row-major, as ``np.reshape`` and ``torch.flatten`` do). A conv net's images must be its
+``(C, H, W)``, flattened, or ``(H, W)`` for one channel: another image size is refused. Values are used as they are (no
 scaling). Everything is refused with a `DataError` naming the key: a missing or unknown
 key, a shape that doesn't fit, labels that are not whole numbers or are out of range,
 NaN or Inf (with the first bad index), empty or mismatched splits.
@@ -86,8 +87,17 @@ def _features(key: str, x, input_shape: tuple[int, ...], source: str) -> np.ndar
                              f"(shape (samples, {', '.join(map(str, input_shape))}))")
     size = int(np.prod(input_shape))
     per_sample = int(np.prod(x.shape[1:]))
-    if tuple(x.shape[1:]) != tuple(input_shape) and per_sample != size:
-        raise DataShapeError(f"{source}: {key} has samples of shape {tuple(x.shape[1:])} ({per_sample} values); "
+    sample = tuple(x.shape[1:])
+    if len(input_shape) == 3:
+        # A conv net's images: (C, H, W), flattened, or (H, W) for one channel; a different
+        # image size is refused even when the value count happens to match.
+        c, h, w = input_shape
+        if sample not in (tuple(input_shape), (size,)) and not (c == 1 and sample == (h, w)):
+            raise DataShapeError(f"{source}: {key} has samples of shape {sample}; the model takes "
+                                 f"{c}x{h}x{w} images (give them as (samples, {c}, {h}, {w}) or flattened, "
+                                 f"(samples, {size}))")
+    elif sample != tuple(input_shape) and per_sample != size:
+        raise DataShapeError(f"{source}: {key} has samples of shape {sample} ({per_sample} values); "
                              f"the model takes {size} inputs (input shape {tuple(input_shape)})")
     bad = ~np.isfinite(x) if np.issubdtype(x.dtype, np.floating) else None
     if bad is not None and bad.any():

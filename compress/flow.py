@@ -22,6 +22,7 @@ from eie import format as fmt
 from eie import numerics
 from eie.config import EIEConfig
 
+from .convnet import ConvNet, is_conv_net, matrix, network_of
 from .loader import LinearLayer
 from .models import MLP, evaluate, set_determinism
 from .prune import MaskedTraining, iterative_prune, magnitude_mask, prune_once
@@ -34,7 +35,7 @@ __all__ = ["Stages", "run_stages", "build_model", "fixed_point_accuracy", "check
 class Stages:
     """What one run produced."""
 
-    model: MLP                             # the compressed float model (shared weights)
+    model: object                          # the compressed float model (shared weights): MLP or ConvNet
     masks: list[torch.Tensor]
     pruned: list[np.ndarray]               # weights after pruning (and retraining), before sharing
     codes: list[LayerCodes]
@@ -50,7 +51,10 @@ class Stages:
         return 100.0 * kept / sum(m.numel() for m in self.masks)
 
 
-def build_model(layers: list[LinearLayer]) -> MLP:
+def build_model(layers: list[LinearLayer]):
+    """The float PyTorch model: an `MLP`, or a `compress.convnet.ConvNet` for a conv net."""
+    if is_conv_net(layers):
+        return ConvNet(layers)
     return MLP.from_arrays([(l.name, l.weight, l.bias) for l in layers], relus=[l.relu for l in layers])
 
 
@@ -62,10 +66,10 @@ def check_fits(layers: list[LinearLayer], densities, cfg: EIEConfig):
     """
     qs = []
     for l, d in zip(layers, densities):
-        mask = magnitude_mask(torch.as_tensor(l.weight), d).numpy()
+        mask = magnitude_mask(torch.as_tensor(matrix(l)), d).numpy()
         cb = np.r_[0.0, np.full(cfg.codebook_size - 1, 0.5)]
         qs.append(fmt.QuantizedLayer(l.name, mask.astype(np.int64), cb, np.zeros(l.weight.shape[0]), l.relu))
-    fmt.encode_network(qs, cfg)
+    fmt.encode_network(qs, cfg, network=network_of(layers))
 
 
 def fixed_point_accuracy(program: fmt.Program, x, y) -> float:
@@ -78,7 +82,7 @@ def fixed_point_accuracy(program: fmt.Program, x, y) -> float:
 
 def _encode(layers, codes, model, cfg: EIEConfig, allow_loss: bool, warnings: list) -> tuple:
     # A layer with fewer shared values than the config's codebook leaves the top entries unused (0).
-    quantized = [fmt.QuantizedLayer(name=l.name, indices=c.indices,
+    quantized = [fmt.QuantizedLayer(name=l.name, indices=c.indices.reshape(c.indices.shape[0], -1),
                                     codebook=np.r_[c.codebook, np.zeros(cfg.codebook_size - len(c.codebook))],
                                     bias=lin.bias.detach().numpy().astype(np.float64), relu=l.relu)
                  for l, c, lin in zip(layers, codes, model.layers)]
@@ -90,7 +94,7 @@ def _encode(layers, codes, model, cfg: EIEConfig, allow_loss: bool, warnings: li
                          numerics.layer_value_problems(q.codebook, frac, q.bias, cfg, used)]
         else:
             numerics.check_layer_values(q.name, q.codebook, frac, q.bias, cfg, used)
-    return quantized, fmt.encode_network(quantized, cfg, allow_loss=allow_loss)
+    return quantized, fmt.encode_network(quantized, cfg, allow_loss=allow_loss, network=network_of(layers))
 
 
 def run_stages(layers: list[LinearLayer], cfg: EIEConfig, data, densities, options) -> Stages:

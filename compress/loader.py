@@ -19,7 +19,7 @@ unreadable files) raises a `ModelError` that names the offending key or file.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from eie.atomic import atomic_write_bytes
 from eie.errors import EIEError
 
 __all__ = ["ModelError", "UnreadableModelError", "UnsupportedLayerError", "NonFiniteWeightsError",
-           "ShapeMismatchError", "LinearLayer", "load_model", "load_network", "layers_from_state",
+           "ShapeMismatchError", "LinearLayer", "ConvLayer", "load_model", "load_network", "layers_from_state",
            "save_model"]
 
 
@@ -64,6 +64,25 @@ class LinearLayer:
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.weight.shape)
+
+    @property
+    def matrix_shape(self) -> tuple[int, int]:
+        """(out, in) of the matrix the array holds."""
+        return int(self.weight.shape[0]), int(np.prod(self.weight.shape[1:]))
+
+
+@dataclass
+class ConvLayer(LinearLayer):
+    """A Conv2d (groups 1, dilation 1; `compress.convnet`) with the pooling after it.
+
+    ``weight`` is ``(out, C, kh, kw)``; the array holds it as the matrix ``(out, C*kh*kw)``.
+    ``relu`` applies before ``pools`` (`eie.network.Pool`s, run on the host).
+    """
+
+    in_shape: tuple = ()                    # (C, H, W) of the layer's input
+    stride: tuple = (1, 1)
+    pads: tuple = (0, 0, 0, 0)              # top, left, bottom, right
+    pools: list = field(default_factory=list)
 
 
 SUFFIXES_TORCH = (".pt", ".pth")
@@ -161,12 +180,19 @@ def layers_from_state(state: dict, source: str = "model") -> list[LinearLayer]:
         if not np.issubdtype(arr.dtype, np.floating):
             raise UnsupportedLayerError(f"{source}: tensor {key!r} has dtype {arr.dtype}, not a float type")
         if kind == "weight":
+            if arr.ndim == 4:
+                # Conv nets are supported, but a state_dict does not say where pooling and
+                # activations go, nor the image size.
+                raise UnsupportedLayerError(
+                    f"{source}: {key!r} has shape {tuple(arr.shape)}, a 2-D convolution; a state_dict does "
+                    "not say where pooling, activations and flattening go, nor the image size: export the "
+                    "model to ONNX (torch.onnx.export) or pass the nn.Sequential to compress.api.compress")
             if arr.ndim != 2:
-                what = {4: "a 2-D convolution", 3: "a 1-D convolution", 5: "a 3-D convolution",
+                what = {3: "a 1-D convolution", 5: "a 3-D convolution",
                         1: "a normalisation layer"}.get(arr.ndim, "not a Linear layer")
                 raise UnsupportedLayerError(
                     f"{source}: {key!r} has shape {tuple(arr.shape)}, which looks like {what}; "
-                    "a Linear weight is 2-D (out, in) and only Linear layers can be compressed")
+                    "a Linear weight is 2-D (out, in); a state_dict can hold Linear layers only")
             weights[name] = arr
         else:
             if arr.ndim != 1:

@@ -20,7 +20,7 @@ from torch import nn
 
 __all__ = ["MLP", "ARCHITECTURES", "set_determinism", "fit", "evaluate", "predict", "train_dense"]
 
-# name -> (layer sizes, built-in dataset)
+# name -> (layer sizes, built-in dataset); LeNet-5 is a conv net (`compress.demo.lenet5`).
 ARCHITECTURES = {
     "lenet300": ((784, 300, 100, 10), "mnist"),
     "digits": ((64, 32, 10), "digits"),
@@ -77,6 +77,15 @@ class MLP(nn.Module):
             if relu:
                 x = torch.relu(x)
         return x
+
+    def pre_activations(self, x) -> list[torch.Tensor]:
+        """Every layer's outputs before its ReLU (calibration)."""
+        out = []
+        for layer, relu in zip(self.layers, self.relus):
+            y = layer(x)
+            out.append(y)
+            x = torch.relu(y) if relu else y
+        return out
 
     def named_state(self) -> "collections.OrderedDict[str, torch.Tensor]":
         """``<name>.weight`` and ``<name>.bias`` in forward order (the model file convention)."""
@@ -147,10 +156,13 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def train_dense(sizes, data, *, epochs: int = 30, lr: float = 1e-3, weight_decay: float = 1e-4,
-                batch_size: int = 64, seed: int = 0, progress: bool = True, names=None) -> MLP:
-    """The dense baseline: Adam with L2 weight decay (small weights prune better)."""
+                batch_size: int = 64, seed: int = 0, progress: bool = True, names=None, model=None) -> nn.Module:
+    """The dense baseline: Adam with L2 weight decay (small weights prune better).
+
+    An MLP of ``sizes``, or ``model`` (a callable returning a fresh module, called after the
+    seed is set: a conv net) instead."""
     set_determinism(seed)
-    model = MLP(sizes, names)
+    model = MLP(sizes, names) if model is None else model()
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     fit(model, data.x_train, data.y_train, opt, epochs=epochs, batch_size=batch_size, seed=seed,
         desc="dense training", progress=progress)

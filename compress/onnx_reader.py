@@ -1,4 +1,4 @@
-"""ONNX models (through the ``onnx`` package) as a chain of Linear layers.
+"""ONNX models (through the ``onnx`` package) as a chain of Linear and conv layers.
 
 A file must pass ``onnx.checker`` (full check, with shape inference); then its nodes are
 read in order (ONNX stores them topologically) as one chain from the graph's single data
@@ -7,14 +7,20 @@ declared size (PyTorch's exporter often fixes it at 1). Ops, each with a handler
 
 * ``Gemm`` (``transA = 0``; ``alpha``, ``beta``, ``transB`` honoured; constant B and C);
 * ``MatMul`` by a constant matrix, optionally followed by ``Add`` of a constant bias;
-* ``Relu`` after a layer (sets its ReLU flag);
+* ``Relu`` after a layer (sets its ReLU flag; after a MaxPool it belongs to the conv before
+  it, as the two commute; after an AveragePool it is refused);
 * ``Flatten`` (``axis = 1``) and ``Reshape`` to ``(batch, features)``;
-* ``Constant`` (a constant operand, e.g. a Reshape's shape).
+* ``Constant`` (a constant operand, e.g. a Reshape's shape);
+* ``Conv`` (2-D, ``group = 1``, dilations 1, constant W and B; ``pads``, ``strides``,
+  ``auto_pad``), on a known ``(C, H, W)`` input, before any Gemm or MatMul;
+* ``MaxPool`` and ``AveragePool`` after a conv (``ceil_mode = 0``, dilations 1,
+  ``count_include_pad`` honoured; no Indices output).
 
 Any other op, a node off the chain, or a layout outside these rules raises an
-`UnsupportedLayerError` naming the op and the node. The handlers share a small `Reader`
-state (the data tensor's name, its per-sample shape, the layers so far), so more ops
-(Conv, MaxPool, AveragePool) can be added as handlers without touching the others.
+`UnsupportedLayerError` naming the op and the node; a kernel larger than its input a
+`ShapeMismatchError`. The handlers share a small `Reader` state (the data tensor's name, its
+per-sample shape, the layers so far), so more ops can be added as handlers without touching
+the others.
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .loader import LinearLayer, NonFiniteWeightsError, ShapeMismatchError, UnreadableModelError, \
+from eie.network import Conv, NetworkError, Pool
+
+from .convnet import check_net, is_conv_net
+from .loader import ConvLayer, LinearLayer, NonFiniteWeightsError, ShapeMismatchError, UnreadableModelError, \
     UnsupportedLayerError
 
 __all__ = ["OPS", "Reader", "read_onnx", "load_onnx"]
@@ -84,6 +93,14 @@ class Reader:
     def features(self) -> int | None:
         return None if self.shape is None else int(np.prod(self.shape))
 
+    def check_finite(self, node, weight: np.ndarray, bias: np.ndarray):
+        for what, arr in (("weight", weight), ("bias", bias)):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                first = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise NonFiniteWeightsError(f"{self.source}: node {self.node!r}: {what} contains "
+                                            f"{int(bad.sum())} NaN/Inf value(s), the first at index {first}")
+
     def add_linear(self, node, weight: np.ndarray, bias: np.ndarray, name_hint: str):
         """Append a Linear layer ``(out, in)``; the data must be flat (batch, features)."""
         if self.shape is not None and len(self.shape) != 1:
@@ -92,12 +109,7 @@ class Reader:
         if n_in is not None and weight.shape[1] != n_in:
             raise ShapeMismatchError(f"{self.source}: node {self.node!r} ({node.op_type}) takes "
                                      f"{weight.shape[1]} inputs but receives {n_in}")
-        for what, arr in (("weight", weight), ("bias", bias)):
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                first = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise NonFiniteWeightsError(f"{self.source}: node {self.node!r}: {what} contains "
-                                            f"{int(bad.sum())} NaN/Inf value(s), the first at index {first}")
+        self.check_finite(node, weight, bias)
         name = name_hint[:-len(".weight")] if name_hint.endswith(".weight") else (node.name or f"fc{len(self.layers) + 1}")
         names = {l.name for l in self.layers}
         if name in names:
@@ -163,8 +175,101 @@ def _add(reader: Reader, node):
 def _relu(reader: Reader, node):
     reader.data_input(node)
     if not reader.layers:
-        reader.fail(node, "Relu on the input, before any Gemm or MatMul, is not supported")
-    reader.layers[-1].relu = True
+        reader.fail(node, "Relu on the input, before any Conv, Gemm or MatMul, is not supported")
+    last = reader.layers[-1]
+    if isinstance(last, ConvLayer) and any(p.kind == "avg" for p in last.pools):
+        reader.fail(node, "Relu after an AveragePool is not supported: the array applies ReLU right after the "
+                          "conv; put the Relu before the pooling")
+    last.relu = True
+
+
+def _image(reader: Reader, node) -> tuple[int, int, int]:
+    """The per-sample (C, H, W) of the data, which a conv or a pool needs."""
+    if reader.shape is None:
+        reader.fail(node, "needs a known (C, H, W) input shape; the graph input's dimensions are not all fixed")
+    if len(reader.shape) != 3:
+        reader.fail(node, f"needs an image (C, H, W), not data of per-sample shape {reader.shape}")
+    return reader.shape
+
+
+def _window(reader: Reader, node, a: dict, kernel, image) -> tuple[tuple, tuple]:
+    """(strides, pads) of a Conv or pool from its attributes, ``auto_pad`` resolved."""
+    strides = tuple(int(v) for v in a.get("strides", [1, 1]))
+    if len(strides) != 2:
+        reader.fail(node, f"strides {list(strides)}: only 2-D windows are supported")
+    if any(int(d) != 1 for d in a.get("dilations", [1, 1])):
+        reader.fail(node, f"dilations {list(a['dilations'])}: only dilation 1 is supported")
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if auto in ("NOTSET", "VALID"):
+        pads = tuple(int(v) for v in a.get("pads", [0, 0, 0, 0])) if auto == "NOTSET" else (0, 0, 0, 0)
+    elif auto in ("SAME_UPPER", "SAME_LOWER"):
+        total = [max((-(-n // s) - 1) * s + k - n, 0) for n, s, k in zip(image[1:], strides, kernel)]
+        low = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in total]
+        pads = (low[0], low[1], total[0] - low[0], total[1] - low[1])
+    else:
+        reader.fail(node, f"auto_pad {auto!r} is not supported")
+    if len(pads) != 4:
+        reader.fail(node, f"pads {list(pads)}: a 2-D window has four (top, left, bottom, right)")
+    return strides, pads
+
+
+def _conv(reader: Reader, node):
+    reader.data_input(node)
+    image = _image(reader, node)
+    if reader.layers and not isinstance(reader.layers[-1], ConvLayer):
+        reader.fail(node, "a Conv after a Gemm or MatMul is not supported (convolutions come first)")
+    a = reader.attrs(node)
+    if int(a.get("group", 1)) != 1:
+        reader.fail(node, f"group = {a['group']}; only group = 1 (no grouped or depthwise conv) is supported")
+    w = _float_const(reader, node, node.input[1], "W (weights)")
+    if w.ndim != 4:
+        reader.fail(node, f"weights of shape {w.shape}: only 2-D convolutions (4-D weights) are supported")
+    kernel = tuple(int(k) for k in w.shape[2:])
+    if "kernel_shape" in a and tuple(int(k) for k in a["kernel_shape"]) != kernel:
+        reader.fail(node, f"kernel_shape {list(a['kernel_shape'])} does not match the weights {w.shape}")
+    if w.shape[1] != image[0]:
+        raise ShapeMismatchError(f"{reader.source}: node {reader.node!r} (Conv) takes {w.shape[1]} channels but "
+                                 f"receives {image[0]}")
+    strides, pads = _window(reader, node, a, kernel, image)
+    bias = np.zeros(w.shape[0])
+    if len(node.input) > 2 and node.input[2]:
+        bias = _bias_vector(reader, node, _float_const(reader, node, node.input[2], "B (bias)"), w.shape[0])
+    try:
+        out = Conv(len(reader.layers), int(w.shape[0]), kernel, strides, pads).out_shape(image)
+    except NetworkError as e:
+        raise ShapeMismatchError(f"{reader.source}: node {reader.node!r} (Conv): {e}") from None
+    name = node.input[1][:-len(".weight")] if node.input[1].endswith(".weight") else (node.name or f"conv{len(reader.layers) + 1}")
+    if name in {l.name for l in reader.layers}:
+        name = f"{name}_{len(reader.layers) + 1}"
+    reader.check_finite(node, w, bias)
+    reader.layers.append(ConvLayer(name=name, weight=w.astype(np.float32), bias=bias.astype(np.float32), relu=False,
+                                   in_shape=image, stride=strides, pads=pads, pools=[]))
+    reader.shape = out
+
+
+def _pool(reader: Reader, node):
+    reader.data_input(node)
+    image = _image(reader, node)
+    if not reader.layers or not isinstance(reader.layers[-1], ConvLayer):
+        reader.fail(node, "pooling is supported after a Conv only")
+    if len(node.output) > 1 and node.output[1]:
+        reader.fail(node, "the Indices output is not supported")
+    a = reader.attrs(node)
+    if int(a.get("ceil_mode", 0)):
+        reader.fail(node, "ceil_mode = 1 is not supported")
+    kernel = tuple(int(k) for k in a.get("kernel_shape", []))
+    if len(kernel) != 2:
+        reader.fail(node, f"kernel_shape {list(kernel)}: only 2-D pooling is supported")
+    strides, pads = _window(reader, node, a, kernel, image)
+    kind = "max" if node.op_type == "MaxPool" else "avg"
+    try:
+        pool = Pool(kind, kernel, strides, pads, bool(int(a.get("count_include_pad", 0))))
+        out = pool.out_shape(image)
+    except NetworkError as e:
+        raise ShapeMismatchError(f"{reader.source}: node {reader.node!r} ({node.op_type}): {e}") from None
+    reader.layers[-1].pools.append(pool)
+    reader.shape = out
 
 
 def _flatten(reader: Reader, node):
@@ -203,9 +308,9 @@ def _constant(reader: Reader, node):
     reader.fail(node, "only a Constant with a tensor 'value' is supported")
 
 
-# op type -> handler(reader, node). The conv issue adds Conv, MaxPool, AveragePool here.
+# op type -> handler(reader, node).
 OPS = {"Gemm": _gemm, "MatMul": _matmul, "Add": _add, "Relu": _relu, "Flatten": _flatten,
-       "Reshape": _reshape, "Constant": _constant}
+       "Reshape": _reshape, "Constant": _constant, "Conv": _conv, "MaxPool": _pool, "AveragePool": _pool}
 
 
 def read_onnx(model, source: str = "model.onnx") -> tuple[list[LinearLayer], tuple[int, ...]]:
@@ -217,15 +322,18 @@ def read_onnx(model, source: str = "model.onnx") -> tuple[list[LinearLayer], tup
         if handler is None or (node.domain not in ("", "ai.onnx")):
             raise UnsupportedLayerError(
                 f"{source}: unsupported op {node.op_type!r} at node {reader.node!r}; supported: "
-                f"{', '.join(sorted(OPS))} (Linear layers with ReLU, flattened inputs)")
+                f"{', '.join(sorted(OPS))} (Linear layers and 2-D convolutions with ReLU and pooling)")
         handler(reader, node)
         if node.op_type != "Constant":
             reader.current, reader.last_op = node.output[0], node.op_type
     if not reader.layers:
-        raise UnsupportedLayerError(f"{source}: the graph has no Gemm or MatMul layer")
+        raise UnsupportedLayerError(f"{source}: the graph has no Conv, Gemm or MatMul layer")
     if reader.current != reader.output_name:
         raise UnsupportedLayerError(f"{source}: the chain ends at {reader.current!r}, not at the graph output "
                                     f"{reader.output_name!r}")
+    if is_conv_net(reader.layers):
+        check_net(reader.layers, source)
+        return reader.layers, tuple(reader.input_shape)
     for a, b in zip(reader.layers, reader.layers[1:]):
         if a.weight.shape[0] != b.weight.shape[1]:
             raise ShapeMismatchError(f"{source}: layer {a.name!r} has {a.weight.shape[0]} outputs but "

@@ -23,6 +23,7 @@ fixed-point golden model on the images it just wrote. Without training data
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,15 +38,26 @@ from eie.errors import EIEError
 from . import calibrate
 from .data import Dataset, DataError, with_validation
 from .flow import build_model, check_fits, fixed_point_accuracy, run_stages
-from .loader import LinearLayer
+from .convnet import input_size, is_conv_net, output_size
+from .loader import ConvLayer, LinearLayer
 from .quantize import INIT_METHODS, LayerCodes
 from .selection import select_densities
 
 __all__ = ["CompressOptions", "CompressResult", "OptionError", "OutputFolderError", "check_out_dir", "default_densities", "compress_layers",
-           "write_outputs", "ONE_SHOT_WARNING", "CARVED_WARNING", "PAPER_DENSITIES"]
+           "write_outputs", "ONE_SHOT_WARNING", "CARVED_WARNING", "PAPER_DENSITIES", "PAPER_BITS",
+           "architecture", "paper_bits"]
 
-# The paper's per-layer densities of LeNet-300-100 (8 %, 9 %, 26 %: 8 % overall).
-PAPER_DENSITIES = {(784, 300, 100, 10): (0.08, 0.09, 0.26)}
+# The paper's per-layer densities (Deep Compression, Tables 2 and 3), by the layers' weight
+# shapes: LeNet-300-100 8 %, 9 %, 26 % (8 % overall); LeNet-5 66 %, 12 %, 8 %, 19 % (8 %).
+PAPER_DENSITIES = {
+    ((300, 784), (100, 300), (10, 100)): (0.08, 0.09, 0.26),
+    ((20, 1, 5, 5), (50, 20, 5, 5), (500, 800), (10, 500)): (0.66, 0.12, 0.08, 0.19),
+}
+PAPER_NAMES = {((300, 784), (100, 300), (10, 100)): "LeNet-300-100 (784-300-100-10)",
+               ((20, 1, 5, 5), (50, 20, 5, 5), (500, 800), (10, 500)): "LeNet-5 (conv 20@5x5, conv 50@5x5, "
+                                                                        "fc 500, fc 10)"}
+# The paper's codebook bits: 8 for conv layers, 5 for fully connected ones (Table 3).
+PAPER_BITS = {"conv": 8, "fc": 5}
 
 ONE_SHOT_WARNING = ("one-shot mode: weights were pruned and quantized without retraining or "
                     "centroid fine-tuning, so accuracy can drop a lot (the paper's LeNet-300-100 "
@@ -74,23 +86,34 @@ def check_out_dir(path: Path):
                                 "output; choose a new folder (it would be replaced)")
 
 
-def default_densities(sizes) -> tuple[float, ...]:
-    """One-shot without data: the paper's for LeNet-300-100, else 10 % per layer and 30 % for the last."""
-    sizes = tuple(int(s) for s in sizes)
-    if sizes in PAPER_DENSITIES:
-        return PAPER_DENSITIES[sizes]
-    n = len(sizes) - 1
+def architecture(layers) -> tuple:
+    """The layers' weight shapes: what `PAPER_DENSITIES` is keyed by."""
+    return tuple(tuple(int(d) for d in l.weight.shape) for l in layers)
+
+
+def default_densities(layers) -> tuple[float, ...]:
+    """One-shot without data: the paper's for its networks, else 10 % per layer and 30 % for the last."""
+    key = architecture(layers)
+    if key in PAPER_DENSITIES:
+        return PAPER_DENSITIES[key]
+    n = len(layers)
     return tuple([0.10] * (n - 1) + [0.30])
+
+
+def paper_bits(layers) -> tuple[int, ...]:
+    """The paper's codebook bits per layer: 8 for a conv, 5 for a fully connected layer."""
+    return tuple(PAPER_BITS["conv" if isinstance(l, ConvLayer) else "fc"] for l in layers)
 
 
 @dataclass
 class CompressOptions:
     """Knobs of the flow.
 
-    ``densities``: one per layer or one for all; ``"paper"`` (LeNet-300-100 only); None:
+    ``densities``: one per layer or one for all; ``"paper"`` (LeNet-300-100 and LeNet-5); None:
     automatic with data (one-shot without data: `default_densities`). ``codebook_bits``:
-    bits of each layer's codebook index for storage (``2**b - 1`` shared values, at most
-    the config's ``v_bits``); None: ``v_bits`` for every layer.
+    bits of each layer's codebook index (``2**b - 1`` shared values, at most the config's
+    ``v_bits``); None: ``v_bits`` for every layer; ``"paper"``: 8 for conv layers, 5 for
+    fully connected ones (`paper_bits`; a config with ``v_bits >= 8`` holds them).
     """
 
     densities: tuple[float, ...] | str | None = None
@@ -104,7 +127,7 @@ class CompressOptions:
     finetune_epochs: int = 5        # centroid fine-tuning epochs
     finetune_lr: float = 1e-4
     init: str = "linear"            # centroid initialisation: linear, density, random
-    codebook_bits: tuple[int, ...] | None = None
+    codebook_bits: tuple[int, ...] | str | None = None
     batch_size: int = 64
     seed: int = 0
     progress: bool = True
@@ -120,12 +143,15 @@ class CompressOptions:
             for d in self.densities:
                 if not (isinstance(d, (int, float)) and 0.0 < d <= 1.0):
                     raise OptionError(f"a density must be a fraction in (0, 1], not {d!r}")
+        if isinstance(self.codebook_bits, str):
+            raise OptionError(f"codebook bits must be numbers or 'paper', not {self.codebook_bits!r}")
         if self.codebook_bits is not None:
             _check_count("codebook bits", self.codebook_bits, n_layers)
             top = cfg.v_bits if cfg is not None else 8
             for b in self.codebook_bits:
                 if not (isinstance(b, int) and 1 <= b <= top):
-                    raise OptionError(f"codebook bits must be whole numbers 1 .. {top} (the config's v_bits), "
+                    raise OptionError(f"codebook bits must be whole numbers 1 .. {top} (the config's v_bits; "
+                                      f"the paper's 8-bit conv codebooks need a config with v_bits = 8), "
                                       f"not {b!r}")
         if not (isinstance(self.max_drop, (int, float)) and 0 <= self.max_drop < 100):
             raise OptionError(f"max_drop is points of accuracy, 0 <= max_drop < 100, not {self.max_drop!r}")
@@ -177,7 +203,7 @@ class CompressResult:
 
 
 def _check_data(layers: list[LinearLayer], data: Dataset):
-    n_in, n_out = layers[0].weight.shape[1], layers[-1].weight.shape[0]
+    n_in, n_out = input_size(layers), output_size(layers)
     if data.n_features != n_in:
         raise DataError(f"data {data.name} has {data.n_features} features per sample but layer "
                         f"{layers[0].name!r} expects {n_in} inputs")
@@ -188,15 +214,17 @@ def _check_data(layers: list[LinearLayer], data: Dataset):
 
 def _densities(layers: list[LinearLayer], options: CompressOptions, data) -> tuple[float, ...] | None:
     """The given densities per layer, or None for the automatic selection."""
-    sizes = tuple([int(layers[0].weight.shape[1])] + [int(l.weight.shape[0]) for l in layers])
+    key = architecture(layers)
     d = options.densities
     if d == "paper":
-        if sizes not in PAPER_DENSITIES:
-            raise OptionError(f"the paper's densities are known for LeNet-300-100 (784-300-100-10), "
-                              f"not for {'-'.join(map(str, sizes))}; give densities or leave them automatic")
-        return PAPER_DENSITIES[sizes]
+        if key not in PAPER_DENSITIES:
+            what = ("weights " + ", ".join("x".join(map(str, k)) for k in key) if is_conv_net(layers) else
+                    "-".join(map(str, [int(layers[0].weight.shape[1])] + [int(l.weight.shape[0]) for l in layers])))
+            raise OptionError(f"the paper's densities are known for {' and '.join(PAPER_NAMES.values())}, "
+                              f"not for {what}; give densities or leave them automatic")
+        return PAPER_DENSITIES[key]
     if d is None:
-        return default_densities(sizes) if options.one_shot else None
+        return default_densities(layers) if options.one_shot else None
     return tuple(d) * len(layers) if len(d) == 1 else tuple(d)
 
 
@@ -215,6 +243,8 @@ def compress_layers(layers: list[LinearLayer], cfg: EIEConfig, data: Dataset | N
                     input_shape=None) -> CompressResult:
     """Run the flow on ``layers``; retraining needs ``data`` unless ``options.one_shot``."""
     options = options or CompressOptions()
+    if options.codebook_bits == "paper":
+        options = dataclasses.replace(options, codebook_bits=paper_bits(layers))
     options.check(len(layers), cfg)
     if data is None and not options.one_shot:
         raise OptionError("retraining needs training data: give a data file (--data FILE.npz), a "
@@ -261,7 +291,12 @@ def compress_layers(layers: list[LinearLayer], cfg: EIEConfig, data: Dataset | N
                           pruned=stages.pruned, codes=stages.codes, quantized=stages.quantized,
                           program=stages.program, data=data, accuracy=accuracy, validation=validation,
                           selection=selection, timings=timings, warnings=warnings, source=source,
-                          input_shape=tuple(input_shape or (int(layers[0].weight.shape[1]),)))
+                          input_shape=tuple(input_shape or _input_shape(layers)))
+
+
+def _input_shape(layers) -> tuple[int, ...]:
+    first = layers[0]
+    return tuple(first.in_shape) if isinstance(first, ConvLayer) else (int(first.weight.shape[1]),)
 
 
 def _float_accuracy(layers, x, y) -> float:

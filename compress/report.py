@@ -17,9 +17,10 @@ import numpy as np
 from eie import format as fmt
 from eie.atomic import atomic_write_text
 
+from .loader import ConvLayer
 from .storage import FLOAT_BITS, layer_storage
 
-__all__ = ["build_report", "render_markdown", "write_report", "ACCURACY_ROWS"]
+__all__ = ["build_report", "render_markdown", "write_report", "ACCURACY_ROWS", "layer_label", "network_text"]
 
 ACCURACY_ROWS = [
     ("dense", "dense model (as given)"),
@@ -57,6 +58,29 @@ def _eie_layer(e: fmt.EncodedLayer, cfg) -> dict:
     }
 
 
+def layer_label(l: dict) -> str:
+    """``fc1 (784x300)``, or ``conv1 (conv 20@5x5, 25x20)`` (the matrix the array holds: in x out)."""
+    if l.get("kind") == "conv":
+        o, _, kh, kw = l["weight_shape"]
+        return f"{l['name']} (conv {o}@{kh}x{kw}, {l['shape'][1]}x{l['shape'][0]})"
+    return f"{l['name']} ({l['shape'][1]}x{l['shape'][0]})"
+
+
+def network_text(net: dict) -> str:
+    """The ops of a network description, e.g. ``conv 20@5x5 -> maxpool 2x2/2 -> ... -> dense``."""
+    parts = []
+    for op in net["ops"]:
+        k = "x".join(map(str, op.get("kernel", [])))
+        stride = op.get("stride", [1, 1])
+        extra = "" if stride == [1, 1] and op["op"] == "conv" else f"/{'x'.join(map(str, stride))}"
+        pads = f" pad {','.join(map(str, op['pads']))}" if any(op.get("pads", [])) else ""
+        parts.append({"conv": lambda: f"conv {op.get('out_channels')}@{k}{extra}{pads}",
+                      "flatten": lambda: "flatten", "dense": lambda: "dense"}.get(
+                          op["op"], lambda: f"{op['op']} {k}{extra}{pads}")())
+    c, h, w = net["input_shape"]
+    return f"{c}x{h}x{w} -> " + " -> ".join(parts)
+
+
 def build_report(result, config_name: str = "") -> dict:
     """The report of a `CompressResult` as a JSON-ready dict."""
     from .pipeline import options_dict
@@ -68,7 +92,9 @@ def build_report(result, config_name: str = "") -> dict:
         s = layer_storage(q.indices, k, q.out_len, (k + 1).bit_length() - 1)
         eie = _eie_layer(e, cfg)
         eie["ratio"] = s["bits_dense"] / eie["sram_bits"]
-        layers.append({"name": q.name, "shape": [q.out_len, q.in_len], "relu": bool(q.relu), **s,
+        layers.append({"name": q.name, "shape": [q.out_len, q.in_len], "relu": bool(q.relu),
+                       "kind": "conv" if isinstance(dense, ConvLayer) else "fc",
+                       "weight_shape": [int(d) for d in dense.weight.shape], **s,
                        "codebook": [float(x) for x in q.codebook], "eie": eie})
     tot = {k: sum(l[k] for l in layers) for k in (
         "weights", "kept", "entries", "padding", "huffman_v_bits", "huffman_z_bits", "huffman_table_bits",
@@ -97,6 +123,7 @@ def build_report(result, config_name: str = "") -> dict:
             "validation": int(len(data.y_val)) if data.has_validation else 0,
             "validation_source": data.validation},
         "input_shape": list(result.input_shape),
+        "network": None if result.program.network is None else result.program.network.to_dict(),
         "options": options_dict(result.options),
         "densities": list(result.densities),
         "density_source": ("automatic" if result.selection is not None else
@@ -132,6 +159,8 @@ def render_markdown(rep: dict) -> str:
                  f"- validation: {d['validation_source'] or 'none (not needed: densities were given)'}"] if d else []),
               f"- mode: {rep['mode']}; densities ({rep['density_source']}) "
               + ", ".join(f"{l['name']} {100 * x:.3g} %" for l, x in zip(rep["layers"], rep["densities"])),
+              *([f"- conv net on the array: {network_text(rep['network'])} (each conv runs once per im2col "
+                 "patch; pooling and flattening on the host)"] if rep.get("network") else []),
               ""]
     for w in rep["warnings"]:
         lines += [f"> **Warning:** {w}", ""]
@@ -150,7 +179,7 @@ def render_markdown(rep: dict) -> str:
                 f"{s['ratio_pruned']:.1f}x | {s['ratio_pq']:.1f}x | {s['ratio_pqh']:.1f}x |")
 
     for l in rep["layers"]:
-        lines.append(row(f"{l['name']} ({l['shape'][1]}x{l['shape'][0]})", l))
+        lines.append(row(layer_label(l), l))
     t = rep["total"]
     lines.append(row("**total**", t).replace(f"{t['ratio_pqh']:.1f}x |", f"**{t['ratio_pqh']:.1f}x** |"))
     kb = lambda bits: f"{bits / 8 / 1024:,.1f} KiB"

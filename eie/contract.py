@@ -33,7 +33,7 @@ __all__ = [
     "host_addr_bits", "PAD", "beat_bytes", "padded_bytes", "pad_to_beats", "to_beats", "from_beats",
 ]
 
-VERSION = 1
+VERSION = 2                # 2: RUN takes the first layer-table entry to run (``first``)
 MAX_BODY = 0xFFFF          # largest body of a command or a response
 BROADCAST = 0xFFFF         # PE number that writes every PE's copy of a per-PE memory
 
@@ -163,7 +163,7 @@ RSP_HEADER = [("status", 8), ("op", 8), ("len", 16)]
 
 MEM_ARGS = [("mem", 8), ("pe", 16), ("addr", 32), ("count", 16)]
 ACT_ARGS = [("addr", 32), ("count", 16)]
-RUN_ARGS = [("n_layers", 8)]
+RUN_ARGS = [("n_layers", 8), ("first", 8)]   # entries first .. first + n_layers - 1
 
 # The argument fields at the start of each command's body (NOP has no frame at all).
 ARGS: dict[Op, list[tuple[str, int]]] = {

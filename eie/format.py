@@ -235,10 +235,15 @@ class EncodedLayer:
 
 @dataclass
 class Program:
-    """A whole network in the EIE format, placed in the memories of one config."""
+    """A whole network in the EIE format, placed in the memories of one config.
+
+    ``network``: for a conv net, the `eie.network.Network` saying how the layers run (im2col
+    patches, pooling); None for an MLP (layer ``l`` feeds layer ``l + 1``).
+    """
 
     cfg: EIEConfig
     layers: list[EncodedLayer]
+    network: object = None
 
 
 # ---- encoding --------------------------------------------------------------------------
@@ -344,24 +349,34 @@ def encode_layer(q: QuantizedLayer, cfg: EIEConfig, out_positions=None, in_posit
 
 
 def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig, balance: bool = False,
-                   column_weights: list | None = None, *, allow_loss: bool = False) -> Program:
+                   column_weights: list | None = None, *, allow_loss: bool = False,
+                   network=None) -> Program:
     """Encode and place every layer; raise CapacityError naming what does not fit.
 
     ``balance``: place every layer's output rows with `eie.balance.balanced_positions`
     (each PE's entries evened out, padding included) instead of row ``i`` in PE
     ``i % n_pe``; each next layer's columns follow. ``column_weights`` (one array per layer,
     or None) weighs each input column by how often it is non-zero. ``allow_loss``: see
-    `encode_layer` (default: refuse values the formats cannot hold).
+    `encode_layer` (default: refuse values the formats cannot hold). ``network``: a conv
+    net's `eie.network.Network` (its layers need not chain as matrices; the network checks
+    their lengths instead); its layers are placed in the model's order (no ``balance``: the
+    host builds each layer's input from the previous one's outputs in that order).
     """
     if not layers:
         raise FormatError("a network needs at least one layer")
     if len(layers) > cfg.max_layers:
         raise CapacityError(f"the network has {len(layers)} layers; the config's layer table holds "
                             f"{cfg.max_layers} (max_layers)")
-    for a, b in zip(layers, layers[1:]):
-        if a.out_len != b.in_len:
-            raise FormatError(f"layer {a.name} has {a.out_len} outputs but layer {b.name} "
-                              f"expects {b.in_len} inputs")
+    if network is not None:
+        if balance:
+            raise FormatError("balanced row placement is for networks of fully connected layers; a conv "
+                              "net's layers are placed in the model's order")
+        network.check_layers([(q.in_len, q.out_len) for q in layers])
+    else:
+        for a, b in zip(layers, layers[1:]):
+            if a.out_len != b.in_len:
+                raise FormatError(f"layer {a.name} has {a.out_len} outputs but layer {b.name} "
+                                  f"expects {b.in_len} inputs")
     encoded, prev = [], None
     for i, q in enumerate(layers):
         pos = None
@@ -376,7 +391,7 @@ def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig, balance: bool =
         encoded.append(e)
         prev = e
     place(encoded, cfg)
-    return Program(cfg=cfg, layers=encoded)
+    return Program(cfg=cfg, layers=encoded, network=network)
 
 
 def place(encoded: list[EncodedLayer], cfg: EIEConfig):

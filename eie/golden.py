@@ -111,6 +111,7 @@ class GoldenModel:
         program = source.program() if isinstance(source, Images) else source
         self.cfg: EIEConfig = program.cfg
         self.layers = [GoldenLayer.from_encoded(e, self.cfg) for e in program.layers]
+        self.network = program.network     # a conv net's eie.network.Network, or None
         # Where each model output sits in the last layer's device output (None: in place).
         self.output_positions = program.layers[-1].out_positions
 
@@ -138,6 +139,9 @@ class GoldenModel:
     def run_layers(self, x_q) -> list[np.ndarray]:
         """Outputs of every layer in the device's order, as the activation files hold them
         (each int64, same leading shape as the input)."""
+        if self.network is not None:
+            raise InputError("a conv net's layers run on im2col patches, not one after another: "
+                             "use run() or eie.convnet.forward")
         x = self._check_input(x_q)
         single = x.ndim == 1
         a = x[None, :] if single else x
@@ -148,7 +152,12 @@ class GoldenModel:
         return outs
 
     def run(self, x_q) -> np.ndarray:
-        """Output of the last layer for one input vector or a batch, in the model's order."""
+        """Output of the last layer for one input vector or a batch, in the model's order (a
+        conv net's outputs flattened: `eie.convnet.forward`)."""
+        if self.network is not None:
+            from .convnet import forward
+
+            return forward(self, x_q)
         return fmt.to_model_order(self.run_layers(x_q)[-1], self.output_positions)
 
     def classify(self, x_float) -> np.ndarray:

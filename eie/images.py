@@ -7,8 +7,9 @@ global ones (codebook, layer table) in ``global/``. Only the used words are writ
 the rest of each memory is zero. The manifest records the config (and its hash), the
 layer table in readable form, the memory sizes and the SHA-256 of every image file.
 A balanced encoding also lists each layer's ``out_positions`` (the device row of every model
-output row): format version 2. Folders without positions are written as version 1, as
-before, and both versions are read.
+output row): format version 2. A conv net's folder holds its `eie.network.Network`
+(``network``: how the layers run on im2col patches): format version 3. Other folders are
+written as version 1, as before, and every version is read.
 
 `write_images` is atomic (a failure leaves no folder). `read_images` checks the
 manifest's format, its config against the expected one, every checksum, and every
@@ -32,6 +33,7 @@ from .bits import (bytes_to_hex, bytes_to_words, entries_to_words, pack_fields, 
 from .config import EIEConfig, ConfigError
 from .contract import GLOBAL_MEMS, PE_IMAGE_MEMS, Mem, image_memories
 from .errors import EIEError
+from .network import Network, NetworkError
 
 __all__ = ["ImageError", "Images", "Memories", "write_images", "read_images", "program_memories",
            "image_file", "image_files", "MANIFEST", "FORMAT_NAME", "FORMAT_VERSION", "READ_VERSIONS"]
@@ -40,8 +42,8 @@ MANIFEST = "manifest.json"
 FORMAT_NAME = "eie-gen images"
 # Version 2 adds the layers' `out_positions` (balanced encodings); a folder without them is
 # written as version 1, byte for byte what earlier eie-gen wrote. Both are read.
-FORMAT_VERSION = 2
-READ_VERSIONS = (1, 2)
+FORMAT_VERSION = 3         # 2: out_positions (balanced placement); 3: a conv net's network
+READ_VERSIONS = (1, 2, 3)
 
 
 class ImageError(EIEError):
@@ -153,7 +155,8 @@ def write_images(program: fmt.Program, out_dir: str | Path, extra: dict | None =
         balanced = any(e.out_positions is not None for e in program.layers)
         manifest = {
             "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION if balanced else 1,
+            # the lowest version that holds what the folder uses
+            "format_version": 3 if program.network is not None else 2 if balanced else 1,
             "config": cfg.to_dict(),
             "config_hash": cfg.hash,
             "n_layers": len(program.layers),
@@ -163,6 +166,8 @@ def write_images(program: fmt.Program, out_dir: str | Path, extra: dict | None =
                          for mem, info in specs.items()},
             "images": dict(sorted(files.items())),
         }
+        if program.network is not None:
+            manifest["network"] = program.network.to_dict()
         if extra:
             manifest["extra"] = extra
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
@@ -243,7 +248,12 @@ class Images:
                 ptr_base=ptr_base, bias_base=bias_base, entry_base=bases,
                 out_positions=pos, in_positions=prev_pos))
             prev_pos = pos
-        return fmt.Program(cfg=cfg, layers=layers)
+        return fmt.Program(cfg=cfg, layers=layers, network=self.network)
+
+    @property
+    def network(self):
+        """The conv net's `eie.network.Network` (manifest ``network``), None for an MLP."""
+        return None if "network" not in self.manifest else Network.from_dict(self.manifest["network"])
 
 
 def _positions(record: dict, out_len: int) -> np.ndarray | None:
@@ -271,7 +281,18 @@ def read_images(folder: str | Path, cfg: EIEConfig | None = None) -> Images:
         raise ImageError(f"{mpath}: bad layer count {n_layers!r}")
     mems.n_layers = n_layers
     mems.output_positions = _check_layer_positions(manifest, mpath, mems)
-    return Images(folder=folder, cfg=cfg, manifest=manifest, memories=mems)
+    images = Images(folder=folder, cfg=cfg, manifest=manifest, memories=mems)
+    if "network" in manifest:
+        if manifest["format_version"] < 3:
+            raise ImageError(f"{mpath}: a network description, which format version "
+                             f"{manifest['format_version']} does not have")
+        try:
+            net = images.network
+            table = unpack_fields(mems.glob[Mem.LAYERS][:n_layers], fmt.layer_fields(cfg))
+            net.check_layers(list(zip(table["in_len"], table["out_len"])))
+        except NetworkError as e:
+            raise ImageError(f"{mpath}: bad network description: {e}") from None
+    return images
 
 
 def _check_layer_positions(manifest: dict, mpath: Path, mems: Memories) -> np.ndarray | None:

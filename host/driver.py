@@ -147,10 +147,11 @@ class EIEDriver:
         y = await self.read_output(int(pos.max()) + 1 if len(pos) else 0)
         return fmt.to_model_order(y, pos)
 
-    async def run(self, n_layers: int | None = None) -> int:
-        """Run layers 0..n_layers-1 (default: all loaded); return the run's cycles."""
-        n = self.n_layers if n_layers is None else n_layers
-        return proto.decode_run(await self._ok(proto.cmd_run(n)))
+    async def run(self, n_layers: int | None = None, first: int = 0) -> int:
+        """Run layers first..first+n_layers-1 (default: all loaded); return the run's cycles.
+        The first of them reads the input (act file 0) whatever its table entry."""
+        n = self.n_layers - first if n_layers is None else n_layers
+        return proto.decode_run(await self._ok(proto.cmd_run(n, first)))
 
     async def counters(self) -> proto.Counters:
         return proto.decode_counters(self.cfg, await self._ok(proto.cmd_read_counters()))

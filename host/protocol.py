@@ -95,8 +95,9 @@ def cmd_read_counters() -> bytes:
     return frame(Op.READ_COUNTERS)
 
 
-def cmd_run(n_layers: int) -> bytes:
-    return frame(Op.RUN, pack_args(Op.RUN, n_layers=n_layers))
+def cmd_run(n_layers: int, first: int = 0) -> bytes:
+    """RUN layer-table entries ``first .. first + n_layers - 1``."""
+    return frame(Op.RUN, pack_args(Op.RUN, n_layers=n_layers, first=first))
 
 
 def _mem_words_bytes(cfg: EIEConfig, mem: Mem, words) -> bytes:
@@ -337,7 +338,8 @@ def expected_status(cfg: EIEConfig, cmd: bytes) -> Status:
         return Status.ERR_LENGTH
     a = unpack_args(op, body)
     if op == Op.RUN:
-        return Status.OK if 1 <= a["n_layers"] <= cfg.max_layers else Status.ERR_VALUE
+        n, first = a["n_layers"], a["first"]
+        return Status.OK if 1 <= n <= cfg.max_layers and first + n <= cfg.max_layers else Status.ERR_VALUE
     if op in (Op.WRITE_MEM, Op.READ_MEM):
         return _mem_status(cfg, op, n, a)
     if op in (Op.WRITE_ACT, Op.READ_ACT):

@@ -47,6 +47,7 @@ class CCU(ConfigComponent):
             self.host_tx_last.eq(cmd.host_tx_last),
             self.busy.eq(seq.busy),
             seq.run_start.eq(cmd.run_start), seq.run_layers.eq(cmd.run_layers),
+            seq.run_first.eq(cmd.run_first), cmd.last_first.eq(seq.last_first),
             cmd.run_done.eq(seq.run_done),
             cmd.ready.eq(seq.pe_ready.all()), cmd.out_sel.eq(seq.out_sel),
             cmd.last_layers.eq(seq.last_layers), cmd.cycle.eq(seq.cycle),

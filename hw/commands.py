@@ -5,7 +5,8 @@ documented order, consumes every body in full (so a malformed command can neithe
 design nor desynchronise the stream), writes and reads the memories over ``bus`` (the CCU
 fans it out to the PEs and the layer table), and answers each command with one frame on
 ``host_tx`` (``host_tx_last`` with a response's last beat). A RUN is handed to the layer
-sequencer (``run_start``); its reply goes out when the sequencer reports ``run_done``.
+sequencer (``run_start``, with its layer count and first layer); its reply goes out when the
+sequencer reports ``run_done``.
 
 The host streams are ``host_bits`` wide (`hw.hoststream` packs and unpacks the beats): the
 header and arguments are read a byte a cycle, a write body up to a beat a cycle (at most
@@ -47,9 +48,10 @@ SRC_INFO, SRC_STATUS, SRC_COUNTERS, SRC_MEM, SRC_RUN = range(5)
 
 class CommandEngine(ConfigComponent):
     """Ports: ``host_rx``/``host_tx`` streams of ``host_bits`` (``host_tx_last``: the last
-    beat of a response); ``bus`` (+ ``bus_pe``, ``bus_all``) to the memories; ``table_re``/``table_rdata`` (the layer table's read port, which the bus
-    writes); ``run_start``/``run_layers``/``run_done`` to the sequencer; and what STATUS and
-    READ_COUNTERS report."""
+    beat of a response); ``bus`` (+ ``bus_pe``, ``bus_all``) to the memories;
+    ``table_re``/``table_rdata`` (the layer table's read port, which the bus writes);
+    ``run_start``/``run_layers``/``run_first``/``run_done`` to the sequencer; and what STATUS
+    and READ_COUNTERS report."""
 
     def _ports(self, cfg: EIEConfig):
         n = cfg.n_pe
@@ -64,10 +66,12 @@ class CommandEngine(ConfigComponent):
             "table_rdata": In(fmt.layer_word_bits(cfg)),
             "run_start": Out(1),
             "run_layers": Out(8),
+            "run_first": Out(8),
             "run_done": In(1),
             "ready": In(1),
             "out_sel": In(1),
             "last_layers": In(8),
+            "last_first": In(8),
             "cycle": In(COUNTER_BITS),
             "run_cycles": In(COUNTER_BITS),
             "broadcasts": In(COUNTER_BITS),
@@ -187,13 +191,14 @@ class CommandEngine(ConfigComponent):
             r, Op.WRITE_MEM, ma.count, r.is_write_mem, r.is_read_mem, mem_bytes, addr_over)
         act_rules = _transfer_rules(r, Op.WRITE_ACT, aa.count, r.is_write_act, r.is_read_act, act_bytes,
                                     act_over)
-        n = r.run_args.n_layers
+        n, first = r.run_args.n_layers, r.run_args.first
         with m.If(~r.known):
             m.d.comb += r.check.eq(Status.ERR_OPCODE)
         with m.Elif((r.length < r.need) | (r.fixed & (r.length != r.need))):
             m.d.comb += r.check.eq(Status.ERR_LENGTH)
         with m.Elif(r.op == Op.RUN):
-            _first_failing(m, r.check, [((n == 0) | (n > cfg.max_layers), Status.ERR_VALUE)])
+            _first_failing(m, r.check, [((n == 0) | (n > cfg.max_layers) | (first + n > cfg.max_layers),
+                                         Status.ERR_VALUE)])
         with m.Elif(r.is_write_mem | r.is_read_mem):
             _first_failing(m, r.check, mem_rules)
         with m.Elif(r.act_op):
@@ -214,7 +219,7 @@ class CommandEngine(ConfigComponent):
             self.bus.mem.eq(r.wmem), self.bus.addr.eq(r.waddr), self.bus.wdata.eq(r.wword),
             self.bus_pe.eq(Mux(r.act_op, r.pe_cnt, r.wpe)), self.bus_all.eq(r.wall),
             self.bus.we.eq(r.wr_go),
-            self.run_layers.eq(r.run_args.n_layers),
+            self.run_layers.eq(r.run_args.n_layers), self.run_first.eq(r.run_args.first),
             self.lc_addr.eq(r.widx - contract.counter_offset(cfg, "layer_cycles")),
         ]
         m.d.sync += r.wr_go.eq(0)
@@ -407,7 +412,10 @@ class CommandEngine(ConfigComponent):
         with m.Elif(r.widx == off["broadcasts"]):
             m.d.sync += r.cnt_val.eq(self.broadcasts)
         with m.Elif(r.widx < off["busy"]):
-            m.d.sync += r.cnt_from_mem.eq(r.widx - off["layer_cycles"] < self.last_layers)
+            # Entries the last RUN did not run report 0 (the memory keeps older counts).
+            entry = r.widx - off["layer_cycles"]
+            m.d.sync += r.cnt_from_mem.eq((entry >= self.last_first)
+                                          & (entry < self.last_first + self.last_layers))
         # One shift of the packed counters (a case per PE would be N lines of Verilog).
         with m.Elif(r.widx < off["stall"]):
             m.d.sync += r.cnt_val.eq(_lane(self.busy_counts, r.widx - off["busy"]))

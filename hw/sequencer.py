@@ -1,6 +1,7 @@
-"""Layer sequencer: runs layers ``0 .. n-1`` of the layer table without the host (compute mode).
+"""Layer sequencer: runs layers ``first .. first+n-1`` of the layer table without the host (compute mode).
 
-Started by the command engine (``run_start``, with ``run_layers``), it waits until every PE
+Started by the command engine (``run_start``, with ``run_layers`` and ``run_first``; the first
+layer run reads act file 0 whatever its table entry), it waits until every PE
 has finished its reset sweep (RUN_WAIT), then for each layer reads its layer-table entry
 (LOAD), starts the scanner and latches the layer parameters the PEs read (START),
 broadcasts every non-zero input to all PEs in the same cycle whenever every PE's queue has
@@ -35,6 +36,7 @@ class LayerSequencer(ConfigComponent):
         return {
             "run_start": In(1),
             "run_layers": In(8),
+            "run_first": In(8),
             "run_done": Out(1),
             "busy": Out(1),
             "table_re": Out(1),
@@ -47,6 +49,7 @@ class LayerSequencer(ConfigComponent):
             "broadcasts": Out(COUNTER_BITS),
             "out_sel": Out(1),
             "last_layers": Out(8),
+            "last_first": Out(8),
             # To every PE (the CCU fans it out), and each PE's answers.
             "pe": Out(PECompute(cfg)),
             "scan_data": In(data.ArrayLayout(signed(cfg.act_bits), n)),
@@ -62,7 +65,7 @@ class LayerSequencer(ConfigComponent):
         N, L = cfg.n_pe, cfg.max_layers
         m.submodules.scanner = scan = Scanner(cfg)
 
-        n_layers = Signal(8)
+        n_layers, first, end = Signal(8), Signal(8), Signal(9)   # end = first + n_layers
         layer = Signal(range(max(L, 2)))
         lcyc = Signal(COUNTER_BITS)
         wb_base = Signal(cfg.len_bits + 1)
@@ -98,14 +101,16 @@ class LayerSequencer(ConfigComponent):
         with m.FSM(name="sequencer"):
             with m.State("IDLE"):
                 with m.If(self.run_start):
-                    m.d.sync += n_layers.eq(self.run_layers)
+                    # The command engine checked first + n_layers <= max_layers.
+                    m.d.sync += [n_layers.eq(self.run_layers), first.eq(self.run_first),
+                                 end.eq(self.run_first + self.run_layers)]
                     m.next = "RUN_WAIT"
             with m.State("RUN_WAIT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(self.pe_ready.all()):
                     m.d.comb += pe.clear.eq(1)
-                    m.d.sync += [self.run_cycles.eq(0), self.broadcasts.eq(0), layer.eq(0),
-                                 pe.sel.eq(0), self.last_layers.eq(n_layers)]
+                    m.d.sync += [self.run_cycles.eq(0), self.broadcasts.eq(0), layer.eq(first),
+                                 pe.sel.eq(0), self.last_layers.eq(n_layers), self.last_first.eq(first)]
                     m.next = "LOAD"
             with m.State("LOAD"):
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1), self.table_re.eq(1)]
@@ -139,7 +144,7 @@ class LayerSequencer(ConfigComponent):
                              self.lc_addr.eq(layer), self.lc_data.eq(lcyc + 1), self.lc_we.eq(1)]
                 m.d.sync += [self.run_cycles.eq(self.run_cycles + lcyc + 1), pe.sel.eq(~pe.sel),
                              layer.eq(layer + 1)]
-                with m.If(layer + 1 == n_layers):
+                with m.If(layer + 1 == end):
                     m.d.comb += self.run_done.eq(1)
                     m.d.sync += self.out_sel.eq(~pe.sel)
                     m.next = "IDLE"

@@ -12,8 +12,8 @@ def register(sub):
     p = sub.add_parser("golden", help="run the bit-exact golden model (and cycle model) on an image folder")
     p.add_argument("images", help="image folder written by `eie compress` (holds manifest.json)")
     p.add_argument("--inputs", required=True,
-                   help=".npy of input vectors, shape (in_len,) or (batch, in_len): fixed-point "
-                        "integers, or floats with --float")
+                   help=".npy of input vectors, shape (in_len,) or (batch, in_len) (a conv net's images: "
+                        "(batch, C, H, W), (C, H, W) or flattened): fixed-point integers, or floats with --float")
     p.add_argument("--float", action="store_true", help="inputs are floats: convert to fixed point first")
     p.add_argument("--config", help="expected config (preset or JSON): refuse images made for another")
     p.add_argument("-o", "--output", help="write the last layer's outputs to this .npy")
@@ -62,6 +62,11 @@ def register(sub):
     r.add_argument("--lenet-images", help="image folder of a compressed LeNet-300-100 (default: make one)")
     r.add_argument("--lenet-config", default="eie,ice40",
                    help="comma-separated configs LeNet runs on (default eie,ice40)")
+    r.add_argument("--no-cnn", action="store_true",
+                   help="leave out the conv nets (LeNet-5 and a small CNN from PyTorch via ONNX) on MNIST test images")
+    r.add_argument("--cnn-config", default="eie", help="comma-separated configs the conv nets run on (default eie)")
+    r.add_argument("--cnn-images", type=int, default=20, metavar="N",
+                   help="MNIST test images per conv net (default 20)")
     r.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "2")),
                    help="simulations run in parallel (default: $JOBS or 2)")
     r.add_argument("--scheduler", metavar="ADDRESS",
@@ -102,17 +107,20 @@ def run_golden_cmd(args):
         if not np.all(np.isfinite(x)):
             raise EIEError("inputs contain NaN or Inf")
         x = numerics.act_from_float(x, model.cfg)
-    y = model.run(x)                 # the model's order (a balanced encoding's is undone)
-    batch = 1 if y.ndim == 1 else y.shape[0]
-    print(f"golden model: {len(model.layers)} layers, {batch} input vector(s), config {model.cfg.hash}")
-    from eie.cycle_model import network_timing
-    first = x if x.ndim == 1 else x[0]
-    timing = network_timing(model_program, first)
-    print("cycle model (first input vector):")
-    print(f"  {'layer':12} {'in':>6} {'out':>6} {'non-zero in':>11} {'cycles':>8} {'bound':>8} {'ratio':>6}")
-    for layer, t in zip(model.layers, timing):
-        print(f"  {layer.name:12} {layer.in_len:>6} {layer.out_len:>6} {t.broadcasts:>11} "
-              f"{t.cycles:>8} {t.bound:>8} {t.ratio:>6.3f}")
+    if model.network is not None:
+        y = _golden_conv_net(model, model_program, x)
+    else:
+        y = model.run(x)                 # the model's order (a balanced encoding's is undone)
+        batch = 1 if y.ndim == 1 else y.shape[0]
+        print(f"golden model: {len(model.layers)} layers, {batch} input vector(s), config {model.cfg.hash}")
+        from eie.cycle_model import network_timing
+        first = x if x.ndim == 1 else x[0]
+        timing = network_timing(model_program, first)
+        print("cycle model (first input vector):")
+        print(f"  {'layer':12} {'in':>6} {'out':>6} {'non-zero in':>11} {'cycles':>8} {'bound':>8} {'ratio':>6}")
+        for layer, t in zip(model.layers, timing):
+            print(f"  {layer.name:12} {layer.in_len:>6} {layer.out_len:>6} {t.broadcasts:>11} "
+                  f"{t.cycles:>8} {t.bound:>8} {t.ratio:>6.3f}")
     if args.output:
         import io
         buf = io.BytesIO()
@@ -122,6 +130,26 @@ def run_golden_cmd(args):
     else:
         print(np.array2string(y, threshold=64))
     return 0
+
+
+def _golden_conv_net(model, program, x):
+    """A conv net: outputs of every image, and the first image's RUNs, cycles and host bytes."""
+    from eie.convnet import as_images
+    from eie.convtiming import image_timing
+
+    images, single = as_images(x, model.network, model.cfg)       # refuses a wrong image size
+    y = model.run(x)
+    c, h, w = model.network.input_shape
+    print(f"golden model: conv net on {c}x{h}x{w} images, {len(model.layers)} layers, {len(images)} image(s), "
+          f"config {model.cfg.hash}")
+    t = image_timing(model, program, images[0])
+    print("cycle model (first image; each conv runs once per im2col patch, pooling on the host):")
+    print(f"  {'layers':16} {'RUNs':>6} {'cycles':>9} {'bound':>9} {'host bytes':>11}")
+    for s in t.steps:
+        print(f"  {s.name:16} {s.runs:>6} {s.cycles:>9} {s.bound:>9} {s.host_bytes:>11}")
+    print(f"  {'total':16} {t.runs:>6} {t.cycles:>9} {'':>9} {t.host_bytes:>11}  (image and result alone: "
+          f"{t.on_chip_bytes} bytes)")
+    return y
 
 
 def run_sim_cmd(args):
@@ -192,6 +220,12 @@ def run_regression_cmd(args):
                                       presets=not (args.all_depths or args.depths), per_config=args.per_config)
     if not args.no_lenet:
         cases += regression.lenet_cases(Path(args.out) / "lenet", args.lenet_config, args.lenet_images)
+    if not args.no_cnn:
+        from sim.cnn_regression import cnn_cases
+
+        if args.cnn_images < 1:
+            raise EIEError(f"--cnn-images must be at least 1, not {args.cnn_images}")
+        cases += cnn_cases(Path(args.out) / "cnn", args.cnn_config, images=args.cnn_images)
     if args.only:
         try:
             pat = re.compile(args.only)
@@ -222,7 +256,8 @@ def run_regression_cmd(args):
     for r in results:
         if r["status"] not in ("pass", "skip"):
             r["replay"] = (f"eie regression --out out/replay --seed {args.seed} --only '^{re.escape(r['name'])}$' "
-                           f"--waves" + (" --no-lenet" if not r["name"].startswith("lenet") else ""))
+                           f"--waves" + (" --no-lenet" if not r["name"].startswith("lenet") else "")
+                           + (" --no-cnn" if not r["name"].startswith("cnn") else ""))
     wall = time.monotonic() - t0
     extra = {"wall_seconds": round(wall, 1), "engine": engine.name, "scheduler": args.scheduler or "local",
              "cases_per_hour": round(len(results) * 3600 / wall, 1) if wall > 0 else None}
@@ -233,6 +268,11 @@ def run_regression_cmd(args):
     lenet = regression.lenet_accuracy(results)
     if lenet:
         extra["lenet"] = lenet
+    from sim.cnn_regression import cnn_summary
+
+    cnn = cnn_summary(results)
+    if cnn:
+        extra["cnn"] = cnn
     s = regression.write_summary(results, out, seed=args.seed, extra=extra)
     ce = s["cycle_error"]
     print(f"regression: {s['passed']}/{s['cases']} cases passed "
@@ -245,6 +285,11 @@ def run_regression_cmd(args):
     for name, a in (lenet or {}).items():
         print(f"LeNet-300-100 on {name}: {a['images']} MNIST test images through the RTL, "
               f"{a['parts_passed']}/{a['parts']} parts bit-exact, RTL accuracy {a['accuracy_pct']:.2f} %")
+    for name, a in cnn.items():
+        cyc = (f", {a['cycles_per_image']:.0f} cycles per image ({100 * a['host_share']:.0f} % host traffic)"
+               if a["cycles_per_image"] else "")
+        print(f"{name}: {a['images']} MNIST test images through the RTL, {a['parts_passed']}/{a['parts']} parts "
+              f"bit-exact, RTL accuracy {a['accuracy_pct']:.2f} %{cyc}")
     bad = [r for r in results if r["status"] not in ("pass", "skip")]
     for r in bad[:10]:
         print(f"  FAILED {r['name']}: {r.get('error')}\n    replay: {r['replay']}")

@@ -146,9 +146,14 @@ class FuzzPlan:
         if how == "opcode":
             return proto.frame(r.choice(UNKNOWN_OPS), bytes(r.getrandbits(8) for _ in range(r.randint(0, 12))))
         if how == "run":
-            return proto.cmd_run(r.choice([0] + list(range(cfg.max_layers + 1, 256))))
-        if how == "run_len":
-            return proto.frame(Op.RUN, bytes(r.getrandbits(8) for _ in range(r.choice([0, 2, 3, 9]))))
+            if r.random() < 0.5:             # a layer count out of range
+                return proto.cmd_run(r.choice([0] + list(range(cfg.max_layers + 1, 256))), r.randrange(256))
+            n = r.randint(1, cfg.max_layers)  # entries past the table's end (first + n > max_layers)
+            return proto.cmd_run(n, r.randint(cfg.max_layers - n + 1, 255))
+        if how == "run_len":                 # any length but RUN's arguments'
+            need = C.arg_bytes(Op.RUN)
+            n = r.choice([k for k in (0, 1, 2, 3, 9) if k != need])
+            return proto.frame(Op.RUN, bytes(r.getrandbits(8) for _ in range(n)))
         if how == "length":
             op = r.choice([Op.INFO, Op.STATUS, Op.READ_COUNTERS, Op.READ_MEM, Op.READ_ACT, Op.WRITE_MEM,
                            Op.WRITE_ACT])

@@ -174,8 +174,9 @@ class DeviceModel:
         self._armed = (program, np.asarray(x, np.int64))
 
     def _run(self, a, data):
-        if self._armed is None or a["n_layers"] != len(self._armed[0].layers):
-            raise UnmodelledRun(f"a valid RUN of {a['n_layers']} layer(s) the model was not armed for")
+        if self._armed is None or a["n_layers"] != len(self._armed[0].layers) or a["first"] != 0:
+            raise UnmodelledRun(f"a valid RUN of {a['n_layers']} layer(s) from entry {a['first']} the model "
+                                "was not armed for (it models RUNs of the whole network loaded, from entry 0)")
         program, x = self._armed
         self._armed = None
         cfg, N = self.cfg, self.cfg.n_pe

@@ -433,6 +433,14 @@ def write_summary(results: list[dict], out: Path, title: str = "RTL regression",
         lines.append(f"LeNet-300-100 on `{name}`: {a['images']} MNIST test images classified by the RTL, "
                      f"{a['parts_passed']} of {a['parts']} parts bit-exact with the golden model; "
                      f"accuracy of the RTL's outputs {acc}.")
+    for name, a in (s.get("cnn") or {}).items():
+        acc = f"{a['accuracy_pct']:.2f} %" if a["accuracy_pct"] is not None else "n/a"
+        cyc = (f"; {a['cycles_per_image']:.0f} device cycles per image (clean parts), of which "
+               f"{a['array_cycles_per_image']:.0f} in RUNs ({100 * a['host_share']:.1f} % host traffic), "
+               f"{a['runs'] / max(1, a['images']):.0f} RUNs per image" if a["cycles_per_image"] else "")
+        lines.append(f"Conv net {name}: {a['images']} MNIST test images through the RTL, {a['parts_passed']} of "
+                     f"{a['parts']} parts bit-exact with the golden model (every RUN checked); accuracy of the "
+                     f"RTL's outputs {acc}{cyc}.")
     lines += ["", "| config | cases | pass |", "|---|---|---|"]
     for k, v in s["per_config"].items():
         lines.append(f"| {k} | {v['cases']} | {v['pass']} |")
@@ -443,6 +451,9 @@ def write_summary(results: list[dict], out: Path, title: str = "RTL regression",
         rtl = "+".join(str(l["rtl"]) for l in ls) if ls else ""
         mod = "+".join(str(l["model"]) for l in ls if l.get("model") is not None) if ls else ""
         bnd = "+".join(str(l["bound"]) for l in ls if l.get("bound") is not None) if ls else ""
+        if r.get("network"):        # a conv net: per image, not per layer run (hundreds of RUNs)
+            n = max(1, r["network"]["images"])
+            rtl, mod, bnd = (f"{sum(l[k] for l in ls) / n:.0f}/image" for k in ("rtl", "model", "bound"))
         note = r.get("error") or ""
         stress = f"{r['idle']:g}/{r['backpressure']:g}" if (r["idle"] or r["backpressure"]) else "-"
         lines.append(f"| {r['name']} | {r['n_pe']} | {r['queue_depth']} | {r['load']} | {stress} | "

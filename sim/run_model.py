@@ -80,15 +80,24 @@ def check_inputs(req: SimRequest):
         raise EIEError(f"-o {str(req.output)!r} is a folder; give a .npy file name")
     images = read_images(Path(req.images), get_config(req.config) if req.config else None)
     cfg, in_len = images.cfg, images.layers[0]["in_len"]
+    net = images.network
     x = _load_npy(req.inputs, "inputs")
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2 or x.shape[1] != in_len or x.shape[0] == 0:
-        raise EIEError(f"inputs {str(req.inputs)!r} have shape {x.shape}; the model takes {in_len} values "
-                       f"per vector: shape ({in_len},) or (batch, {in_len})")
     if not np.issubdtype(x.dtype, np.integer):
         raise EIEError(f"inputs must be fixed-point integers (Q{cfg.act_bits - cfg.act_frac}.{cfg.act_frac}), "
                        f"not {x.dtype}; `eie golden --float` shows the conversion")
+    if net is not None:                 # a conv net: (batch, C, H, W), (C, H, W) or flattened
+        from eie.convnet import as_images
+
+        x = as_images(x, net, cfg)[0]   # refuses another image size (an EIEError)
+        if x.shape[0] == 0:
+            raise EIEError(f"inputs {str(req.inputs)!r} hold no image")
+        x = x.reshape(len(x), net.input_size)
+    else:
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != in_len or x.shape[0] == 0:
+            raise EIEError(f"inputs {str(req.inputs)!r} have shape {x.shape}; the model takes {in_len} values "
+                           f"per vector: shape ({in_len},) or (batch, {in_len})")
     if x.min() < cfg.act_min or x.max() > cfg.act_max:
         raise EIEError(f"input values must lie in {cfg.act_min}..{cfg.act_max} ({cfg.act_bits}-bit activations)")
     labels = None
@@ -187,7 +196,12 @@ def _first_difference(r: dict) -> str:
     d = r.get("first_difference")
     if d is not None:
         v, item = d["tag"].split("/", 1)
-        what = "output" if item == "out" else f"output of layer {int(item[6:]) + 1} (read back)"
+        if item == "out":
+            what = "output"
+        elif item.startswith("run"):    # a conv net: RUN number item[3:] of the image's plan
+            what = f"output of RUN {int(item[3:])} of the image (host.convnet's plan)"
+        else:
+            what = f"output of layer {int(item[6:]) + 1} (read back)"
         return (f"first difference: vector {first + int(v[1:])}, {what} position {d['index']}: "
                 f"RTL {d['got']}, golden model {d['expected']}")
     for row in r.get("layers", []):

@@ -140,7 +140,7 @@ def test_balanced_images_are_version_2(tmp_path):
     (lambda m: m["layers"][1].update(out_positions=[0, 0, 1, 2, 3, 4, 5]), "two rows in one"),
     (lambda m: m["layers"][1].update(out_positions=[0, 1, 2, 3, 4, 5, 9]), "lie in 0..8"),
     (lambda m: m.update(format_version=1), "format version 1 does not have"),
-    (lambda m: m.update(format_version=3), "reads versions 1, 2"),
+    (lambda m: m.update(format_version=4), "reads versions 1, 2, 3"),
 ])
 def test_bad_positions_are_rejected(tmp_path, change, match):
     cfg = roomy(3)

@@ -51,3 +51,33 @@ def test_nan_inputs_and_wrong_lengths_fail_cleanly(folder, capsys):
     np.save(folder / "short.npy", np.zeros((2, 5), np.int64))
     assert main(["golden", str(folder / "m"), "--inputs", str(folder / "short.npy")]) == 2
     assert "9 values per vector" in capsys.readouterr().err
+
+
+def test_golden_on_a_conv_net(tmp_path, capsys):
+    """A conv net's images as (batch, C, H, W) or flattened give the same outputs; another image
+    size is refused with exit status 2 and nothing written."""
+    from eie.network import Conv, Dense, Flatten, Network, Pool
+
+    rng = np.random.default_rng(12)
+    print("seed 12")
+    net = Network((1, 6, 6), (Conv(0, 2, (3, 3)), Pool("max", (2, 2), (2, 2)), Flatten(), Dense(1)))
+    layers = [fmt.QuantizedLayer("c", rng.integers(0, 16, (2, 9)), np.r_[0.0, rng.normal(size=15)], rng.normal(size=2)),
+              fmt.QuantizedLayer("f", rng.integers(0, 16, (3, 8)), np.r_[0.0, rng.normal(size=15)], rng.normal(size=3),
+                                 False)]
+    images.write_images(fmt.encode_network(layers, TINY, network=net), tmp_path / "m")
+    x = rng.random((4, 1, 6, 6))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "flat.npy", x.reshape(4, 36))
+    for name in ("x", "flat"):
+        assert main(["golden", str(tmp_path / "m"), "--inputs", str(tmp_path / f"{name}.npy"), "--float",
+                     "-o", str(tmp_path / f"y_{name}.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "conv net on 1x6x6 images" in out and "16" in out        # 16 patches of the conv
+    assert np.array_equal(np.load(tmp_path / "y_x.npy"), np.load(tmp_path / "y_flat.npy"))
+    assert np.array_equal(np.load(tmp_path / "y_x.npy"),
+                          GoldenModel(tmp_path / "m").run(numerics.act_from_float(x, TINY)))
+    np.save(tmp_path / "big.npy", rng.random((2, 1, 8, 8)))
+    assert main(["golden", str(tmp_path / "m"), "--inputs", str(tmp_path / "big.npy"), "--float",
+                 "-o", str(tmp_path / "y_big.npy")]) == 2
+    assert "do not fit the network's 1x6x6 images" in capsys.readouterr().err
+    assert not (tmp_path / "y_big.npy").exists()

@@ -133,3 +133,47 @@ def test_compressed_model_on_ice40_matches_with_idle_and_backpressure(tmp_path, 
     assert np.array_equal(np.load(tmp_path / "y.npy"), want)
     manifest = json.loads((tmp_path / "c" / "images" / "manifest.json").read_text())
     assert manifest["config_hash"] == PRESETS["ice40"].hash
+
+
+@pytest.fixture
+def conv_folder(tmp_path):
+    from eie.network import Conv, Dense, Flatten, Network, Pool
+
+    rng = np.random.default_rng(8)
+    net = Network((1, 6, 6), (Conv(0, 2, (3, 3)), Pool("max", (2, 2), (2, 2)), Flatten(), Dense(1)))
+    layers = [fmt.QuantizedLayer("c", rng.integers(0, 16, (2, 9)), np.r_[0.0, rng.normal(size=15)], rng.normal(size=2)),
+              fmt.QuantizedLayer("f", rng.integers(0, 16, (3, 8)), np.r_[0.0, rng.normal(size=15)], rng.normal(size=3),
+                                 False)]
+    images.write_images(fmt.encode_network(layers, TINY, network=net), tmp_path / "m")
+    x = rng.integers(-300, 300, (3, 1, 6, 6)) * (rng.random((3, 1, 6, 6)) < 0.7)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "flat.npy", x.reshape(3, 36))
+    return tmp_path
+
+
+@pytest.mark.parametrize("inputs, message", [
+    (np.zeros((2, 1, 8, 8), np.int64), "do not fit the network's 1x6x6 images"),
+    (np.zeros((2, 9), np.int64), "do not fit the network's 1x6x6 images"),
+    (np.zeros((2, 1, 6, 6)), "must be fixed-point integers"),
+    (np.zeros((0, 1, 6, 6), np.int64), "hold no image"),
+], ids=["image-size", "patch-length", "floats", "empty"])
+def test_conv_net_bad_input_exits_2_and_writes_nothing(conv_folder, capsys, inputs, message):
+    np.save(conv_folder / "x.npy", inputs)
+    code = sim(conv_folder)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("eie: error: ") and err.count("\n") == 1 and message in err, err
+    assert not (conv_folder / "y.npy").is_file()
+
+
+@pytest.mark.verilator
+@pytest.mark.skipif(runner.verilator_missing() is not None, reason=runner.verilator_missing() or "")
+def test_conv_net_images_or_flattened(conv_folder, capsys):
+    """A conv net's images as (batch, C, H, W) on the tiny RTL, every RUN checked, with stress;
+    the outputs are the golden model's (the flattened form is what the chunks hold)."""
+    code = sim(conv_folder, "--idle", "0.2", "--backpressure", "0.2", "--chunk", "2", "--work", conv_folder / "w")
+    out = capsys.readouterr().out
+    print(out)
+    assert code == 0, out
+    assert "eie sim: 3 of 3 vectors" in out and "outputs bit-exact" in out and "= cycle model" in out
+    want = GoldenModel(conv_folder / "m").run(np.load(conv_folder / "flat.npy"))
+    assert np.array_equal(np.load(conv_folder / "y.npy"), want)

@@ -116,7 +116,8 @@ BAD = [
     # (case, build, suffix, error class, message fragments)
     ("nan", nan_state, ".pt", NonFiniteWeightsError, ["'fc2.weight'", "NaN/Inf", "(3, 4)"]),
     ("inf", inf_state, ".npz", NonFiniteWeightsError, ["'fc1.bias'", "NaN/Inf", "(5,)"]),
-    ("conv", conv_state, ".pt", UnsupportedLayerError, ["'conv1.weight'", "(6, 1, 5, 5)", "convolution"]),
+    ("conv", conv_state, ".pt", UnsupportedLayerError, ["'conv1.weight'", "(6, 1, 5, 5)", "convolution",
+                                                        "export the model to ONNX", "compress.api.compress"]),
     ("batchnorm", batchnorm_state, ".pt", UnsupportedLayerError, ["'bn1.running_mean'", "not a Linear layer"]),
     ("layernorm", norm_weight_state, ".npz", UnsupportedLayerError, ["'ln.weight'", "normalisation"]),
     ("chain", chain_state, ".npz", ShapeMismatchError, ["'fc1' has 32 outputs", "'fc2' expects 31 inputs"]),
@@ -222,6 +223,7 @@ def test_paper_densities_only_for_lenet(tmp_path, capsys):
     path = write(tmp_path / "m.npz", mlp_state((64, 32, 10)))
     assert main(["compress", str(path), "--density", "paper", "--config", "tiny", "--out", str(tmp_path / "o"),
                  "--quiet"]) == 2
-    assert "the paper's densities are known for LeNet-300-100 (784-300-100-10), not for 64-32-10" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the paper's densities are known for LeNet-300-100 (784-300-100-10) and LeNet-5" in err
+    assert "not for 64-32-10" in err
     assert no_leftovers(tmp_path, "o")

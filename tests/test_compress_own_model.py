@@ -134,3 +134,25 @@ def test_sklearn_mlp_own_data_and_onnx_agrees(tmp_path):
     assert bool(missed) == (drop > 0.5 + 1e-9)
     onnx_rep = run_cli(tmp_path / "mlp.onnx", tmp_path / "data.npz", tmp_path / "onnx")
     same_result(rep, onnx_rep, tmp_path / "npz", tmp_path / "onnx")
+
+
+@pytest.mark.slow
+def test_small_cnn_from_pytorch_onnx_within_one_point(tmp_path):
+    """A small CNN trained with plain PyTorch (compress.cnn_example: conv, max pool, conv, average
+    pool, linear), exported to ONNX and compressed with its own data file and no --density: the
+    fixed-point accuracy (the golden model on the images, each conv run on im2col patches) stays
+    within 1 point of its dense accuracy; the images carry the network."""
+    from compress.cnn_example import write_example
+    from eie.images import read_images
+
+    onnx_path, data_path, torch_acc = write_example(tmp_path, seed=SEED)
+    rep = run_cli(onnx_path, data_path, tmp_path / "out")
+    acc = rep["accuracy"]
+    print("densities", rep["densities"], "accuracy", acc, "ratio", rep["total"]["ratio_pqh"], rep["warnings"])
+    assert acc["dense"] == pytest.approx(torch_acc)          # the ONNX file holds the PyTorch model
+    assert rep["density_source"] == "automatic" and rep["input_shape"] == [1, 28, 28]
+    assert [l["kind"] for l in rep["layers"]] == ["conv", "conv", "fc"]
+    assert acc["fixed_point"] >= acc["dense"] - 1.0
+    assert rep["total"]["kept_pct"] < 60
+    imgs = read_images(tmp_path / "out" / "images")
+    assert [type(op).__name__ for op in imgs.network.ops] == ["Conv", "Pool", "Conv", "Pool", "Flatten", "Dense"]

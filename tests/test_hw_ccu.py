@@ -57,9 +57,12 @@ def malformed(cfg):
         ("READ_ACT past the end", proto.frame(Op.READ_ACT, (cfg.max_len).to_bytes(4, "little") + (1).to_bytes(2, "little"))),
         ("READ_ACT short", proto.frame(Op.READ_ACT, b"\0\0")),
         ("RUN no body", proto.frame(Op.RUN, b"")),
-        ("RUN long body", proto.frame(Op.RUN, b"\x01\x00")),
+        ("RUN long body", proto.frame(Op.RUN, b"\x01\x00\x00")),
+        ("RUN short body", proto.frame(Op.RUN, b"\x01")),
         ("RUN 0 layers", proto.cmd_run(0)),
         ("RUN too many layers", proto.cmd_run(cfg.max_layers + 1)),
+        ("RUN first past the table", proto.cmd_run(1, cfg.max_layers)),
+        ("RUN first + n past the table", proto.cmd_run(2, cfg.max_layers - 1)),
     ]
     return cmds
 

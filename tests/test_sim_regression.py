@@ -145,7 +145,7 @@ def test_summary_counts_and_cycle_errors(tmp_path):
 def test_cli_lists_cases(capsys):
     from eie.cli import main
 
-    assert main(["regression", "--quick", "--no-lenet", "--list", "--only", "pe4-q1-.*/saturate"]) == 0
+    assert main(["regression", "--quick", "--no-lenet", "--no-cnn", "--list", "--only", "pe4-q1-.*/saturate"]) == 0
     out = capsys.readouterr().out
     assert "pe4-q1-w2/saturate " in out and "pe4-q1-w2/saturate/stress" in out and "2 cases" in out
 
@@ -153,8 +153,66 @@ def test_cli_lists_cases(capsys):
 def test_cli_rejects_a_bad_pattern(capsys):
     from eie.cli import main
 
-    assert main(["regression", "--quick", "--no-lenet", "--only", "(", "--list"]) == 2
+    assert main(["regression", "--quick", "--no-lenet", "--no-cnn", "--only", "(", "--list"]) == 2
     assert "not a valid regular expression" in capsys.readouterr().err
+
+
+def test_cnn_summary_and_its_line(tmp_path):
+    """The conv nets' summary: accuracy of the RTL's saved outputs, cycles per image and the host
+    share from the clean parts only (a stressed part's idle cycles are not the link's)."""
+    from sim.cnn_regression import cnn_summary
+
+    np.save(tmp_path / "y0.npy", np.array([[0, 5, 1], [9, 0, 0]]))      # classes 1, 0
+    np.save(tmp_path / "l0.npy", np.array([1, 2]))
+    np.save(tmp_path / "y1.npy", np.array([[[0, 0, 7]]]))                # (batch, 1, 3): class 2
+    np.save(tmp_path / "l1.npy", np.array([2]))
+    rows = []
+    for p, (idle, per_image) in enumerate([(0.0, [(1000, 200), (1200, 300)]), (0.3, [(5000, 250)])]):
+        rows.append({"name": f"cnn/n/eie/part{p:02d}", "status": "pass", "idle": idle, "backpressure": idle,
+                     "tags": {"cnn": "n/eie", "labels": str(tmp_path / f"l{p}.npy"),
+                              "save_outputs": str(tmp_path / f"y{p}.npy")},
+                     "network": {"images": len(per_image), "runs": 3 * len(per_image),
+                                 "per_image": [{"cycles": c, "run_cycles": r, "runs": 3} for c, r in per_image]}})
+    rows.append({"name": "other", "status": "pass", "tags": {}})
+    (a,) = cnn_summary(rows).values()
+    assert a["images"] == 3 and a["correct"] == 2 and a["accuracy_pct"] == pytest.approx(200 / 3)
+    assert (a["parts"], a["parts_passed"], a["runs"]) == (2, 2, 9)
+    assert a["cycles_per_image"] == 1100 and a["array_cycles_per_image"] == 250
+    assert a["host_share"] == pytest.approx(1 - 500 / 2200)
+    rows[1]["status"] = "fail"
+    s = cnn_summary(rows)
+    assert s["n/eie"]["parts_passed"] == 1
+    lines = regression.write_summary([], tmp_path, extra={"cnn": s})
+    md = (tmp_path / "summary.md").read_text()
+    assert "Conv net n/eie: 3 MNIST test images through the RTL, 1 of 2 parts bit-exact" in md
+    assert "1100 device cycles per image (clean parts), of which 250 in RUNs (77.3 % host traffic)" in md
+
+
+def test_cnn_images_written_again_for_a_config_that_only_differs_in_the_queue(tmp_path):
+    """A compressed conv net's images are written again for a config that differs only in
+    fields neither the compressor nor the memories depend on; any other difference is refused."""
+    from eie.images import read_images, write_images
+    from eie.network import Conv, Dense, Flatten, Network, Pool
+    from sim.cnn_regression import rewrite_images
+
+    rng = np.random.default_rng(3)
+    tiny = PRESETS["tiny"]
+    net = Network((1, 6, 6), (Conv(0, 2, (3, 3)), Pool("max", (2, 2), (2, 2)), Flatten(), Dense(1)))
+    layers = [fmt.QuantizedLayer("c", rng.integers(0, 16, (2, 9)), np.r_[0.0, rng.normal(size=15)], rng.normal(size=2)),
+              fmt.QuantizedLayer("f", rng.integers(0, 16, (3, 8)), np.r_[0.0, rng.normal(size=15)], rng.normal(size=3),
+                                 False)]
+    folder = write_images(fmt.encode_network(layers, tiny, network=net), tmp_path / "images", extra={"source": "t"})
+    before = read_images(folder).manifest
+    assert rewrite_images(folder, tiny) is None                         # already this config
+    assert rewrite_images(folder, tiny.replace(n_pe=2)) is None         # another placement: compress again
+    assert read_images(folder, tiny).manifest == before
+    other = tiny.replace(queue_depth=2)
+    assert rewrite_images(folder, other) == tiny.hash
+    after = read_images(folder, other)
+    assert after.manifest["images"] == before["images"] and after.network == net
+    assert after.manifest["extra"] == {"source": "t"} and not (tmp_path / "images.rewrite").exists()
+    x = rng.integers(0, 300, (3, 1, 6, 6))
+    assert np.array_equal(GoldenModel(after).run(x), GoldenModel(fmt.encode_network(layers, other, network=net)).run(x))
 
 
 def test_scale_cases_reach_ten_thousand_and_full_memories():
@@ -197,7 +255,8 @@ def test_per_config_tops_up_every_config():
 def test_cli_lists_one_line_per_case(capsys):
     from eie.cli import main
 
-    assert main(["regression", "--no-lenet", "--pes", "1", "--depths", "1", "--per-config", "40", "--list"]) == 0
+    assert main(["regression", "--no-lenet", "--no-cnn", "--pes", "1", "--depths", "1", "--per-config", "40",
+                 "--list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "40 cases" and len(lines) == 41
     assert all(" [" in l and " seed " in l for l in lines[:-1])

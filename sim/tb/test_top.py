@@ -11,7 +11,8 @@ Run through `sim.runner.SimBuild.test` (pytest: tests/test_sim_top.py; the sweep
    named memories);
 3. for every input vector: writes it (WRITE_ACT), RUNs every layer, reads the last layer's
    outputs (READ_ACT), the previous layer's outputs from the other act file (READ_MEM) and
-   the counters (READ_COUNTERS);
+   the counters (READ_COUNTERS); a conv net's images run through the host's plan instead,
+   every RUN checked (`sim.tb.network_case`);
 4. checks, in a `Scoreboard`, every value against the golden model (fails on any missing,
    extra or different value), each layer's cycle count against `eie.cycle_model` (exact
    unless ``EIE_STRICT_CYCLES=0``), and the counters the hardware owes the definition
@@ -134,6 +135,10 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
         result["load_cycles"] = tb.cycle - c0
         drv = tb.driver
         rtl_outputs = []
+        if program.network is not None:      # a conv net: each patch is a RUN (sim.tb.network_case)
+            from sim.tb.network_case import run_images
+            rtl_outputs = await run_images(tb, program, golden, x_all, sb, result)
+            x_all = x_all[:0]
         for v, x in enumerate(x_all):
             acts = golden.run_layers(x)                       # every layer's outputs
             ins = [np.asarray(x)] + acts[:-1]                 # every layer's inputs
