@@ -34,7 +34,7 @@ import numpy as np
 
 from eie.config import EIEConfig
 from eie import format as fmt
-from eie.timing import COLUMN_QUEUE_DEPTH
+from eie import timing
 
 __all__ = ["LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries",
            "CycleModel", "RunTiming"]
@@ -82,13 +82,12 @@ def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
     rows = nz // N
     gaps = np.maximum(np.diff(np.concatenate([[-1], rows])) - 1, 0)
 
-    C = COLUMN_QUEUE_DEPTH
+    C = timing.COLUMN_QUEUE_DEPTH
     b = np.zeros(M, np.int64)
     s = np.zeros(M, np.int64)
     p = np.zeros((M, N), np.int64)
     never = -(1 << 40)
-    ring = np.full((N, C), never, np.int64)     # issue start of each PE's last C non-empty columns
-    count = np.zeros(N, np.int64)               # non-empty columns so far, per PE
+    held = np.full((N, C), never, np.int64)     # per PE: the C latest ends of column-queue reservations
     free_at = np.zeros(N, np.int64)             # first cycle the issue stage is free
     idle = np.zeros(N, np.int64)
     lanes = np.arange(N)
@@ -99,22 +98,24 @@ def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
         if i >= D:
             bi = max(bi, int(p[i - D].max()) + 1)
         s[i], b[i] = si, bi
-        slot = count % C
-        pi = np.maximum(np.maximum(prev_p + 1, ring[lanes, slot]), bi + 1)
+        oldest = held.argmin(axis=1)
+        pi = np.maximum(np.maximum(prev_p + 1, held[lanes, oldest]), bi + 1)
         p[i] = pi
         ei = e[i]
         ne = ei > 0
-        start = np.maximum(pi + 2, free_at)
+        start = np.maximum(pi + timing.ISSUE_AFTER_POP, free_at)
         free_at = np.where(ne, start + ei, free_at)
-        ring[lanes[ne], slot[ne]] = start[ne]
-        count += ne
-        np.maximum(idle, np.where(ne, start + ei + 3, pi + 2), out=idle)
+        # A non-empty column is held until its issue starts, an empty one until its drop.
+        held[lanes, oldest] = np.maximum(held[lanes, oldest],
+                                         np.where(ne, start, pi + timing.EMPTY_COLUMN_HOLD))
+        np.maximum(idle, np.where(ne, start + ei + timing.ARITH_TAIL, pi + timing.EMPTY_COLUMN_TAIL),
+                   out=idle)
         prev_b, prev_p = bi, pi
 
     last_row = int(rows[-1]) if M else -1
     scan_end = prev_b + (S - 1 - last_row)
     drain = max(2, scan_end + 1, int(idle.max()) if M else 0)
-    cycles = drain + max(1, R) + 3
+    cycles = drain + max(1, R) + timing.WB_FLUSH_CYCLES + 2
 
     busy = e.sum(axis=0) if M else np.zeros(N, np.int64)
     if M > D:

@@ -24,7 +24,7 @@ from amaranth.lib.fifo import SyncFIFO
 
 from eie.config import EIEConfig
 from eie.contract import Mem
-from eie.timing import COLUMN_QUEUE_DEPTH
+from eie.timing import COLUMN_QUEUE_DEPTH, POINTER_LATENCY
 from .layouts import PELink, bcast_layout, ConfigComponent
 from .arith import ArithmeticUnit
 from .ptr_read import PointerRead
@@ -57,25 +57,23 @@ class PE(ConfigComponent):
 
         # Column queue: (start, end, act) of non-empty columns.
         ptr_bits = cfg.ptr_bits
-        m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits, depth=COLUMN_QUEUE_DEPTH)
-        p_valid = Signal()
-        p_act = Signal(signed(cfg.act_bits))
-        push = Signal()
-        m.d.comb += [push.eq(p_valid & ptr.nonempty),
-                     cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, p_act))]
-        # Pop when the column queue will have room next cycle; read the column's pointers.
+        C = COLUMN_QUEUE_DEPTH
+        m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits, depth=C)
+        acts = [Signal(signed(cfg.act_bits), reset_less=True) for _ in range(POINTER_LATENCY)]
+        push, drop = Signal(), Signal()
+        m.d.comb += [push.eq(ptr.valid & ptr.nonempty), drop.eq(ptr.valid & ~ptr.nonempty),
+                     cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, acts[-1]))]
+        # Pop when a column-queue entry is free for the column: ``reserved`` counts the pops
+        # still in the pointer pipeline and the columns queued; it is a register, so the pop
+        # waits on no pointer compare. An entry taken this cycle is free already.
+        reserved = Signal(range(C + 1))
         pop = Signal()
-        # room_next = level + push - r_en < depth, without an adder after the pointer compare:
-        # push only matters when the queue is one short of full (or full and popped).
-        full_less_one = cq.level == COLUMN_QUEUE_DEPTH - 1
-        room_next = ((cq.level < COLUMN_QUEUE_DEPTH - 1)
-                     | (full_less_one & (~push | cq.r_en))
-                     | (~cq.w_rdy & cq.r_en & ~push))
-        m.d.comb += [pop.eq(q.r_rdy & self.running & room_next), q.r_en.eq(pop),
+        m.d.comb += [pop.eq(q.r_rdy & self.running & ((reserved < C) | cq.r_en)), q.r_en.eq(pop),
                      ptr.en.eq(pop), ptr.addr.eq(self.params.ptr_base + head.index)]
-        m.d.sync += p_valid.eq(pop)
-        with m.If(pop):
-            m.d.sync += p_act.eq(head.value)
+        m.d.sync += reserved.eq(reserved + pop - drop - cq.r_en)
+        m.d.sync += acts[0].eq(head.value)
+        for a, b in zip(acts, acts[1:]):
+            m.d.sync += b.eq(a)
         m.d.comb += [spm.col_valid.eq(cq.r_rdy), spm.col_start.eq(cq.r_data[:ptr_bits]),
                      spm.col_end.eq(cq.r_data[ptr_bits:2 * ptr_bits]),
                      spm.col_act.eq(cq.r_data[2 * ptr_bits:].as_signed()), cq.r_en.eq(spm.col_take)]
@@ -111,7 +109,7 @@ class PE(ConfigComponent):
                         m.d.comb += bus.rdata.eq(port.rdata)
 
         m.d.comb += [
-            self.idle.eq(~q.r_rdy & ~p_valid & ~cq.r_rdy & spm.idle & ar.idle),
+            self.idle.eq(~q.r_rdy & (reserved == 0) & spm.idle & ar.idle),
             self.ready.eq(ar.ready),
         ]
 

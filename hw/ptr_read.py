@@ -3,8 +3,11 @@
 Column ``c`` of a layer is described by ``ptr[a]`` and ``ptr[a+1]`` with ``a = ptr_base + c``.
 As in EIE the pointer memory is split into an even bank (``ptr_even``: ``ptr[2i]``) and an odd
 bank (``ptr_odd``: ``ptr[2i+1]``), each single-ported for reads, so the two neighbours always
-come from different banks and arrive together, one cycle after ``en``. The host reaches both
-banks through one `HostPort` addressed with the flat pointer index.
+come from different banks and arrive together. The banks' outputs go straight into registers
+(a block RAM's clock-to-output time leaves no room for logic behind it), so the pointers and
+``start < end`` are ready ``eie.timing.POINTER_LATENCY`` (2) cycles after ``en``. The host
+reaches both banks through one `HostPort` addressed with the flat pointer index (read data
+the cycle after ``re``, from the banks' outputs).
 """
 
 from __future__ import annotations
@@ -15,20 +18,25 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
 from eie.contract import host_addr_bits
+from eie.timing import POINTER_LATENCY
 from .layouts import HostPort, ConfigComponent
 
 __all__ = ["PointerRead"]
 
+# Bank read in the cycle of ``en``, outputs registered in the next, compared in the one after.
+assert POINTER_LATENCY == 2, "hw/ptr_read.py has two stages after en"
+
 
 class PointerRead(ConfigComponent):
-    """Ports: ``addr``/``en`` (flat index of the column's start pointer), ``start``/``end``
-    and ``nonempty`` (``start < end``), valid the cycle after ``en``; ``host`` (flat index;
-    has the banks in the cycles it reads or writes)."""
+    """Ports: ``addr``/``en`` (flat index of the column's start pointer); ``valid``,
+    ``start``/``end`` and ``nonempty`` (``start < end``), two cycles after ``en``; ``host``
+    (flat index; has the banks in the cycles it reads or writes)."""
 
     def _ports(self, cfg: EIEConfig):
         return {
             "addr": In(bits_for(cfg.ptr_depth)),
             "en": In(1),
+            "valid": Out(1),
             "start": Out(cfg.ptr_bits),
             "end": Out(cfg.ptr_bits),
             "nonempty": Out(1),
@@ -45,25 +53,30 @@ class PointerRead(ConfigComponent):
         ew, ow = even.write_port(), odd.write_port()
 
         half = self.addr >> 1
-        parity = Signal()       # parity of the address read last cycle
+        parity1 = Signal()      # parity of the address read last cycle
         # The banks read ``addr`` in every cycle the host does not use them, whether or not
         # ``en`` is set: ``en`` (the PE's pop) comes late in the cycle and stays off the
         # memories' address path; the data of a cycle without ``en`` is not looked at.
         with m.If(self.host.re | self.host.we):
             m.d.comb += [er.addr.eq(self.host.addr >> 1), orp.addr.eq(self.host.addr >> 1)]
-            m.d.sync += parity.eq(self.host.addr[0])
+            m.d.sync += parity1.eq(self.host.addr[0])
         with m.Else():
             # Even a: ptr[a] in even[a/2], ptr[a+1] in odd[a/2].
             # Odd a:  ptr[a] in odd[a>>1], ptr[a+1] in even[(a>>1)+1].
             m.d.comb += [er.addr.eq(half + self.addr[0]), orp.addr.eq(half)]
-            m.d.sync += parity.eq(self.addr[0])
+            m.d.sync += parity1.eq(self.addr[0])
+        # Stage 2: the banks' outputs registered as they are; order and compare after.
+        valid1 = Signal()
+        even2 = Signal(cfg.ptr_bits, reset_less=True)
+        odd2 = Signal(cfg.ptr_bits, reset_less=True)
+        parity2 = Signal(reset_less=True)
+        m.d.sync += [valid1.eq(self.en), self.valid.eq(valid1),
+                     even2.eq(er.data), odd2.eq(orp.data), parity2.eq(parity1)]
         m.d.comb += [
-            self.start.eq(Mux(parity, orp.data, er.data)),
-            self.end.eq(Mux(parity, er.data, orp.data)),
-            # start < end, compared on both bank orders before the parity choice (the memories'
-            # outputs go straight into the comparators; the column queue's push waits on it).
-            self.nonempty.eq(Mux(parity, orp.data < er.data, er.data < orp.data)),
-            self.host.rdata.eq(self.start),
+            self.start.eq(Mux(parity2, odd2, even2)),
+            self.end.eq(Mux(parity2, even2, odd2)),
+            self.nonempty.eq(Mux(parity2, odd2 < even2, even2 < odd2)),
+            self.host.rdata.eq(Mux(parity1, orp.data, er.data)),
             ew.addr.eq(self.host.addr >> 1), ew.data.eq(self.host.wdata),
             ew.en.eq(self.host.we & ~self.host.addr[0]),
             ow.addr.eq(self.host.addr >> 1), ow.data.eq(self.host.wdata),

@@ -5,7 +5,8 @@ has finished its reset sweep (RUN_WAIT), then for each layer reads its layer-tab
 (LOAD), starts the scanner and latches the layer parameters the PEs read (START),
 broadcasts every non-zero input to all PEs in the same cycle whenever every PE's queue has
 room, waits until the scanner is done and every PE is idle (SCAN), drives write-back one
-local row per cycle (WB), lets the last row reach the act file (WB_FLUSH), then records the
+local row per cycle (WB), lets the last row reach the act file (WB_FLUSH, `eie.timing`'s
+``WB_FLUSH_CYCLES``), then records the
 layer's cycle count and flips the act files (FINISH). After the last layer it raises
 ``run_done`` for one cycle. docs/hw.md gives the cycle-exact rules that
 `eie.cycle_model` implements.
@@ -23,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
 from eie import format as fmt
+from eie.timing import WB_FLUSH_CYCLES
 from .layouts import COUNTER_BITS, ConfigComponent, PECompute, layer_layout
 from .scanner import Scanner
 
@@ -67,6 +69,7 @@ class LayerSequencer(ConfigComponent):
         lcyc = Signal(COUNTER_BITS)
         wb_base = Signal(cfg.len_bits + 1)
         out_rows = Signal(bits_for(cfg.act_depth))
+        flush = Signal(range(max(WB_FLUSH_CYCLES, 2)))
         m.d.sync += [self.cycle.eq(self.cycle + 1), lcyc.eq(lcyc + 1)]
 
         # The table's read data holds the running layer's entry: read only in LOAD (and by
@@ -128,12 +131,15 @@ class LayerSequencer(ConfigComponent):
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1), pe.wb_en.eq(wb_base < out_len)]
                 m.d.sync += [wb_base.eq(wb_base + N), pe.wb_row.eq(pe.wb_row + 1)]
                 with m.If(wb_base + N >= out_len):
+                    m.d.sync += flush.eq(0)
                     m.next = "WB_FLUSH"
             with m.State("WB_FLUSH"):
-                # The arithmetic units hand out a row two cycles after wb_en: the last one is
-                # written in FINISH, before sel flips.
+                # The arithmetic units write a row WRITEBACK_LATENCY cycles after wb_en: the
+                # last one is written in FINISH, before sel flips.
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1)]
-                m.next = "FINISH"
+                m.d.sync += flush.eq(flush + 1)
+                with m.If(flush == WB_FLUSH_CYCLES - 1):
+                    m.next = "FINISH"
             with m.State("FINISH"):
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1),
                              self.lc_addr.eq(layer), self.lc_data.eq(lcyc + 1), self.lc_we.eq(1)]

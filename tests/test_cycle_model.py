@@ -25,9 +25,10 @@ def test_single_entry_by_hand():
     cfg = TINY.replace(n_pe=1)
     e = layer(cfg, [[3]])
     t = layer_timing(cfg, e, np.array([5]))
-    # b0 = 2, pop 3, pointers 4 (into the column queue), issue 5, idle from 9; t_d = 9;
-    # WB 10; WB_FLUSH 11; FINISH 12 -> 13 cycles.
-    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (9, 13, 1, 1)
+    # b0 = 2, pop 3, pointers registered 4, into the column queue 5, issue 6, accumulator
+    # written at the end of 11, idle from 12; t_d = 12; WB 13; WB_FLUSH 14, 15; FINISH 16
+    # -> 17 cycles.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (12, 17, 1, 1)
     assert list(t.busy) == [1] and list(t.stall) == [0]
 
 
@@ -35,8 +36,9 @@ def test_all_zero_input_by_hand():
     cfg = TINY
     e = layer(cfg, np.ones((8, 10), int))
     t = layer_timing(cfg, e, np.zeros(10, int))
-    # 3 slot rows consumed at t = 2, 3, 4; t_d = 5; two write-back rows; FINISH at 9.
-    assert (t.scan_end, t.drain, t.cycles, t.bound) == (4, 5, 10, 0)
+    # 3 slot rows consumed at t = 2, 3, 4; t_d = 5; two write-back rows, two flush cycles;
+    # FINISH at 10.
+    assert (t.scan_end, t.drain, t.cycles, t.bound) == (4, 5, 11, 0)
 
 
 def test_queue_full_stalls():

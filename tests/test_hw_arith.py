@@ -16,6 +16,7 @@ from amaranth.sim import Simulator
 
 from eie import numerics
 from eie.config import EIEConfig
+from eie.timing import WRITEBACK_LATENCY
 from hw.arith import ArithmeticUnit
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
@@ -67,7 +68,7 @@ def run(codebook, bias, entries, shift, relu):
         ctx.set(dut.e_valid, 0)
         while not ctx.get(dut.idle):
             await ctx.tick()
-        for r in range(ROWS + 2):
+        for r in range(ROWS + WRITEBACK_LATENCY):
             ctx.set(dut.wb_en, int(r < ROWS)); ctx.set(dut.wb_row, r % ROWS)
             await ctx.tick()
             if ctx.get(dut.wb_valid):
@@ -115,3 +116,19 @@ def test_rounding_ties_and_limits():
     want = reference([(r, a, codebook[v]) for r, a, v in entries], bias, shift, relu=False)
     assert want[:4] == [1, 0, 2, -1] and want[4] == amax and want[5] == CFG.act_min
     assert got == want
+
+
+@pytest.mark.parametrize("pattern", ["aab", "aba", "abba", "abab", "aaab", "abca", "abcab"])
+def test_forwarding(pattern):
+    """Back-to-back entries that hit a row one, two and three entries after the last hit: the
+    accumulator memory is read two cycles before the result ahead is written, so the unit
+    forwards from the two entries ahead (a row three ahead comes from the memory)."""
+    seed = int(os.environ.get("EIE_SEED", sum(map(ord, pattern))))
+    print(f"seed {seed}")
+    rnd = random.Random(seed)
+    codebook = [0] + draw_values(rnd, CFG.weight_bits, CFG.codebook_size - 1)
+    bias = draw_values(rnd, CFG.act_bits, ROWS)
+    entries = [(ord(c) - ord("a"), rnd.randint(-3000, 3000), rnd.randrange(1, CFG.codebook_size))
+               for c in pattern * 3]
+    got = run(codebook, bias, entries, 3, relu=False)
+    assert got == reference([(r, a, codebook[v]) for r, a, v in entries], bias, 3, relu=False)

@@ -18,6 +18,7 @@ from eie import format as fmt
 from eie.bits import to_signed
 from eie.images import program_memories
 from eie.contract import Mem
+from eie.timing import WRITEBACK_LATENCY
 from hw.pe import PE
 from eie.golden import GoldenLayer
 
@@ -87,7 +88,7 @@ def run_pe(cfg, program, k, x, seed, gap=0.3):
             ctx.set(dut.wb_en, 1); ctx.set(dut.wb_row, r)
             await ctx.tick()
         ctx.set(dut.wb_en, 0)
-        await ctx.tick().repeat(2)          # write-back is a two-stage pipeline
+        await ctx.tick().repeat(WRITEBACK_LATENCY)
         ctx.set(dut.running, 0)
         out = []
         for r in range(out_rows):
