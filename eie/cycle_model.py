@@ -1,25 +1,29 @@
 """Cycle model of the RTL in hw/: predicts every layer's cycle count exactly.
 
-The rules (docs/hw.md, "Timing") are a recurrence over the broadcasts of a layer, evaluated
-with NumPy vectors across the PEs (one Python step per non-zero input, no per-entry loop).
-Local time ``t = 0`` is the layer's LOAD cycle.
+The rules (docs/hw.md, "Timing") are a recurrence over the slot rows and broadcasts of a
+layer, evaluated with NumPy vectors across the PEs (one Python step per row and per non-zero
+input, no per-entry loop). Local time ``t = 0`` is the layer's LOAD cycle; every latency is
+`eie.timing`'s (F = ``forward_stages(N)``, the CCU-to-PE delay).
 
-* Scanner: slot row ``r`` (inputs ``r*N .. r*N+N-1``) is read at START (t = 1) for r = 0 and
-  in the cycle the previous row is finished; a row with ``m`` non-zeros is finished with its
-  last broadcast, an all-zero row in the cycle it arrives. So broadcast ``i`` is offered at
-  ``s_i = b_{i-1} + 1 + (zero rows between)`` (``b_{-1} = 1``, row ``-1``).
-* Broadcast ``i`` happens at ``b_i = max(s_i, max_k p[k, i-D] + 1)``: a queue of depth D is
-  full until the PE pops entry ``i - D`` (``amaranth.lib.fifo.SyncFIFO`` level rules).
-* PE ``k`` pops broadcast ``i`` at ``p[k, i] = max(b_i + 1, p[k, i-1] + 1, c)``, where ``c``
-  is the issue start of the C-th most recent non-empty column before it (its column queue of
-  depth C must have room). ``e[k, i]`` is the column's entry count in that PE (padding
-  included); an empty column is dropped after its pointer read. A non-empty column starts
-  issuing at ``max(p + 2, end of the previous non-empty column)`` and issues ``e`` cycles.
-* PE ``k`` is idle from ``start + e + 3`` after its last entry (arithmetic pipeline) or
-  ``p + 2`` after an empty column. The scan is done after the last row (``E_scan``); the
-  drain check passes at ``t_d = max(2, E_scan + 1, max idle)``; write-back then takes
-  ``max(1, ceil(out_len / N))`` cycles, WB_FLUSH one more (a row is written two cycles after
-  its write-back starts) and FINISH one more: cycles = ``t_d + max(1, R) + 3``.
+* Scanner: slot row ``r`` is read at ``a_r = max(a_{r-1} + 1, d_{r-B} + 1)`` (``a_0 = 1``, at
+  most B = ``row_buffer_depth`` rows ahead) and can be picked from ``a_r + row_latency``; it
+  is consumed (``d_r``) with its last broadcast, an all-zero row one cycle after the row
+  before it (not before it can be picked). A row's first non-zero is offered the cycle after
+  the row before it is consumed and it can be picked; each next one the cycle after the
+  previous broadcast.
+* Broadcast ``i`` happens at ``b_i = max(s_i, max_k p[k, i-D] + CREDIT_RETURN + 1)``: the
+  CCU's credit for PE ``k`` comes back CREDIT_RETURN cycles after its pop of ``i - D``.
+* PE ``k`` pops broadcast ``i`` at ``p[k, i] = max(b_i + F + 1, p[k, i-1] + 1, c)``, where
+  ``c`` is the C-th latest end of the column-queue reservations of the columns before it
+  (C = COLUMN_QUEUE_DEPTH): a non-empty column holds its reservation until its issue starts,
+  an empty one until ``p + EMPTY_COLUMN_HOLD``. ``e[k, i]`` is the column's entry count in
+  that PE (padding included). A non-empty column starts issuing at ``max(p +
+  ISSUE_AFTER_POP, end of the previous non-empty column)`` and issues ``e`` cycles.
+* PE ``k`` is idle from ``start + e + ARITH_TAIL`` after its last entry or ``p +
+  EMPTY_COLUMN_TAIL`` after an empty column; the CCU sees it ``reduce_stages`` later. The
+  drain check passes at ``t_d = max(2, E_scan + 1, max idle + reduce_stages, b_last + F +
+  reduce_stages)``; write-back then takes ``max(1, ceil(out_len / N))`` cycles, WB_FLUSH
+  WB_FLUSH_CYCLES more and FINISH one more: cycles = ``t_d + max(1, R) + WB_FLUSH_CYCLES + 2``.
 
 `layer_timing` also returns DESIGN.md's lower bound ``max(non-zero inputs, max over PEs of
 entries in the columns of non-zero inputs)`` and the per-PE busy and stall counts that the
@@ -68,6 +72,39 @@ def lower_bound(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> int:
     return int(max(len(nz), int(e.sum(axis=1).max()) if len(nz) else 0))
 
 
+class _PEs:
+    """The PEs' side of the recurrence, one broadcast at a time, vectorised over the PEs:
+    pops (queue order, column-queue reservations), issue starts, idle times."""
+
+    def __init__(self, n_pe: int, forward: int):
+        C = timing.COLUMN_QUEUE_DEPTH
+        self.forward = forward
+        self.lanes = np.arange(n_pe)
+        self.held = np.full((n_pe, C), _NEVER, np.int64)   # the C latest reservation ends
+        self.free_at = np.zeros(n_pe, np.int64)             # first cycle the issue stage is free
+        self.idle = np.full(n_pe, _NEVER, np.int64)
+        self.prev_p = np.full(n_pe, _NEVER, np.int64)
+
+    def take(self, b: int, e: np.ndarray) -> np.ndarray:
+        """Broadcast committed in cycle ``b`` with ``e`` entries per PE: returns its pops."""
+        lanes, held = self.lanes, self.held
+        oldest = held.argmin(axis=1)
+        p = np.maximum(np.maximum(self.prev_p + 1, held[lanes, oldest]), b + self.forward + 1)
+        ne = e > 0
+        start = np.maximum(p + timing.ISSUE_AFTER_POP, self.free_at)
+        self.free_at = np.where(ne, start + e, self.free_at)
+        # A non-empty column is held until its issue starts, an empty one until its drop.
+        held[lanes, oldest] = np.maximum(held[lanes, oldest],
+                                         np.where(ne, start, p + timing.EMPTY_COLUMN_HOLD))
+        np.maximum(self.idle, np.where(ne, start + e + timing.ARITH_TAIL, p + timing.EMPTY_COLUMN_TAIL),
+                   out=self.idle)
+        self.prev_p = p
+        return p
+
+
+_NEVER = -(1 << 40)
+
+
 def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
     """Cycles of one layer on the RTL for the input vector ``x`` (fixed-point ints)."""
     N, D = cfg.n_pe, cfg.queue_depth
@@ -79,47 +116,43 @@ def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
     S = -(-in_len // N)
     R = -(-out_len // N)
     e = column_entries(layer, nz).T.copy() if M else np.zeros((0, N), np.int64)   # (M, N)
-    rows = nz // N
-    gaps = np.maximum(np.diff(np.concatenate([[-1], rows])) - 1, 0)
+    per_row = np.bincount(nz // N, minlength=S)
+    F = timing.forward_stages(N)
+    lat, depth = timing.row_latency(N), timing.row_buffer_depth(N)
 
-    C = timing.COLUMN_QUEUE_DEPTH
     b = np.zeros(M, np.int64)
     s = np.zeros(M, np.int64)
     p = np.zeros((M, N), np.int64)
-    never = -(1 << 40)
-    held = np.full((N, C), never, np.int64)     # per PE: the C latest ends of column-queue reservations
-    free_at = np.zeros(N, np.int64)             # first cycle the issue stage is free
-    idle = np.zeros(N, np.int64)
-    lanes = np.arange(N)
-    prev_b, prev_p = 1, np.full(N, never, np.int64)
-    for i in range(M):
-        si = prev_b + 1 + int(gaps[i])
-        bi = si
-        if i >= D:
-            bi = max(bi, int(p[i - D].max()) + 1)
-        s[i], b[i] = si, bi
-        oldest = held.argmin(axis=1)
-        pi = np.maximum(np.maximum(prev_p + 1, held[lanes, oldest]), bi + 1)
-        p[i] = pi
-        ei = e[i]
-        ne = ei > 0
-        start = np.maximum(pi + timing.ISSUE_AFTER_POP, free_at)
-        free_at = np.where(ne, start + ei, free_at)
-        # A non-empty column is held until its issue starts, an empty one until its drop.
-        held[lanes, oldest] = np.maximum(held[lanes, oldest],
-                                         np.where(ne, start, pi + timing.EMPTY_COLUMN_HOLD))
-        np.maximum(idle, np.where(ne, start + ei + timing.ARITH_TAIL, pi + timing.EMPTY_COLUMN_TAIL),
-                   out=idle)
-        prev_b, prev_p = bi, pi
+    pes = _PEs(N, F)
+    done = np.zeros(S, np.int64)          # the cycle each slot row is consumed
+    read = timing.FIRST_ROW_READ - 1      # the last row read's cycle
+    prev_done = timing.FIRST_ROW_READ
+    i = 0
+    for r in range(S):
+        read = max(read + 1, done[r - depth] + 1 if r >= depth else timing.FIRST_ROW_READ)
+        ready = read + lat                # the row can be picked from its buffer
+        if per_row[r] == 0:
+            prev_done = done[r] = max(prev_done + 1, ready)
+            continue
+        prev_b = max(prev_done, ready)    # so the row's first offer is in the cycle after
+        for _ in range(int(per_row[r])):
+            s[i] = prev_b + 1
+            b[i] = s[i] if i < D else max(s[i], int(p[i - D].max()) + timing.CREDIT_RETURN + 1)
+            p[i] = pes.take(int(b[i]), e[i])
+            prev_b = int(b[i])
+            i += 1
+        prev_done = done[r] = prev_b
 
-    last_row = int(rows[-1]) if M else -1
-    scan_end = prev_b + (S - 1 - last_row)
-    drain = max(2, scan_end + 1, int(idle.max()) if M else 0)
+    scan_end = int(done[S - 1]) if S else timing.FIRST_ROW_READ
+    drain = max(2, scan_end + 1)
+    if M:
+        settle = F + timing.reduce_stages(N)
+        drain = max(drain, int(pes.idle.max()) + timing.reduce_stages(N), int(b[-1]) + settle)
     cycles = drain + max(1, R) + timing.WB_FLUSH_CYCLES + 2
 
     busy = e.sum(axis=0) if M else np.zeros(N, np.int64)
     if M > D:
-        stall = np.maximum(p[:M - D] + 1 - s[D:, None], 0).sum(axis=0)
+        stall = np.maximum(p[:M - D] + timing.CREDIT_RETURN + 1 - s[D:, None], 0).sum(axis=0)
     else:
         stall = np.zeros(N, np.int64)
     bound = int(max(M, int(busy.max()) if M else 0))

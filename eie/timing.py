@@ -47,3 +47,71 @@ EMPTY_COLUMN_TAIL = POINTER_LATENCY + 1
 # Cycles between the last write-back row and FINISH (the sequencer's WB_FLUSH state), so the
 # last row is written before the act files swap.
 WB_FLUSH_CYCLES = WRITEBACK_LATENCY - 1
+
+# ---- between the CCU and the PEs (hw/distribute.py) ---------------------------------------
+
+# Loads one register of a distribution tree drives: CCU -> PE signals pass through
+# `forward_stages` levels of registers, each copy feeding at most FANOUT registers (or PEs) of
+# the next level; PE -> CCU reductions (idle, ready, the host's read data) combine at most
+# FANOUT inputs per register.
+FANOUT = 8
+
+
+def tree_levels(n_pe: int) -> int:
+    """Register levels of a tree over ``n_pe`` leaves with at most FANOUT per node (>= 1)."""
+    levels, span = 1, FANOUT
+    while span < n_pe:
+        levels, span = levels + 1, span * FANOUT
+    return levels
+
+
+def forward_stages(n_pe: int) -> int:
+    """Cycles from a value the CCU drives towards the PEs (``hw.layouts.PECompute``, the host
+    bus) to the PEs' ports: one register per tree level."""
+    return tree_levels(n_pe)
+
+
+# A PE's answer that goes to the CCU alone (the pop that returns a credit, its slot of a
+# scanned row): one register beside the PE, one beside the CCU.
+RETURN_STAGES = 2
+
+
+def reduce_stages(n_pe: int) -> int:
+    """Cycles from the PEs' idle/ready bits to their AND at the CCU: a register per PE, then
+    one per tree level."""
+    return 1 + tree_levels(n_pe)
+
+
+# The PE's host-bus read data is registered: it is valid two cycles after the PE sees ``re``.
+PE_BUS_READ_LATENCY = 2
+
+
+def host_read_latency(n_pe: int) -> int:
+    """Cycles from the command engine's read of a PE memory to the data at the CCU: the
+    forward tree, the PE, and the OR of the PEs' read data (a register per tree level)."""
+    return forward_stages(n_pe) + PE_BUS_READ_LATENCY + tree_levels(n_pe)
+
+
+# A broadcast committed by the CCU in cycle b is written into every PE's queue in b + F
+# (F = forward_stages), so it can be popped from b + F + 1. A pop in cycle p returns its credit
+# to the CCU, where a broadcast can use it from p + CREDIT_RETURN + 1.
+CREDIT_RETURN = RETURN_STAGES
+
+# ---- the scanner (hw/scanner.py) ----------------------------------------------------------
+
+# The scanner issues the read of slot row 0 in START (local cycle 1), then one row per cycle
+# while its row buffer has room.
+FIRST_ROW_READ = 1
+
+
+def row_latency(n_pe: int) -> int:
+    """A row read issued in cycle a is in the scanner's row buffer, ready to pick from, in
+    a + row_latency: the forward tree, the act file read, the return registers, the buffer
+    write."""
+    return forward_stages(n_pe) + 1 + RETURN_STAGES + 1
+
+
+def row_buffer_depth(n_pe: int) -> int:
+    """Rows read ahead (in flight or buffered): enough to read one row per cycle while the
+    scanner consumes all-zero rows at one per cycle."""
+    return row_latency(n_pe) + 1

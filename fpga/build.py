@@ -152,14 +152,16 @@ def build_plan(board, top, netlists: dict | None = None, *, seed: int = 1):
     RTLIL) added for Yosys to read before ``top.il``, and the all-zero memory contents left
     out of ``top.il`` (`hw.netlist.strip_zero_meminit`: the iCE40 SPRAM cannot be
     initialised, so Yosys maps only a memory without contents to it; the hardware writes
-    every memory it reads)."""
+    every memory it reads), and the distribution trees' registers kept apart
+    (`hw.distribute.KEEP_SCRIPT`: Yosys would merge the copies)."""
+    from hw.distribute import KEEP_SCRIPT
     from hw.netlist import strip_zero_meminit
 
     platform = board.platform()
     for name, text in (netlists or {}).items():
         platform.add_file(name, text)
     plan = platform.prepare(
-        top, name="top", synth_opts=board.synth_opts,
+        top, name="top", synth_opts=board.synth_opts, script_after_read=KEEP_SCRIPT,
         nextpnr_opts=f"--timing-allow-fail --seed {seed} {board.nextpnr_opts}".strip())
     plan.files["top.il"] = strip_zero_meminit(plan.files["top.il"])
     return plan

@@ -5,14 +5,16 @@ host's commands, memory reads and writes, replies) and compute (`hw.sequencer.La
 a RUN's layers, the broadcast of non-zero inputs, write-back). This module holds what they
 share: the layer table (``layers``, written by the host, read by the engine for READ_MEM and
 by the sequencer in LOAD), the per-layer cycle counts (``layer_cycles``), and the fan-out to
-the PEs: one `hw.layouts.PELink` per PE (``pes[k]``), with the host bus's read and write
-enables decoded per PE and the PEs' read data ORed together (only the PE that was read
-drives it), so `hw.top` connects each PE with a single ``wiring.connect``.
+the PEs: one `hw.layouts.PELink` per PE (``pes[k]``) and a reset per PE (``pe_rst``), through
+the registered trees of `hw.distribute.Distributor` (the host bus's read and write enables
+decoded per PE, the PEs' read data ORed together: only the PE that was read drives it), so
+`hw.top` connects each PE with a single ``wiring.connect``. The engine runs with an enable:
+the distributor holds it while a read of a PE memory is on its way.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Module, Mux, EnableInserter
 from amaranth.lib import wiring, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -20,6 +22,7 @@ from amaranth.lib.wiring import In, Out
 from eie.config import EIEConfig
 from eie.contract import Mem
 from .commands import CommandEngine
+from .distribute import Distributor
 from .layouts import COUNTER_BITS, PELink, ConfigComponent, layer_layout
 from .sequencer import LayerSequencer
 
@@ -33,12 +36,13 @@ class CCU(ConfigComponent):
             "host_tx": Out(stream.Signature(8)),
             "busy": Out(1),
             "pes": Out(PELink(cfg)).array(cfg.n_pe),
+            "pe_rst": Out(cfg.n_pe),
         }
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        m.submodules.commands = cmd = CommandEngine(cfg)
+        cmd = CommandEngine(cfg)
         m.submodules.sequencer = seq = LayerSequencer(cfg)
         wiring.connect(m, wiring.flipped(self.host_rx), cmd.host_rx)
         wiring.connect(m, cmd.host_tx, wiring.flipped(self.host_tx))
@@ -46,7 +50,7 @@ class CCU(ConfigComponent):
             self.busy.eq(seq.busy),
             seq.run_start.eq(cmd.run_start), seq.run_layers.eq(cmd.run_layers),
             cmd.run_done.eq(seq.run_done),
-            cmd.ready.eq(seq.pe_ready.all()), cmd.out_sel.eq(seq.out_sel),
+            cmd.ready.eq(seq.pe_ready), cmd.out_sel.eq(seq.out_sel),
             cmd.last_layers.eq(seq.last_layers), cmd.cycle.eq(seq.cycle),
             cmd.run_cycles.eq(seq.run_cycles), cmd.broadcasts.eq(seq.broadcasts),
         ]
@@ -72,27 +76,19 @@ class CCU(ConfigComponent):
         ]
 
     def _fan_out(self, m, cmd, seq):
-        """One PELink per PE: every `PECompute` member copied, the bus's enables decoded per PE,
-        the PEs' answers collected."""
-        rdata = 0
-        for k, link in enumerate(self.pes):
-            for path, _, value in seq.pe.signature.flatten(seq.pe):
-                m.d.comb += _member(link, path).eq(value)
-            m.d.comb += [
-                seq.room[k].eq(link.room), seq.scan_data[k].eq(link.scan_data),
-                seq.pe_idle[k].eq(link.idle), seq.pe_ready[k].eq(link.ready),
-                cmd.busy_counts[k].eq(link.busy_count), cmd.stall_counts[k].eq(link.stall_count),
-                link.bus.mem.eq(cmd.bus.mem), link.bus.addr.eq(cmd.bus.addr),
-                link.bus.wdata.eq(cmd.bus.wdata),
-                link.bus.re.eq(cmd.bus.re & (cmd.bus_pe == k)),
-                link.bus.we.eq(cmd.bus.we & (cmd.bus_all | (cmd.bus_pe == k))),
-            ]
-            rdata = rdata | link.bus.rdata
-        m.d.comb += cmd.bus.rdata.eq(rdata)
-
-
-def _member(interface, path):
-    """The value at ``path`` (as `Signature.flatten` gives it) in ``interface``."""
-    for part in path:
-        interface = getattr(interface, part) if isinstance(part, str) else interface[part]
-    return interface
+        """The PELinks through the distributor's registered trees; the engine held while a
+        PE memory read is on its way."""
+        m.submodules.distribute = dist = Distributor(self._cfg)
+        m.submodules.commands = EnableInserter(~dist.hold)(cmd)
+        wiring.connect(m, seq.pe, dist.compute)
+        wiring.connect(m, cmd.bus, dist.bus)
+        m.d.comb += [
+            dist.stall.eq(seq.stall), dist.bus_pe.eq(cmd.bus_pe), dist.bus_all.eq(cmd.bus_all),
+            dist.fetch.eq(cmd.table_re),
+            seq.ret.eq(dist.pop), seq.scan_data.eq(dist.scan_data),
+            seq.pe_idle.eq(dist.idle), seq.pe_ready.eq(dist.ready),
+            cmd.busy_counts.eq(dist.busy_counts), cmd.stall_counts.eq(dist.stall_counts),
+            self.pe_rst.eq(dist.pe_rst),
+        ]
+        for k in range(self._cfg.n_pe):
+            wiring.connect(m, dist.pes[k], wiring.flipped(self.pes[k]))

@@ -145,18 +145,18 @@ class LayerParams(wiring.Signature):
 
 
 class PECompute(wiring.Signature):
-    """What the CCU drives to every PE alike in compute mode (all ``Out`` from the CCU): the
-    broadcast of a non-zero input (offered with ``bcast_valid``, taken by every PE in the
-    ``bcast_commit`` cycle), the layer parameters, ``running``, the act file ``sel``, counter
-    ``clear``, the scanner's read of the source act file (``scan_*``) and write-back
-    (``wb_*``)."""
+    """What the CCU drives to every PE alike in compute mode (all ``Out`` from the CCU): a
+    committed broadcast of a non-zero input (``bcast_we``: every PE writes ``bcast`` into its
+    queue; the CCU's credits guarantee room), the layer parameters, ``running``, the act file
+    ``sel``, counter ``clear``, the scanner's read of the source act file (``scan_*``) and
+    write-back (``wb_*``). The PEs see each of them `eie.timing.forward_stages` cycles after
+    the CCU drives it (hw/distribute.py)."""
 
     def __init__(self, cfg: EIEConfig):
         rb = row_bits(cfg)
         super().__init__({
-            "bcast_valid": Out(1),
+            "bcast_we": Out(1),
             "bcast": Out(bcast_layout(cfg)),
-            "bcast_commit": Out(1),
             "params": Out(LayerParams(cfg)),
             "running": Out(1),
             "sel": Out(1),
@@ -171,18 +171,21 @@ class PECompute(wiring.Signature):
 class PELink(wiring.Signature):
     """Everything the CCU and one PE exchange, seen from the CCU (``Out``: to the PE).
 
-    `PECompute`'s members, then the PE's answers: ``room`` (its queue can take a broadcast),
-    ``scan_data`` (its slot of the scanned row), ``idle`` (nothing in flight), ``ready`` (its
-    reset sweep is done), its performance counters, and the host bus (``bus``: this PE's
-    ``re``/``we`` already decoded).
+    `PECompute`'s members; ``stall`` (a broadcast waits on this PE's credits this cycle: the
+    PE counts it); the host bus (``bus``: this PE's ``re``/``we`` already decoded; read data
+    `eie.timing.PE_BUS_READ_LATENCY` cycles after ``re``, zero unless this PE was read); then
+    the PE's answers: ``pop`` (it took the head of its queue: a credit back to the CCU),
+    ``scan_data`` (its slot of the scanned row, the cycle after ``scan_en``), ``idle``
+    (nothing in flight), ``ready`` (its reset sweep is done) and its performance counters.
     """
 
     def __init__(self, cfg: EIEConfig):
         super().__init__({
             **dict(PECompute(cfg).members),
-            "room": In(1),
-            "scan_data": In(signed(cfg.act_bits)),
+            "stall": Out(1),
             "bus": Out(PEBus(cfg)),
+            "pop": In(1),
+            "scan_data": In(signed(cfg.act_bits)),
             "idle": In(1),
             "ready": In(1),
             "busy_count": In(COUNTER_BITS),

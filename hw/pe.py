@@ -1,15 +1,18 @@
 """One processing element: queue, pointer read, sparse-matrix read, arithmetic, act files.
 
-The CCU offers a broadcast (index, value of a non-zero input) to every PE; it is taken by
-all PEs in the same cycle (``bcast_commit``) when every PE's queue has room. A PE pops the
-head of its activation queue (at most one a cycle) when its column queue will have room,
-reads the column's start and end pointers (one cycle) and drops the column if it is empty,
-else pushes it into the column queue (``COLUMN_QUEUE_DEPTH``); the sparse-matrix read unit
-takes columns from there and issues one entry per cycle into the arithmetic unit. So an
-empty column costs a pointer read but no issue cycle, while earlier columns are issued. Write-back is driven row by row by the CCU. The PE's
-memories are reached by the host over ``bus`` (memory ids of docs/protocol.md) outside
-compute. Performance counters: ``busy_count`` (entries issued) and ``stall_count`` (cycles
-the broadcast waited on this PE's full queue), cleared by ``clear``.
+Every PE writes each broadcast (index, value of a non-zero input) the CCU commits into its
+activation queue (``bcast_we``); the CCU's credits (hw/admission.py) guarantee the room, and
+each pop returns one (``pop``). The queue holds the column's pointer address (``ptr_base +
+index``, added as the broadcast comes in) and the value. A PE pops the head (at most one a
+cycle) when a column-queue entry is free for it, reads the column's start and end pointers
+(`eie.timing.POINTER_LATENCY` cycles) and drops the column if it is empty, else pushes it
+into the column queue (``COLUMN_QUEUE_DEPTH``); the sparse-matrix read unit takes columns
+from there and issues one entry per cycle into the arithmetic unit. So an empty column costs
+a pointer read but no issue cycle, while earlier columns are issued. Write-back is driven row
+by row by the CCU. The PE's memories are reached by the host over ``bus`` (memory ids of
+docs/protocol.md) outside compute. Performance counters: ``busy_count`` (entries issued) and
+``stall_count`` (cycles a broadcast waited on this PE's credits: the CCU's ``stall``),
+cleared by ``clear``.
 
 Submodules are named so a backdoor finds the memories: ``queue``, ``ptr_read``
 (``ptr_even``/``ptr_odd``), ``spmat_read`` (``spmat``), ``arith`` (``codebook``, ``bias``,
@@ -18,20 +21,28 @@ Submodules are named so a backdoor finds the memories: ``queue``, ``ptr_read``
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, Cat
+from amaranth.hdl import Module, Signal, signed, unsigned, Cat
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 
-from eie.config import EIEConfig
+from eie.config import EIEConfig, bits_for
 from eie.contract import Mem
-from eie.timing import COLUMN_QUEUE_DEPTH, POINTER_LATENCY
-from .layouts import PELink, bcast_layout, ConfigComponent
+from eie.timing import COLUMN_QUEUE_DEPTH, POINTER_LATENCY, PE_BUS_READ_LATENCY
+from .layouts import PELink, ConfigComponent
 from .arith import ArithmeticUnit
 from .ptr_read import PointerRead
 from .spmat_read import SpmatRead
 from .actrf import ActRegFiles
 
-__all__ = ["PE"]
+__all__ = ["PE", "queue_layout"]
+
+# Read data: the memory's output, then the PE's register (below).
+assert PE_BUS_READ_LATENCY == 2, "hw/pe.py registers the read data once"
+
+
+def queue_layout(cfg: EIEConfig) -> data.StructLayout:
+    """An activation-queue entry: the column's pointer address and the activation."""
+    return data.StructLayout({"ptr": unsigned(bits_for(cfg.ptr_depth)), "value": signed(cfg.act_bits)})
 
 
 class PE(ConfigComponent):
@@ -43,19 +54,49 @@ class PE(ConfigComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        lay = bcast_layout(cfg)
+        lay = queue_layout(cfg)
         m.submodules.queue = q = SyncFIFO(width=lay.size, depth=cfg.queue_depth)
         m.submodules.ptr_read = ptr = PointerRead(cfg)
         m.submodules.spmat_read = spm = SpmatRead(cfg)
         m.submodules.arith = ar = ArithmeticUnit(cfg)
         m.submodules.act = act = ActRegFiles(cfg)
 
-        # Queue: every PE takes the broadcast in the same cycle.
-        m.d.comb += [q.w_data.eq(self.bcast.as_value()), q.w_en.eq(self.bcast_commit),
-                     self.room.eq(q.w_rdy)]
+        # Queue: every PE writes every committed broadcast.
+        entry = Signal(lay)
+        m.d.comb += [entry.ptr.eq(self.params.ptr_base + self.bcast.index), entry.value.eq(self.bcast.value),
+                     q.w_data.eq(entry.as_value()), q.w_en.eq(self.bcast_we)]
         head = data.View(lay, q.r_data)
+        reserved = self._columns(m, q, head, ptr, spm)
 
-        # Column queue: (start, end, act) of non-empty columns.
+        # Entries into the arithmetic unit; write-back into the destination act file.
+        m.d.comb += [ar.e_valid.eq(spm.e_valid), ar.e_entry.eq(spm.e_entry),
+                     ar.e_first.eq(spm.e_first), ar.e_act.eq(spm.e_act),
+                     ar.wb_en.eq(self.wb_en), ar.wb_row.eq(self.wb_row)]
+        wiring.connect(m, wiring.flipped(self.params), ar.params)
+        m.d.comb += [act.compute.eq(self.running), act.sel.eq(self.sel),
+                     act.scan_addr.eq(self.scan_addr), act.scan_en.eq(self.scan_en),
+                     self.scan_data.eq(act.scan_data),
+                     act.wb_en.eq(ar.wb_valid), act.wb_addr.eq(ar.wb_addr), act.wb_data.eq(ar.wb_data)]
+        self._bus(m, {Mem.PTR: ptr.host, Mem.SPMAT: spm.host, Mem.BIAS: ar.bias_host,
+                      Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1})
+        m.d.comb += [
+            self.idle.eq(~self.bcast_we & ~q.r_rdy & (reserved == 0) & spm.idle & ar.idle),
+            self.ready.eq(ar.ready),
+        ]
+
+        # Performance counters.
+        with m.If(self.clear):
+            m.d.sync += [self.busy_count.eq(0), self.stall_count.eq(0)]
+        with m.Else():
+            with m.If(spm.issue):
+                m.d.sync += self.busy_count.eq(self.busy_count + 1)
+            with m.If(self.stall):
+                m.d.sync += self.stall_count.eq(self.stall_count + 1)
+        return m
+
+    def _columns(self, m, q, head, ptr, spm):
+        """Pop, pointer read, column queue; returns the count of reserved column entries."""
+        cfg = self._cfg
         ptr_bits = cfg.ptr_bits
         C = COLUMN_QUEUE_DEPTH
         m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits, depth=C)
@@ -69,7 +110,7 @@ class PE(ConfigComponent):
         reserved = Signal(range(C + 1))
         pop = Signal()
         m.d.comb += [pop.eq(q.r_rdy & self.running & ((reserved < C) | cq.r_en)), q.r_en.eq(pop),
-                     ptr.en.eq(pop), ptr.addr.eq(self.params.ptr_base + head.index)]
+                     self.pop.eq(pop), ptr.en.eq(pop), ptr.addr.eq(head.ptr)]
         m.d.sync += reserved.eq(reserved + pop - drop - cq.r_en)
         m.d.sync += acts[0].eq(head.value)
         for a, b in zip(acts, acts[1:]):
@@ -77,22 +118,12 @@ class PE(ConfigComponent):
         m.d.comb += [spm.col_valid.eq(cq.r_rdy), spm.col_start.eq(cq.r_data[:ptr_bits]),
                      spm.col_end.eq(cq.r_data[ptr_bits:2 * ptr_bits]),
                      spm.col_act.eq(cq.r_data[2 * ptr_bits:].as_signed()), cq.r_en.eq(spm.col_take)]
+        return reserved
 
-        # Entries into the arithmetic unit; write-back into the destination act file.
-        m.d.comb += [ar.e_valid.eq(spm.e_valid), ar.e_entry.eq(spm.e_entry),
-                     ar.e_first.eq(spm.e_first), ar.e_act.eq(spm.e_act),
-                     ar.wb_en.eq(self.wb_en), ar.wb_row.eq(self.wb_row)]
-        wiring.connect(m, wiring.flipped(self.params), ar.params)
-        m.d.comb += [act.compute.eq(self.running), act.sel.eq(self.sel),
-                     act.scan_addr.eq(self.scan_addr), act.scan_en.eq(self.scan_en),
-                     self.scan_data.eq(act.scan_data),
-                     act.wb_en.eq(ar.wb_valid), act.wb_addr.eq(ar.wb_addr), act.wb_data.eq(ar.wb_data)]
-
-        # Host bus: decode the memory id; read data follows the id of last cycle's read and is
-        # zero unless this PE was read last cycle, so the top ORs the PEs' read data together.
+    def _bus(self, m, ports):
+        """Host bus: decode the memory id; the read data of the memory read last cycle is
+        registered, zero unless this PE was read, so the CCU ORs the PEs' read data."""
         bus = self.bus
-        ports = {Mem.PTR: ptr.host, Mem.SPMAT: spm.host, Mem.BIAS: ar.bias_host,
-                 Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1}
         mem_q = Signal(3)
         read_q = Signal()
         m.d.sync += read_q.eq(bus.re)
@@ -102,23 +133,9 @@ class PE(ConfigComponent):
             hit = bus.mem == mem
             m.d.comb += [port.addr.eq(bus.addr), port.wdata.eq(bus.wdata),
                          port.we.eq(bus.we & hit), port.re.eq(bus.re & hit)]
+        m.d.sync += bus.rdata.eq(0)
         with m.If(read_q):
             with m.Switch(mem_q):
                 for mem, port in ports.items():
                     with m.Case(mem):
-                        m.d.comb += bus.rdata.eq(port.rdata)
-
-        m.d.comb += [
-            self.idle.eq(~q.r_rdy & (reserved == 0) & spm.idle & ar.idle),
-            self.ready.eq(ar.ready),
-        ]
-
-        # Performance counters.
-        with m.If(self.clear):
-            m.d.sync += [self.busy_count.eq(0), self.stall_count.eq(0)]
-        with m.Else():
-            with m.If(spm.issue):
-                m.d.sync += self.busy_count.eq(self.busy_count + 1)
-            with m.If(self.bcast_valid & ~q.w_rdy):
-                m.d.sync += self.stall_count.eq(self.stall_count + 1)
-        return m
+                        m.d.sync += bus.rdata.eq(port.rdata)

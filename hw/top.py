@@ -14,7 +14,7 @@ is what Amaranth's simulator runs.
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
+from amaranth.hdl import ClockSignal, Instance, Module, ResetInserter
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
@@ -28,14 +28,16 @@ __all__ = ["EIETop", "PEInstance"]
 
 class PEInstance(wiring.Component):
     """A PE as an instance of the module ``module`` (`hw.netlist.pe_module_name`), with the
-    PE's own ports: Verilog port ``a__b`` for signature member ``a.b``, plus ``clk``, ``rst``."""
+    PE's own ports: Verilog port ``a__b`` for signature member ``a.b``, plus ``clk``, and
+    ``rst`` from ``rst`` (the PE's own reset register, `hw.distribute`)."""
 
-    def __init__(self, cfg: EIEConfig, module: str):
+    def __init__(self, cfg: EIEConfig, module: str, rst):
         self._module = module
+        self._rst = rst
         super().__init__(PELink(cfg).flip())
 
     def elaborate(self, platform):
-        ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+        ports = {"i_clk": ClockSignal(), "i_rst": self._rst}
         for path, member, value in self.signature.flatten(self):
             prefix = "i_" if member.flow == In else "o_"
             ports[prefix + "__".join(str(p) for p in path)] = value
@@ -69,18 +71,22 @@ class EIETop(ConfigComponent):
         """PEs are instances of the one PE module (`hw.netlist.pe_rtlil` holds it)."""
         return self._hierarchical
 
-    def _pe(self):
+    def _pe(self, rst):
+        """(the PE's interface, the elaboratable to add): its reset is ``rst``."""
         if self._hierarchical:
             from .netlist import pe_module_name
-            return PEInstance(self._cfg, pe_module_name(self._cfg))
-        return PE(self._cfg)
+            pe = PEInstance(self._cfg, pe_module_name(self._cfg), rst)
+            return pe, pe
+        pe = PE(self._cfg)
+        return pe, ResetInserter(rst)(pe)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
         m.submodules.ccu = ccu = CCU(cfg)
         for k in range(cfg.n_pe):
-            m.submodules[f"pe{k}"] = pe = self._pe()
+            pe, elaboratable = self._pe(ccu.pe_rst[k])
+            m.submodules[f"pe{k}"] = elaboratable
             wiring.connect(m, ccu.pes[k], pe)
         wiring.connect(m, wiring.flipped(self.host_rx), ccu.host_rx)
         wiring.connect(m, ccu.host_tx, wiring.flipped(self.host_tx))

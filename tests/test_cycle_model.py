@@ -25,10 +25,11 @@ def test_single_entry_by_hand():
     cfg = TINY.replace(n_pe=1)
     e = layer(cfg, [[3]])
     t = layer_timing(cfg, e, np.array([5]))
-    # b0 = 2, pop 3, pointers registered 4, into the column queue 5, issue 6, accumulator
-    # written at the end of 11, idle from 12; t_d = 12; WB 13; WB_FLUSH 14, 15; FINISH 16
-    # -> 17 cycles.
-    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (12, 17, 1, 1)
+    # Row 0 read at 1 (START), in the scanner's buffer at 6, offered and committed at 7; in
+    # the PE's queue at 8, popped 9, pointers registered 10, in the column queue 11, issued
+    # 12, accumulator written at the end of 17, idle from 18, which the CCU sees at 20:
+    # t_d = 20; WB 21; WB_FLUSH 22, 23; FINISH 24 -> 25 cycles.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (20, 25, 1, 1)
     assert list(t.busy) == [1] and list(t.stall) == [0]
 
 
@@ -36,9 +37,9 @@ def test_all_zero_input_by_hand():
     cfg = TINY
     e = layer(cfg, np.ones((8, 10), int))
     t = layer_timing(cfg, e, np.zeros(10, int))
-    # 3 slot rows consumed at t = 2, 3, 4; t_d = 5; two write-back rows, two flush cycles;
-    # FINISH at 10.
-    assert (t.scan_end, t.drain, t.cycles, t.bound) == (4, 5, 11, 0)
+    # 3 slot rows read at t = 1, 2, 3, in the buffer and consumed at 6, 7, 8; t_d = 9; two
+    # write-back rows, two flush cycles; FINISH at 14.
+    assert (t.scan_end, t.drain, t.cycles, t.bound) == (8, 9, 15, 0)
 
 
 def test_queue_full_stalls():

@@ -18,7 +18,7 @@ from eie import format as fmt
 from eie.bits import to_signed
 from eie.images import program_memories
 from eie.contract import Mem
-from eie.timing import WRITEBACK_LATENCY
+from eie.timing import WRITEBACK_LATENCY, PE_BUS_READ_LATENCY
 from hw.pe import PE
 from eie.golden import GoldenLayer
 
@@ -43,7 +43,10 @@ def encode(cfg, idx, cb, bias, relu=True):
 
 
 def run_pe(cfg, program, k, x, seed, gap=0.3):
-    """Run PE ``k`` on layer 0 of ``program``; return (its outputs, busy, stall)."""
+    """Run PE ``k`` on layer 0 of ``program``; return (its outputs, busy, stall). The
+    testbench plays the CCU: it commits a broadcast only with a credit left (``queue_depth``
+    minus the broadcasts not yet popped), so a queue that could not hold ``queue_depth``
+    entries, or a pop that came back early, would lose one and fail the outputs' check."""
     layer = program.layers[0]
     mems = program_memories(program)
     pe_mem = mems.pe[k]
@@ -69,16 +72,22 @@ def run_pe(cfg, program, k, x, seed, gap=0.3):
         ctx.set(dut.params.relu, int(layer.relu)); ctx.set(dut.params.out_rows, out_rows)
         ctx.set(dut.clear, 1); await ctx.tick(); ctx.set(dut.clear, 0)
         ctx.set(dut.running, 1); ctx.set(dut.sel, 0)
+        # The CCU's credits, at their tightest: a pop returns its credit the next cycle.
+        used = 0
         for j in np.flatnonzero(x):
             while rnd.random() < gap:
+                used -= ctx.get(dut.pop)
                 await ctx.tick()
             ctx.set(dut.bcast.index, int(j)); ctx.set(dut.bcast.value, int(x[j]))
-            ctx.set(dut.bcast_valid, 1)
-            while not ctx.get(dut.room):
+            while used >= cfg.queue_depth:
+                ctx.set(dut.stall, 1)
+                used -= ctx.get(dut.pop)
                 await ctx.tick()
-            ctx.set(dut.bcast_commit, 1)
+            ctx.set(dut.stall, 0)
+            ctx.set(dut.bcast_we, 1)
+            used += 1 - ctx.get(dut.pop)
             await ctx.tick()
-            ctx.set(dut.bcast_commit, 0); ctx.set(dut.bcast_valid, 0)
+            ctx.set(dut.bcast_we, 0)
         for _ in range(20000):
             if ctx.get(dut.idle):
                 break
@@ -95,6 +104,7 @@ def run_pe(cfg, program, k, x, seed, gap=0.3):
             ctx.set(dut.bus.mem, Mem.ACT1); ctx.set(dut.bus.addr, r); ctx.set(dut.bus.re, 1)
             await ctx.tick()
             ctx.set(dut.bus.re, 0)
+            await ctx.tick().repeat(PE_BUS_READ_LATENCY - 1)
             out.append(ctx.get(dut.bus.rdata) & ((1 << cfg.act_bits) - 1))
         result["out"] = to_signed(out, cfg.act_bits)
         result["busy"] = ctx.get(dut.busy_count)
