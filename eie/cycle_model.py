@@ -3,7 +3,7 @@
 The rules (docs/hw.md, "Timing") are a recurrence over the slot rows and broadcasts of a
 layer, evaluated with NumPy vectors across the PEs (one Python step per row and per non-zero
 input, no per-entry loop). Local time ``t = 0`` is the layer's LOAD cycle; every latency is
-`eie.timing`'s (F = ``forward_stages(N)``, the CCU-to-PE delay).
+`eie.timing`'s, for the layer's PE count N (F = ``forward_stages(N)``, the CCU-to-PE delay).
 
 * Scanner: slot row ``r`` is read at ``a_r = max(a_{r-1} + 1, d_{r-B} + 1)`` (``a_0 = 1``, at
   most B = ``row_buffer_depth`` rows ahead) and can be picked from ``a_r + row_latency``; it
@@ -11,19 +11,19 @@ input, no per-entry loop). Local time ``t = 0`` is the layer's LOAD cycle; every
   before it (not before it can be picked). A row's first non-zero is offered the cycle after
   the row before it is consumed and it can be picked; each next one the cycle after the
   previous broadcast.
-* Broadcast ``i`` happens at ``b_i = max(s_i, max_k p[k, i-D] + CREDIT_RETURN + 1)``: the
-  CCU's credit for PE ``k`` comes back CREDIT_RETURN cycles after its pop of ``i - D``.
+* Broadcast ``i`` happens at ``b_i = max(s_i, max_k p[k, i-D] + credit_return + 1)``: the
+  CCU's credit for PE ``k`` comes back ``credit_return`` cycles after its pop of ``i - D``.
 * PE ``k`` pops broadcast ``i`` at ``p[k, i] = max(b_i + F + 1, p[k, i-1] + 1, c)``, where
   ``c`` is the C-th latest end of the column-queue reservations of the columns before it
-  (C = COLUMN_QUEUE_DEPTH): a non-empty column holds its reservation until its issue starts,
-  an empty one until ``p + EMPTY_COLUMN_HOLD``. ``e[k, i]`` is the column's entry count in
+  (C = ``column_queue_depth(N)``): a non-empty column holds its reservation until its issue starts,
+  an empty one until ``p + empty_column_hold``. ``e[k, i]`` is the column's entry count in
   that PE (padding included). A non-empty column starts issuing at ``max(p +
-  ISSUE_AFTER_POP, end of the previous non-empty column)`` and issues ``e`` cycles.
-* PE ``k`` is idle from ``start + e + ARITH_TAIL`` after its last entry or ``p +
-  EMPTY_COLUMN_TAIL`` after an empty column; the CCU sees it ``reduce_stages`` later. The
+  issue_after_pop, end of the previous non-empty column)`` and issues ``e`` cycles.
+* PE ``k`` is idle from ``start + e + arith_tail`` after its last entry or ``p +
+  empty_column_tail`` after an empty column; the CCU sees it ``reduce_stages`` later. The
   drain check passes at ``t_d = max(2, E_scan + 1, max idle + reduce_stages, b_last + F +
   reduce_stages)``; write-back then takes ``max(1, ceil(out_len / N))`` cycles, WB_FLUSH
-  WB_FLUSH_CYCLES more and FINISH one more: cycles = ``t_d + max(1, R) + WB_FLUSH_CYCLES + 2``.
+  ``wb_flush_cycles`` more and FINISH one more: cycles = ``t_d + max(1, R) + wb_flush_cycles + 2``.
 
 `layer_timing` also returns DESIGN.md's lower bound ``max(non-zero inputs, max over PEs of
 entries in the columns of non-zero inputs)`` and the per-PE busy and stall counts that the
@@ -76,9 +76,12 @@ class _PEs:
     """The PEs' side of the recurrence, one broadcast at a time, vectorised over the PEs:
     pops (queue order, column-queue reservations), issue starts, idle times."""
 
-    def __init__(self, n_pe: int, forward: int):
-        C = timing.COLUMN_QUEUE_DEPTH
-        self.forward = forward
+    def __init__(self, n_pe: int):
+        C = timing.column_queue_depth(n_pe)
+        self.forward = timing.forward_stages(n_pe)
+        self.issue_after_pop = timing.issue_after_pop(n_pe)
+        self.empty_hold = timing.empty_column_hold(n_pe)
+        self.arith_tail, self.empty_tail = timing.arith_tail(n_pe), timing.empty_column_tail(n_pe)
         self.lanes = np.arange(n_pe)
         self.held = np.full((n_pe, C), _NEVER, np.int64)   # the C latest reservation ends
         self.free_at = np.zeros(n_pe, np.int64)             # first cycle the issue stage is free
@@ -91,12 +94,12 @@ class _PEs:
         oldest = held.argmin(axis=1)
         p = np.maximum(np.maximum(self.prev_p + 1, held[lanes, oldest]), b + self.forward + 1)
         ne = e > 0
-        start = np.maximum(p + timing.ISSUE_AFTER_POP, self.free_at)
+        start = np.maximum(p + self.issue_after_pop, self.free_at)
         self.free_at = np.where(ne, start + e, self.free_at)
         # A non-empty column is held until its issue starts, an empty one until its drop.
         held[lanes, oldest] = np.maximum(held[lanes, oldest],
-                                         np.where(ne, start, p + timing.EMPTY_COLUMN_HOLD))
-        np.maximum(self.idle, np.where(ne, start + e + timing.ARITH_TAIL, p + timing.EMPTY_COLUMN_TAIL),
+                                         np.where(ne, start, p + self.empty_hold))
+        np.maximum(self.idle, np.where(ne, start + e + self.arith_tail, p + self.empty_tail),
                    out=self.idle)
         self.prev_p = p
         return p
@@ -119,11 +122,12 @@ def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
     per_row = np.bincount(nz // N, minlength=S)
     F = timing.forward_stages(N)
     lat, depth = timing.row_latency(N), timing.row_buffer_depth(N)
+    credit = timing.credit_return(N)
 
     b = np.zeros(M, np.int64)
     s = np.zeros(M, np.int64)
     p = np.zeros((M, N), np.int64)
-    pes = _PEs(N, F)
+    pes = _PEs(N)
     done = np.zeros(S, np.int64)          # the cycle each slot row is consumed
     read = timing.FIRST_ROW_READ - 1      # the last row read's cycle
     prev_done = timing.FIRST_ROW_READ
@@ -137,7 +141,7 @@ def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
         prev_b = max(prev_done, ready)    # so the row's first offer is in the cycle after
         for _ in range(int(per_row[r])):
             s[i] = prev_b + 1
-            b[i] = s[i] if i < D else max(s[i], int(p[i - D].max()) + timing.CREDIT_RETURN + 1)
+            b[i] = s[i] if i < D else max(s[i], int(p[i - D].max()) + credit + 1)
             p[i] = pes.take(int(b[i]), e[i])
             prev_b = int(b[i])
             i += 1
@@ -148,11 +152,11 @@ def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
     if M:
         settle = F + timing.reduce_stages(N)
         drain = max(drain, int(pes.idle.max()) + timing.reduce_stages(N), int(b[-1]) + settle)
-    cycles = drain + max(1, R) + timing.WB_FLUSH_CYCLES + 2
+    cycles = drain + max(1, R) + timing.wb_flush_cycles(N) + 2
 
     busy = e.sum(axis=0) if M else np.zeros(N, np.int64)
     if M > D:
-        stall = np.maximum(p[:M - D] + timing.CREDIT_RETURN + 1 - s[D:, None], 0).sum(axis=0)
+        stall = np.maximum(p[:M - D] + credit + 1 - s[D:, None], 0).sum(axis=0)
     else:
         stall = np.zeros(N, np.int64)
     bound = int(max(M, int(busy.max()) if M else 0))

@@ -2,7 +2,7 @@
 
 A PE's activation queue has ``queue_depth`` entries. The CCU starts with that many credits
 per PE, spends one of every PE's when it commits a broadcast (every PE writes it), and gets
-one back for each pop a PE reports (``ret``, `eie.timing.CREDIT_RETURN` cycles after the
+one back for each pop a PE reports (``ret``, `eie.timing.credit_return` cycles after the
 pop). A broadcast is committed in a cycle it is offered and every PE has a credit, so no
 queue ever holds more than ``queue_depth`` entries, and the decision reads only the CCU's
 own registers (not the PEs' queues across the chip). ``stall[k]`` marks a cycle in which the

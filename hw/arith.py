@@ -9,9 +9,9 @@ untouched row starts from ``bias << shift`` (lazy bias initialisation), and writ
 the bit again, so no per-layer initialisation pass is needed (a sweep after reset clears them
 once). Rows at or past the layer's ``out_rows`` are ignored (only malformed images have them).
 
-Four stages (``eie.timing.ARITH_LATENCY`` = 3 cycles from S to the accumulator write), so
-that every memory's output goes straight into a register and the multiplier sits between
-registers (a DSP block needs no fabric logic on either side):
+The registered build has four stages (`eie.timing.arith_latency` = 3 cycles from S to the
+accumulator write), so that every memory's output goes straight into a register and the
+multiplier sits between registers (a DSP block needs no fabric logic on either side):
 
 * S: row, codebook address, bias address (the bias address runs beside the row: ``bias_base
   + row`` without the row's clamp, since a clamped row is ignored anyway);
@@ -21,8 +21,12 @@ registers (a DSP block needs no fabric logic on either side):
   untouched row, or the result of one of the two entries ahead of it on the same row, which
   the memory does not have yet: two forwarding registers).
 
-Write-back (``wb_en``/``wb_row``) reads a row's accumulator and bias, registers them, and
-``eie.timing.WRITEBACK_LATENCY`` (3) cycles later hands out ``round_half_up(acc >> shift)``,
+The compact build has three (S; M: the accumulator read, the product and the shifted bias
+from the memories' outputs registered; A, from the accumulator memory's output, with one
+forwarding register).
+
+Write-back (``wb_en``/``wb_row``) reads a row's accumulator and bias (registered: and
+registers them), and `eie.timing.writeback_latency` cycles later hands out ``round_half_up(acc >> shift)``,
 saturated, ReLU'd (``wb_valid``/``wb_data``). An untouched row hands out its bias as it is:
 ``round_half_up((bias << shift) >> shift)`` is ``bias``, already in the activation range, so
 the lazy bias needs no shifter on this path. The rounding is split so that the shifter and
@@ -36,19 +40,16 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Module, Signal, signed, unsigned, Cat, Mux, C
+from amaranth.hdl import Module, Signal, signed, unsigned, Cat, Mux, C, Const
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie.contract import host_addr_bits
-from eie.timing import ARITH_LATENCY, WRITEBACK_LATENCY
+from eie import timing
 from .layouts import HostPort, LayerParams, ConfigComponent, entry_layout, row_bits
 
 __all__ = ["ArithmeticUnit"]
-
-# S -> M1 -> M2 -> A, and write-back: read, registered, shifted, rounded (below).
-assert ARITH_LATENCY == 3 and WRITEBACK_LATENCY == 3, "hw/arith.py's stages changed"
 
 
 class ArithmeticUnit(ConfigComponent):
@@ -128,39 +129,49 @@ class ArithmeticUnit(ConfigComponent):
         return st
 
     def _stages_m(self, m, ports, st):
-        """M1: memory outputs registered, the accumulator read. M2: the product and the
-        shifted bias registered, the accumulator data registered; the forwarding decisions."""
+        """Registered: M1 (memory outputs registered, the accumulator read) and M2 (the
+        product and the shifted bias registered, the accumulator data registered). Compact:
+        M (the accumulator read; the product and the shifted bias from the memories' outputs
+        registered). Also the forwarding decisions for stage A."""
         cfg, p = self._cfg, self.params
         rb, A = row_bits(cfg), cfg.acc_bits
+        reg = timing.registered(cfg.n_pe)
+        assert (timing.arith_latency(cfg.n_pe), timing.writeback_latency(cfg.n_pe)) == ((3, 3) if reg else (2, 2))
         m.d.comb += ports.acc_r.addr.eq(Mux(self.wb_en, self.wb_row, st.m1_row))
-        # M1 -> M2
-        st.m2_valid, st.m2_in = Signal(), Signal(reset_less=True)
-        st.m2_row = Signal(rb, reset_less=True)
-        m2_act = Signal(signed(cfg.act_bits), reset_less=True)
-        m2_weight = Signal(signed(cfg.weight_bits), reset_less=True)
-        st.bias_q = Signal(signed(cfg.act_bits), reset_less=True)     # bias read last cycle
-        m.d.sync += [st.m2_valid.eq(st.m1_valid), st.m2_in.eq(st.m1_in), st.m2_row.eq(st.m1_row),
-                     m2_act.eq(st.m1_act), m2_weight.eq(ports.cb_r.data), st.bias_q.eq(ports.b_r.data)]
-        # M2 -> A
+        if reg:
+            # M1 -> M2: the codebook and bias data registered as they leave the memories.
+            m_valid, m_in = Signal(), Signal(reset_less=True)
+            m_row = Signal(rb, reset_less=True)
+            m_act = Signal(signed(cfg.act_bits), reset_less=True)
+            weight = Signal(signed(cfg.weight_bits), reset_less=True)
+            st.bias_q = Signal(signed(cfg.act_bits), reset_less=True)     # bias read last cycle
+            m.d.sync += [m_valid.eq(st.m1_valid), m_in.eq(st.m1_in), m_row.eq(st.m1_row),
+                         m_act.eq(st.m1_act), weight.eq(ports.cb_r.data), st.bias_q.eq(ports.b_r.data)]
+            st.acc_q = Signal(A + 1, reset_less=True)                    # accumulator read last cycle
+            m.d.sync += st.acc_q.eq(ports.acc_r.data)
+        else:
+            m_valid, m_in, m_row, m_act = st.m1_valid, st.m1_in, st.m1_row, st.m1_act
+            weight, st.bias_q, st.acc_q = ports.cb_r.data, ports.b_r.data, ports.acc_r.data
+        st.m2_valid = m_valid if reg else Const(0)
+        # M2 (M) -> A
         st.a_valid, st.a_in = Signal(), Signal(reset_less=True)
         st.a_row = Signal(rb, reset_less=True)
         st.a_prod = Signal(signed(cfg.act_bits + cfg.weight_bits), reset_less=True)
         st.a_bias = Signal(signed(A), reset_less=True)
-        st.acc_q = Signal(A + 1, reset_less=True)                    # accumulator read last cycle
-        m.d.sync += [st.a_valid.eq(st.m2_valid), st.a_in.eq(st.m2_in), st.a_row.eq(st.m2_row),
-                     st.a_prod.eq(m2_act * m2_weight),
+        m.d.sync += [st.a_valid.eq(m_valid), st.a_in.eq(m_in), st.a_row.eq(m_row),
+                     st.a_prod.eq(m_act * weight),
                      # bias << shift (exact for the shifts numerics allows)
-                     st.a_bias.eq((st.bias_q << p.shift)[:A].as_signed()),
-                     st.acc_q.eq(ports.acc_r.data)]
-        # The entry in A was read from memory in the cycle the entry two ahead of it wrote
-        # its row, and before the one ahead did: both results are forwarded when the row is
-        # the same (the nearer one first).
-        st.b_valid, st.b_in = Signal(), Signal(reset_less=True)      # the entry in A last cycle
-        st.b_row = Signal(rb, reset_less=True)
-        m.d.sync += [st.b_valid.eq(st.a_valid), st.b_in.eq(st.a_in), st.b_row.eq(st.a_row)]
+                     st.a_bias.eq((st.bias_q << p.shift)[:A].as_signed())]
+        # The entry in A read its accumulator before the entry ahead of it wrote the row
+        # (registered: and in the cycle the one two ahead did): those results are forwarded
+        # when the row is the same, the nearer one first.
         st.fwd1, st.fwd2 = Signal(reset_less=True), Signal(reset_less=True)
-        m.d.sync += [st.fwd1.eq(st.a_valid & st.a_in & (st.a_row == st.m2_row)),
-                     st.fwd2.eq(st.b_valid & st.b_in & (st.b_row == st.m2_row))]
+        m.d.sync += st.fwd1.eq(st.a_valid & st.a_in & (st.a_row == m_row))
+        if reg:
+            b_valid, b_in = Signal(), Signal(reset_less=True)      # the entry in A last cycle
+            b_row = Signal(rb, reset_less=True)
+            m.d.sync += [b_valid.eq(st.a_valid), b_in.eq(st.a_in), b_row.eq(st.a_row),
+                         st.fwd2.eq(b_valid & b_in & (b_row == m_row))]
 
     def _stage_a(self, m, st):
         """Stage A: accumulate with saturation; returns (result, write enable)."""
@@ -176,27 +187,34 @@ class ArithmeticUnit(ConfigComponent):
         m.d.comb += total.eq(base + st.a_prod)
         result = Signal(signed(A))
         m.d.comb += result.eq(_saturate(total, A, cfg.acc_min, cfg.acc_max))
-        m.d.sync += [last.eq(result), last2.eq(last)]
+        m.d.sync += last.eq(result)
+        if timing.registered(cfg.n_pe):
+            m.d.sync += last2.eq(last)
         return result, st.a_valid & st.a_in
 
     def _writeback(self, m, st):
-        """Requantize one row: read (wb_en), registered (M2's registers), shifted, rounded."""
+        """Requantize one row: read (wb_en), [registered: the data registered], shifted,
+        rounded."""
         cfg, p = self._cfg, self.params
         rb, A, W = row_bits(cfg), cfg.acc_bits, cfg.act_bits
         st.wbs_valid = Signal()
         st.wbs_row = Signal(rb, reset_less=True)
-        wb1_valid = Signal()
-        wb1_row = Signal(rb, reset_less=True)
-        m.d.sync += [st.wbs_valid.eq(self.wb_en), st.wbs_row.eq(self.wb_row),
-                     wb1_valid.eq(st.wbs_valid), wb1_row.eq(st.wbs_row)]
-        # wb1: the accumulator and the bias are in acc_q and bias_q (registered as they left
-        # the memories): shift.  wb2: round, saturate, ReLU.
+        m.d.sync += [st.wbs_valid.eq(self.wb_en), st.wbs_row.eq(self.wb_row)]
+        if timing.registered(cfg.n_pe):
+            # wb1: the accumulator and the bias are in acc_q and bias_q (registered as they
+            # left the memories).
+            shift_valid = Signal()
+            shift_row = Signal(rb, reset_less=True)
+            m.d.sync += [shift_valid.eq(st.wbs_valid), shift_row.eq(st.wbs_row)]
+        else:
+            shift_valid, shift_row = st.wbs_valid, st.wbs_row
+        # Shift; then (wb2) round, saturate, ReLU.
         stored = st.acc_q[:A].as_signed()
         wb2_valid, wb2_touched = Signal(), Signal(reset_less=True)
         wb2_row = Signal(rb, reset_less=True)
         wb2_half = Signal(signed(A + 1), reset_less=True)                # (acc << 1) >> shift
         wb2_bias = Signal(signed(W), reset_less=True)
-        m.d.sync += [wb2_valid.eq(wb1_valid), wb2_row.eq(wb1_row), wb2_touched.eq(st.acc_q[A]),
+        m.d.sync += [wb2_valid.eq(shift_valid), wb2_row.eq(shift_row), wb2_touched.eq(st.acc_q[A]),
                      wb2_half.eq((stored << 1) >> p.shift), wb2_bias.eq(st.bias_q)]
         rounded = Signal(signed(W + 2))
         m.d.comb += rounded.eq((wb2_half[:W + 2].as_signed() + 1) >> 1)

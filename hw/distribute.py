@@ -1,5 +1,6 @@
-"""Registered distribution between the CCU and the PEs: every CCU -> PE signal starts and ends
-in a register, and so does every PE -> CCU answer.
+"""Distribution between the CCU and the PEs. In the registered build (`eie.timing.registered`)
+every CCU -> PE signal starts and ends in a register, and so does every PE -> CCU answer; in
+the compact build (a few PEs on a small FPGA) the same connections are direct wires.
 
 * **Forward trees.** Each `hw.layouts.PECompute` member and the host bus pass through
   `eie.timing.forward_stages` levels of registers; a register feeds at most
@@ -9,7 +10,7 @@ in a register, and so does every PE -> CCU answer.
   same kind of tree (``pe_rst``), so the global reset net drives FANOUT loads, not every
   flop of every PE.
 * **Answers.** A PE's ``pop`` and ``scan_data`` pass two registers
-  (`eie.timing.RETURN_STAGES`); ``idle`` and ``ready`` are ANDed and the PEs' bus read data
+  (`eie.timing.return_stages`); ``idle`` and ``ready`` are ANDed and the PEs' bus read data
   ORed by trees with a register per level (at most FANOUT inputs per node); the performance
   counters are registered once beside the CCU (they are read in I/O mode, long after they
   last changed).
@@ -41,8 +42,9 @@ KEEP_SCRIPT = "setattr -set keep 1 *.distribute/t:$dff"
 
 
 def tree_copies(n_pe: int) -> list[int]:
-    """Registers per level of a forward tree over ``n_pe`` PEs, from the CCU's side."""
-    levels = timing.tree_levels(n_pe)
+    """Registers per level of a forward tree over ``n_pe`` PEs, from the CCU's side (none in
+    the compact build)."""
+    levels = timing.forward_stages(n_pe)
     return [-(-n_pe // timing.FANOUT ** (levels - j)) for j in range(levels)]
 
 
@@ -95,10 +97,11 @@ class Distributor(ConfigComponent):
         # than the tree's, the first one fanning out from here); the stall bits, one chain each.
         sel = Cat(re, bus.we, self.bus_all, self.bus_pe)
         pre = self._tree(m, sel, "bus_sel", reset=True, copies=tree_copies(n)[1:])
+        last_level = m.d.sync if timing.registered(n) else m.d.comb
         for k, link in enumerate(self.pes):
             re_k, we_k, all_k, pe_k = pre[k][0], pre[k][1], pre[k][2], pre[k][3:]
             dec_re, dec_we = Signal(name=f"re_pe{k}"), Signal(name=f"we_pe{k}")
-            m.d.sync += [dec_re.eq(re_k & (pe_k == k)), dec_we.eq(we_k & (all_k | (pe_k == k)))]
+            last_level += [dec_re.eq(re_k & (pe_k == k)), dec_we.eq(we_k & (all_k | (pe_k == k)))]
             stall = self.stall[k]
             for j in range(timing.forward_stages(n)):
                 r = Signal(name=f"stall_pe{k}_{j}")
@@ -132,15 +135,17 @@ class Distributor(ConfigComponent):
         for k, link in enumerate(self.pes):
             for src, name in ((link.pop, "pop"), (link.scan_data, "scan_data")):
                 value = src
-                for stage in range(timing.RETURN_STAGES):
+                for stage in range(timing.return_stages(len(self.pes))):
                     r = Signal(len(src), name=f"ret_{name}{k}_{stage}", reset_less=len(src) > 1)
                     m.d.sync += r.eq(value)
                     value = r
                 outs[name].append(value)
             for src, name in ((link.busy_count, "busy_counts"), (link.stall_count, "stall_counts")):
-                r = Signal(len(src), name=f"{name}{k}", reset_less=True)
-                m.d.sync += r.eq(src)
-                outs[name].append(r)
+                if timing.registered(len(self.pes)):
+                    r = Signal(len(src), name=f"{name}{k}", reset_less=True)
+                    m.d.sync += r.eq(src)
+                    src = r
+                outs[name].append(src)
         m.d.comb += [getattr(self, name).eq(Cat(*values)) for name, values in outs.items()]
         m.d.comb += [self.idle.eq(self._reduce(m, [l.idle for l in self.pes], "idle", "and", leaf=True)),
                      self.ready.eq(self._reduce(m, [l.ready for l in self.pes], "ready", "and", leaf=True)),
@@ -148,7 +153,12 @@ class Distributor(ConfigComponent):
 
     def _reduce(self, m, values, name, op, *, leaf=False):
         """AND or OR of the PEs' ``values``: a register per PE (``leaf``), then one per node of
-        a tree with at most FANOUT inputs per node."""
+        a tree with at most FANOUT inputs per node (compact build: the AND or OR itself)."""
+        if not timing.registered(self._cfg.n_pe):
+            acc = values[0]
+            for v in values[1:]:
+                acc = (acc & v) if op == "and" else (acc | v)
+            return acc
         if leaf:
             regs = []
             for k, v in enumerate(values):

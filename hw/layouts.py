@@ -173,7 +173,7 @@ class PELink(wiring.Signature):
 
     `PECompute`'s members; ``stall`` (a broadcast waits on this PE's credits this cycle: the
     PE counts it); the host bus (``bus``: this PE's ``re``/``we`` already decoded; read data
-    `eie.timing.PE_BUS_READ_LATENCY` cycles after ``re``, zero unless this PE was read); then
+    `eie.timing.pe_bus_read_latency` cycles after ``re``, zero unless this PE was read); then
     the PE's answers: ``pop`` (it took the head of its queue: a credit back to the CCU),
     ``scan_data`` (its slot of the scanned row, the cycle after ``scan_en``), ``idle``
     (nothing in flight), ``ready`` (its reset sweep is done) and its performance counters.

@@ -5,8 +5,8 @@ activation queue (``bcast_we``); the CCU's credits (hw/admission.py) guarantee t
 each pop returns one (``pop``). The queue holds the column's pointer address (``ptr_base +
 index``, added as the broadcast comes in) and the value. A PE pops the head (at most one a
 cycle) when a column-queue entry is free for it, reads the column's start and end pointers
-(`eie.timing.POINTER_LATENCY` cycles) and drops the column if it is empty, else pushes it
-into the column queue (``COLUMN_QUEUE_DEPTH``); the sparse-matrix read unit takes columns
+(`eie.timing.pointer_latency` cycles) and drops the column if it is empty, else pushes it
+into the column queue (`eie.timing.column_queue_depth`); the sparse-matrix read unit takes columns
 from there and issues one entry per cycle into the arithmetic unit. So an empty column costs
 a pointer read but no issue cycle, while earlier columns are issued. Write-back is driven row
 by row by the CCU. The PE's memories are reached by the host over ``bus`` (memory ids of
@@ -27,7 +27,7 @@ from amaranth.lib.fifo import SyncFIFO
 
 from eie.config import EIEConfig, bits_for
 from eie.contract import Mem
-from eie.timing import COLUMN_QUEUE_DEPTH, POINTER_LATENCY, PE_BUS_READ_LATENCY
+from eie import timing
 from .layouts import PELink, ConfigComponent
 from .arith import ArithmeticUnit
 from .ptr_read import PointerRead
@@ -36,8 +36,6 @@ from .actrf import ActRegFiles
 
 __all__ = ["PE", "queue_layout"]
 
-# Read data: the memory's output, then the PE's register (below).
-assert PE_BUS_READ_LATENCY == 2, "hw/pe.py registers the read data once"
 
 
 def queue_layout(cfg: EIEConfig) -> data.StructLayout:
@@ -98,9 +96,9 @@ class PE(ConfigComponent):
         """Pop, pointer read, column queue; returns the count of reserved column entries."""
         cfg = self._cfg
         ptr_bits = cfg.ptr_bits
-        C = COLUMN_QUEUE_DEPTH
+        C = timing.column_queue_depth(cfg.n_pe)
         m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits, depth=C)
-        acts = [Signal(signed(cfg.act_bits), reset_less=True) for _ in range(POINTER_LATENCY)]
+        acts = [Signal(signed(cfg.act_bits), reset_less=True) for _ in range(timing.pointer_latency(cfg.n_pe))]
         push, drop = Signal(), Signal()
         m.d.comb += [push.eq(ptr.valid & ptr.nonempty), drop.eq(ptr.valid & ~ptr.nonempty),
                      cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, acts[-1]))]
@@ -121,8 +119,9 @@ class PE(ConfigComponent):
         return reserved
 
     def _bus(self, m, ports):
-        """Host bus: decode the memory id; the read data of the memory read last cycle is
-        registered, zero unless this PE was read, so the CCU ORs the PEs' read data."""
+        """Host bus: decode the memory id; the read data of the memory read last cycle
+        (registered build: registered) is zero unless this PE was read, so the CCU ORs the
+        PEs' read data."""
         bus = self.bus
         mem_q = Signal(3)
         read_q = Signal()
@@ -133,9 +132,13 @@ class PE(ConfigComponent):
             hit = bus.mem == mem
             m.d.comb += [port.addr.eq(bus.addr), port.wdata.eq(bus.wdata),
                          port.we.eq(bus.we & hit), port.re.eq(bus.re & hit)]
-        m.d.sync += bus.rdata.eq(0)
+        reg = timing.registered(self._cfg.n_pe)
+        assert timing.pe_bus_read_latency(self._cfg.n_pe) == (2 if reg else 1)
+        domain = m.d.sync if reg else m.d.comb
+        if reg:
+            domain += bus.rdata.eq(0)
         with m.If(read_q):
             with m.Switch(mem_q):
                 for mem, port in ports.items():
                     with m.Case(mem):
-                        m.d.sync += bus.rdata.eq(port.rdata)
+                        domain += bus.rdata.eq(port.rdata)

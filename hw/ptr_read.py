@@ -3,11 +3,12 @@
 Column ``c`` of a layer is described by ``ptr[a]`` and ``ptr[a+1]`` with ``a = ptr_base + c``.
 As in EIE the pointer memory is split into an even bank (``ptr_even``: ``ptr[2i]``) and an odd
 bank (``ptr_odd``: ``ptr[2i+1]``), each single-ported for reads, so the two neighbours always
-come from different banks and arrive together. The banks' outputs go straight into registers
-(a block RAM's clock-to-output time leaves no room for logic behind it), so the pointers and
-``start < end`` are ready ``eie.timing.POINTER_LATENCY`` (2) cycles after ``en``. The host
-reaches both banks through one `HostPort` addressed with the flat pointer index (read data
-the cycle after ``re``, from the banks' outputs).
+come from different banks and arrive together, with ``start < end``,
+`eie.timing.pointer_latency` cycles after ``en``: in the registered build the banks' outputs
+go straight into registers first (a block RAM's clock-to-output time leaves no room for
+logic behind it), in the compact build they are ordered and compared as they leave the
+banks. The host reaches both banks through one `HostPort` addressed with the flat pointer
+index (read data the cycle after ``re``, from the banks' outputs).
 """
 
 from __future__ import annotations
@@ -18,19 +19,16 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
 from eie.contract import host_addr_bits
-from eie.timing import POINTER_LATENCY
+from eie import timing
 from .layouts import HostPort, ConfigComponent
 
 __all__ = ["PointerRead"]
 
-# Bank read in the cycle of ``en``, outputs registered in the next, compared in the one after.
-assert POINTER_LATENCY == 2, "hw/ptr_read.py has two stages after en"
-
 
 class PointerRead(ConfigComponent):
     """Ports: ``addr``/``en`` (flat index of the column's start pointer); ``valid``,
-    ``start``/``end`` and ``nonempty`` (``start < end``), two cycles after ``en``; ``host``
-    (flat index; has the banks in the cycles it reads or writes)."""
+    ``start``/``end`` and ``nonempty`` (``start < end``), `eie.timing.pointer_latency` cycles
+    after ``en``; ``host`` (flat index; has the banks in the cycles it reads or writes)."""
 
     def _ports(self, cfg: EIEConfig):
         return {
@@ -65,17 +63,25 @@ class PointerRead(ConfigComponent):
             # Odd a:  ptr[a] in odd[a>>1], ptr[a+1] in even[(a>>1)+1].
             m.d.comb += [er.addr.eq(half + self.addr[0]), orp.addr.eq(half)]
             m.d.sync += parity1.eq(self.addr[0])
-        # Stage 2: the banks' outputs registered as they are; order and compare after.
         valid1 = Signal()
-        even2 = Signal(cfg.ptr_bits, reset_less=True)
-        odd2 = Signal(cfg.ptr_bits, reset_less=True)
-        parity2 = Signal(reset_less=True)
-        m.d.sync += [valid1.eq(self.en), self.valid.eq(valid1),
-                     even2.eq(er.data), odd2.eq(orp.data), parity2.eq(parity1)]
+        m.d.sync += valid1.eq(self.en)
+        if timing.registered(cfg.n_pe):
+            # Stage 2: the banks' outputs registered as they are; order and compare after.
+            even = Signal(cfg.ptr_bits, reset_less=True)
+            odd = Signal(cfg.ptr_bits, reset_less=True)
+            parity = Signal(reset_less=True)
+            m.d.sync += [self.valid.eq(valid1), even.eq(er.data), odd.eq(orp.data), parity.eq(parity1)]
+        else:
+            even, odd, parity = er.data, orp.data, parity1
+            m.d.comb += self.valid.eq(valid1)
+        assert timing.pointer_latency(cfg.n_pe) == (2 if timing.registered(cfg.n_pe) else 1)
         m.d.comb += [
-            self.start.eq(Mux(parity2, odd2, even2)),
-            self.end.eq(Mux(parity2, even2, odd2)),
-            self.nonempty.eq(Mux(parity2, odd2 < even2, even2 < odd2)),
+            self.start.eq(Mux(parity, odd, even)),
+            self.end.eq(Mux(parity, even, odd)),
+            # Compact: both orders compared before the parity mux, so the memories' outputs
+            # go straight into the comparators; registered: one compare after the registers.
+            self.nonempty.eq(self.start < self.end if timing.registered(cfg.n_pe)
+                             else Mux(parity, odd < even, even < odd)),
             self.host.rdata.eq(Mux(parity1, orp.data, er.data)),
             ew.addr.eq(self.host.addr >> 1), ew.data.eq(self.host.wdata),
             ew.en.eq(self.host.we & ~self.host.addr[0]),

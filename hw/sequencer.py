@@ -6,7 +6,7 @@ has finished its reset sweep (RUN_WAIT), then for each layer reads its layer-tab
 broadcasts every non-zero input to all PEs in the same cycle whenever every PE has a credit
 (hw/admission.py), waits until the scanner is done and every PE is idle (SCAN), drives
 write-back one local row per cycle (WB), lets the last row reach the act file (WB_FLUSH,
-`eie.timing`'s ``WB_FLUSH_CYCLES``), then records the layer's cycle count and flips the act
+`eie.timing.wb_flush_cycles`), then records the layer's cycle count and flips the act
 files (FINISH). After the last layer it raises ``run_done`` for one cycle. Everything it
 drives reaches the PEs through the CCU's distributor, all of it equally late, and their
 answers (``ret``, ``scan_data``, ``pe_idle``, ``pe_ready``) come back registered.
@@ -26,7 +26,6 @@ from amaranth.lib.wiring import In, Out
 from eie.config import EIEConfig, bits_for
 from eie import format as fmt
 from eie import timing
-from eie.timing import WB_FLUSH_CYCLES
 from .admission import Admission
 from .layouts import COUNTER_BITS, ConfigComponent, PECompute, layer_layout
 from .scanner import Scanner
@@ -73,7 +72,8 @@ class LayerSequencer(ConfigComponent):
         lcyc = Signal(COUNTER_BITS)
         wb_base = Signal(cfg.len_bits + 1)
         out_rows = Signal(bits_for(cfg.act_depth))
-        flush = Signal(range(max(WB_FLUSH_CYCLES, 2)))
+        flush_cycles = timing.wb_flush_cycles(N)
+        flush = Signal(range(max(flush_cycles, 2)))
         m.d.sync += [self.cycle.eq(self.cycle + 1), lcyc.eq(lcyc + 1)]
 
         # The table's read data holds the running layer's entry: read only in LOAD (and by
@@ -104,7 +104,7 @@ class LayerSequencer(ConfigComponent):
         # The PEs' idle bit is reduce_stages old and a broadcast reaches them forward_stages
         # after its commit: the drain check waits until the bit has seen the last one
         # (``since`` counts the cycles after the commit).
-        settle = timing.forward_stages(N) + timing.reduce_stages(N) - 1
+        settle = max(0, timing.forward_stages(N) + timing.reduce_stages(N) - 1)
         since = Signal(range(settle + 1), init=settle)
         with m.If(commit):
             m.d.sync += since.eq(0)
@@ -151,7 +151,7 @@ class LayerSequencer(ConfigComponent):
                 # last one is written in FINISH, before sel flips.
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1)]
                 m.d.sync += flush.eq(flush + 1)
-                with m.If(flush == WB_FLUSH_CYCLES - 1):
+                with m.If(flush == flush_cycles - 1):
                     m.next = "FINISH"
             with m.State("FINISH"):
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1),

@@ -25,12 +25,24 @@ def test_single_entry_by_hand():
     cfg = TINY.replace(n_pe=1)
     e = layer(cfg, [[3]])
     t = layer_timing(cfg, e, np.array([5]))
-    # Row 0 read at 1 (START), in the scanner's buffer at 6, offered and committed at 7; in
-    # the PE's queue at 8, popped 9, pointers registered 10, in the column queue 11, issued
-    # 12, accumulator written at the end of 17, idle from 18, which the CCU sees at 20:
-    # t_d = 20; WB 21; WB_FLUSH 22, 23; FINISH 24 -> 25 cycles.
-    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (20, 25, 1, 1)
+    # One PE: the compact build. Row 0 read at 1 (START), in the scanner's buffer at 3,
+    # offered and committed at 4, into the PE's queue the same cycle; popped 5, pointers 6 (the
+    # column pushed), issued 7, in the arithmetic unit 8, accumulator written at the end of
+    # 10, idle from 11: t_d = 11; WB 12; WB_FLUSH 13; FINISH 14 -> 15 cycles.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (11, 15, 1, 1)
     assert list(t.busy) == [1] and list(t.stall) == [0]
+
+
+def test_single_entry_registered_by_hand():
+    cfg = TINY.replace(n_pe=4)
+    e = layer(cfg, [[3]])
+    t = layer_timing(cfg, e, np.array([5]))
+    # Four PEs: the registered build. Row 0 read at 1, in the buffer at 6, committed at 7; in
+    # the PEs' queues at 8, popped 9, pointers registered 10, in the column queue 11, issued
+    # 12, accumulator written at the end of 17, idle from 18, which the CCU sees at 20 (a
+    # register per PE and one for the AND): t_d = 20; WB 21; WB_FLUSH 22, 23; FINISH 24.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (20, 25, 1, 1)
+    assert list(t.busy) == [1, 0, 0, 0] and list(t.stall) == [0] * 4
 
 
 def test_all_zero_input_by_hand():

@@ -2,7 +2,7 @@
 
 The testbench plays the PEs: each has a queue of ``queue_depth`` entries that the commits
 fill, pops its head at random (never when empty) and returns the credit
-`eie.timing.CREDIT_RETURN` cycles later, as the distribution tree does. Checked every
+`eie.timing.credit_return` cycles later, as the distribution does (none: the same cycle). Checked every
 cycle: no queue ever holds more than ``queue_depth`` entries (the assertion the credits
 exist for), a broadcast is committed exactly when it is offered and every PE has a credit,
 and ``stall`` marks the PEs without one. Replay with ``EIE_SEED=<seed>``.
@@ -16,7 +16,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from eie.config import PRESETS
-from eie.timing import CREDIT_RETURN
+from eie import timing
 from hw.admission import Admission
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
@@ -33,16 +33,20 @@ def test_no_queue_overflows(n_pe, depth):
 
     async def bench(ctx):
         level = [0] * n_pe                                  # entries in each PE's queue
-        returns = [deque([0] * CREDIT_RETURN) for _ in range(n_pe)]
+        lat = timing.credit_return(n_pe)
+        returns = [deque([0] * lat) for _ in range(n_pe)]        # pops on their way back
         pop_rate = [rnd.choice([0.1, 0.5, 0.9]) for _ in range(n_pe)]
         valid = 0
         for _ in range(3000):
             valid = valid or int(rnd.random() < 0.7)         # an offer stays until committed
             pops = [int(level[k] > 0 and rnd.random() < pop_rate[k]) for k in range(n_pe)]
+            for k in range(n_pe):
+                returns[k].append(pops[k])
             ret = [returns[k].popleft() for k in range(n_pe)]
             ctx.set(dut.valid, valid)
             ctx.set(dut.ret, sum(bit << k for k, bit in enumerate(ret)))
-            outstanding = [level[k] + sum(returns[k]) + ret[k] for k in range(n_pe)]
+            # The CCU counts as in use what is queued, and what was popped but not yet returned.
+            outstanding = [level[k] + sum(returns[k]) + ret[k] - pops[k] for k in range(n_pe)]
             credit = [depth - o > 0 for o in outstanding]
             commit, stall = ctx.get(dut.commit), ctx.get(dut.stall)
             assert commit == int(valid and all(credit))
@@ -50,7 +54,6 @@ def test_no_queue_overflows(n_pe, depth):
             for k in range(n_pe):
                 level[k] += commit - pops[k]
                 assert level[k] <= depth, f"PE {k}'s queue overflows"
-                returns[k].append(pops[k])
                 stats["full"] += level[k] == depth
             stats["commits"] += commit
             stats["stalls"] += bool(stall)

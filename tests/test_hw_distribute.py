@@ -2,7 +2,7 @@
 
 In Amaranth's simulator: random values driven into the CCU side appear at every PE exactly
 `eie.timing.forward_stages` cycles later (the bus enables only at the addressed PE, the
-stall bits at their own); pops and scanned slots come back `RETURN_STAGES` cycles later,
+stall bits at their own); pops and scanned slots come back `return_stages` cycles later,
 idle/ready ANDed `reduce_stages` later, the PEs' read data ORed after the tree; ``hold``
 keeps the engine's read cycle for `host_read_latency` cycles. With Yosys: the replicated
 registers survive synthesis with `KEEP_SCRIPT` (and are merged into one without it, so the
@@ -45,7 +45,7 @@ def test_latencies(n_pe):
     rnd = random.Random(seed)
     cfg = PRESETS["tiny"].replace(n_pe=n_pe)
     dut = Distributor(cfg)
-    F, R, A = timing.forward_stages(n_pe), timing.RETURN_STAGES, timing.reduce_stages(n_pe)
+    F, R, A = timing.forward_stages(n_pe), timing.return_stages(n_pe), timing.reduce_stages(n_pe)
     compute = _members(dut.compute)
     sent, back = [], []
 
@@ -110,11 +110,12 @@ def test_host_read_is_held(n_pe):
             if t < lat:
                 assert ctx.get(dut.hold) == int(t < lat - 1)
                 held += ctx.get(dut.hold)
-            # The PE answers its read PE_BUS_READ_LATENCY cycles after it sees re.
+            # The PE answers its read pe_bus_read_latency cycles after it sees re.
             seen = [ctx.get(link.bus.re) for link in dut.pes]
             reads.append(seen)
             for k, link in enumerate(dut.pes):
-                hit = t >= timing.PE_BUS_READ_LATENCY and reads[t - timing.PE_BUS_READ_LATENCY][k]
+                pl = timing.pe_bus_read_latency(n_pe)
+                hit = t >= pl and reads[t - pl][k]
                 ctx.set(link.bus.rdata, 0xBEEF if hit else 0)
             if t == lat:
                 assert ctx.get(dut.bus.rdata) == 0xBEEF
