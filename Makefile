@@ -5,6 +5,7 @@
 #   make bench       benchmarks: figures land in out/bench/*.json and *.md
 #   make verilog CONFIG=eie     synthesizable Verilog for a config
 #   make fpga BOARD=icebreaker  bitstream and report for a board
+#   make fmax        Fmax over nextpnr seeds per board, ECP5 PE-count sweep (hours)
 
 PYTHON3 ?= python3
 VENV    := .venv
@@ -18,7 +19,7 @@ JOBS    ?= 2
 export AMARANTH_USE_YOSYS := builtin
 export PYTHONHASHSEED := 0
 
-.PHONY: install demo test regression bench verilog fpga clean
+.PHONY: install demo test regression bench fmax verilog fpga clean
 
 install: $(STAMP)
 
@@ -41,6 +42,9 @@ regression: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench --out out/bench
+
+fmax: $(STAMP)
+	$(PY) -m bench.fpga_fmax --out out/bench
 
 verilog: $(STAMP)
 	$(EIE) verilog --config $(CONFIG) -o out/verilog
