@@ -1,7 +1,12 @@
 """Run every benchmark: ``python -m bench --out DIR`` (`make bench` writes out/bench).
 
-* ``eie_layers``: EIE's nine layers on the 64-PE preset in Verilator, with CPU baselines;
+* ``eie_layers``: EIE's nine layers on the 64-PE preset in Verilator, with CPU baselines, and
+  the best configuration and encoding `eie explore` finds at 64 PEs, in the same run;
+* ``eie_scaling``: the nine layers on the 256-PE ``eie_256`` preset too, the speed-up next to
+  EIE's reported 3.25x (reuses ``eie_layers``' 64-PE run);
+* ``explore_speed``: `eie explore --eie-layers` on its default grid (its own timing);
 * ``sim_speed``: Verilator cycles/s on the 64-PE array and image load times each way;
+* ``verilator_steps``: build time and RUN speed of each Verilator setting of `sim.runner`;
 * ``golden_speed``: the golden model on a large layer;
 * ``lenet``: Deep Compression of LeNet-300-100 against the paper's table;
 * ``fpga_area``: per-module LUT, flop and RAM use of the array after ECP5 and iCE40 synthesis.
@@ -23,12 +28,14 @@ from pathlib import Path
 
 from eie.atomic import atomic_write_text
 
-BENCHMARKS = ["eie_layers", "sim_speed", "golden_speed", "lenet", "fpga_area"]
-NEEDS_RTL = {"eie_layers": False, "sim_speed": True}   # eie_layers can skip its RTL part
+BENCHMARKS = ["eie_layers", "eie_scaling", "explore_speed", "sim_speed", "verilator_steps", "golden_speed",
+              "lenet", "fpga_area"]
+# eie_layers and eie_scaling can skip their RTL part; the others need Verilator.
+NEEDS_RTL = {"eie_layers": False, "eie_scaling": False, "sim_speed": True, "verilator_steps": True}
 
 
 def _call(name: str, module, out: Path, no_rtl: bool):
-    if name == "eie_layers":
+    if name in ("eie_layers", "eie_scaling"):
         return module.run(out, rtl=not no_rtl)
     return module.run(out)
 

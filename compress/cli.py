@@ -12,45 +12,56 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from eie.errors import EIEError
-
 __all__ = ["register", "parse_densities"]
 
 
-class OutputFolderError(EIEError):
-    """An --out folder that is not ours to replace."""
-
-
 def parse_densities(text: str | None):
-    """``"0.08,0.09,0.26"`` or ``"8%,9%,26%"`` -> tuple of fractions (None stays None)."""
+    """``"0.08,0.09,0.26"`` or ``"8%,9%,26%"`` -> tuple of fractions; ``auto``/None -> None; ``paper``."""
     from .pipeline import OptionError
 
-    if text is None:
+    if text is None or text.strip() == "auto":
         return None
+    if text.strip() == "paper":
+        return "paper"
     out = []
     for part in text.split(","):
         item = part.strip()
         try:
             value = float(item[:-1]) / 100 if item.endswith("%") else float(item)
         except ValueError:
-            raise OptionError(f"--density: {item!r} is not a number (use e.g. 0.08 or 8%)") from None
+            raise OptionError(f"--density: {item!r} is not a number (use e.g. 0.08 or 8%, or auto, or paper)") from None
         if not 0.0 < value <= 1.0:
             raise OptionError(f"--density: {item!r} is not a fraction in (0, 1] (use e.g. 0.08 or 8%)")
         out.append(value)
     return tuple(out)
 
 
-def _check_out(path: Path):
-    """Refuse to replace a folder that isn't an earlier output of ours."""
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / "report.json").exists())):
-        raise OutputFolderError(f"--out {str(path)!r} exists and is not an earlier `eie compress`/`eie demo` "
-                                "output; choose a new folder (it would be replaced)")
+def parse_bits(text: str | None):
+    """``"4,4,5"`` -> (4, 4, 5); None stays None."""
+    from .pipeline import OptionError
+
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise OptionError(f"--codebook-bits: {text!r} is not a list of whole numbers (e.g. 4 or 3,3,4)") from None
 
 
-def _add_training_args(p):
-    p.add_argument("--density", metavar="D[,D...]",
-                   help="target density per layer (fractions or percentages), or one for all layers "
-                        "(default: the paper's 8%%,9%%,26%% for LeNet-300-100, else 10%% and 30%% for the last)")
+def _add_training_args(p, density_default: str):
+    p.add_argument("--density", metavar="D[,D...]|auto|paper", default=None,
+                   help="target density per layer (fractions or percentages) or one for all layers; "
+                        "'auto': chosen by sensitivity analysis within --max-drop; 'paper': LeNet-300-100's "
+                        f"8%%,9%%,26%% (default: {density_default})")
+    p.add_argument("--max-drop", type=float, default=0.5, metavar="POINTS",
+                   help="automatic densities: accuracy the compressed model may lose against the dense one, "
+                        "in points (default 0.5)")
+    p.add_argument("--codebook-bits", metavar="B[,B...]",
+                   help="bits per codebook index for each layer (2**B - 1 shared values, at most the config's "
+                        "v_bits; default: v_bits)")
+    p.add_argument("--allow-fixed-point-loss", action="store_true",
+                   help="let values the config's number formats cannot hold saturate (or round to 0) with a "
+                        "warning and the measured accuracy, instead of an error")
     p.add_argument("--init", choices=("linear", "density", "random"), default="linear",
                    help="k-means centroid initialisation (default: linear, the paper's best)")
     p.add_argument("--prune-steps", type=int, default=4, metavar="N", help="pruning steps (default 4)")
@@ -65,16 +76,19 @@ def _add_training_args(p):
 def register(sub):
     p = sub.add_parser("compress", help="Deep Compression of an MLP model file, then EIE images and a report",
                        description="Prune, retrain, share weights (k-means), fine-tune and Huffman-account a "
-                                   "model of Linear layers with ReLU between them; encode it for an EIE config; "
-                                   "write images/, report.md, report.json, plots/ into --out.")
-    p.add_argument("model", metavar="MODEL", help="state_dict (.pt/.pth) or .npz with <name>.weight/<name>.bias keys")
+                                   "model of Linear layers (with or without ReLU after each); encode it for an EIE "
+                                   "config; write images/, report.md, report.json, plots/ into --out. "
+                                   "Classification with cross-entropy on your data (--data FILE.npz).")
+    p.add_argument("model", metavar="MODEL",
+                   help="state_dict (.pt/.pth) or .npz with <name>.weight/<name>.bias keys, or an ONNX file (.onnx)")
     p.add_argument("--config", default="eie", help="preset name or JSON file (default: eie)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically)")
-    p.add_argument("--data", choices=("mnist", "digits"),
-                   help="built-in training/test data (default: chosen by the input size: 784 mnist, 64 digits)")
+    p.add_argument("--data", metavar="FILE.npz|mnist|digits",
+                   help="your data (.npz with x_train, y_train, x_test, y_test, optionally x_val, y_val) or a "
+                        "built-in dataset (default: chosen by the input size: 784 mnist, 64 digits)")
     p.add_argument("--one-shot", action="store_true",
                    help="no training data: prune and quantize without retraining (accuracy may drop)")
-    _add_training_args(p)
+    _add_training_args(p, "auto")
     p.set_defaults(handler=run_compress)
 
     d = sub.add_parser("demo", help="train LeNet-300-100 on the built-in MNIST subset, compress, encode, "
@@ -84,14 +98,17 @@ def register(sub):
     d.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically)")
     d.add_argument("--config", default="eie", help="preset name or JSON file (default: eie)")
     d.add_argument("--dense-epochs", type=int, default=30, metavar="N", help="dense training epochs (default 30)")
-    _add_training_args(d)
+    _add_training_args(d, "paper")
     d.set_defaults(handler=run_demo)
 
 
-def _options(args, one_shot=False):
+def _options(args, one_shot=False, density_default=None):
     from .pipeline import CompressOptions
 
-    return CompressOptions(densities=parse_densities(args.density), one_shot=one_shot, init=args.init,
+    densities = parse_densities(args.density if args.density is not None else density_default)
+    return CompressOptions(densities=densities, one_shot=one_shot, init=args.init,
+                           max_drop=args.max_drop, codebook_bits=parse_bits(args.codebook_bits),
+                           allow_fixed_point_loss=args.allow_fixed_point_loss,
                            prune_steps=args.prune_steps, prune_epochs=args.prune_epochs,
                            finetune_epochs=args.finetune_epochs, seed=args.seed, progress=not args.quiet)
 
@@ -112,29 +129,44 @@ def _summary(rep: dict, out: Path):
     print(f"report:                     {out / 'report.md'}")
 
 
+def _data_for(args, layers, input_shape):
+    """The --data argument as a `Dataset` (a file, a built-in name, or chosen by input size)."""
+    from .data import dataset_for_inputs, load_dataset
+    from .datafile import dataset_from_arrays, load_data_file
+    from .pipeline import OptionError
+
+    name = args.data
+    n_in = int(layers[0].weight.shape[1])
+    if name is None and not args.one_shot:
+        name = dataset_for_inputs(n_in)
+        if name is None:
+            raise OptionError(f"{args.model}: layer {layers[0].name!r} takes {n_in} inputs and no built-in "
+                              "dataset has that many (mnist 784, digits 64); give your data with "
+                              "--data FILE.npz, or use --one-shot")
+    if name is None:
+        return None
+    if name in ("mnist", "digits"):
+        return load_dataset(name)
+    arrays = load_data_file(name)
+    return dataset_from_arrays(arrays, input_shape, int(layers[-1].weight.shape[0]), source=str(name))
+
+
 def run_compress(args):
     from eie.config import get_config
 
-    from .data import dataset_for_inputs, load_dataset
-    from .loader import load_model
-    from .pipeline import ONE_SHOT_WARNING, OptionError, compress_layers, write_outputs
+    from .pipeline import check_out_dir
+    from .loader import load_network
+    from .pipeline import compress_layers, write_outputs
 
     out = Path(args.out)
-    _check_out(out)
+    check_out_dir(out)
     cfg = get_config(args.config)
     options = _options(args, one_shot=args.one_shot)
-    layers = load_model(args.model)
-    data_name = args.data
-    if data_name is None and not args.one_shot:
-        data_name = dataset_for_inputs(layers[0].weight.shape[1])
-        if data_name is None:
-            raise OptionError(f"{args.model}: layer {layers[0].name!r} takes {layers[0].weight.shape[1]} inputs "
-                              "and no built-in dataset has that many (mnist 784, digits 64); "
-                              "retraining needs data, so use --one-shot")
-    data = load_dataset(data_name) if data_name else None
-    if args.one_shot:
-        print(f"eie: warning: {ONE_SHOT_WARNING}", file=sys.stderr)
-    result = compress_layers(layers, cfg, data, options, source=str(args.model))
+    layers, input_shape = load_network(args.model)
+    data = _data_for(args, layers, input_shape)
+    result = compress_layers(layers, cfg, data, options, source=str(args.model), input_shape=input_shape)
+    for w in result.warnings:
+        print(f"eie: warning: {w}", file=sys.stderr)
     rep = write_outputs(result, out, config_name=args.config)
     _summary(rep, out)
     return 0
@@ -142,10 +174,13 @@ def run_compress(args):
 
 def run_demo(args):
     from .demo import run_lenet
+    from .pipeline import check_out_dir
 
     out = Path(args.out)
-    _check_out(out)
-    rep = run_lenet(out, args.config, options=_options(args), dense_epochs=args.dense_epochs,
-                    progress=not args.quiet)
+    check_out_dir(out)
+    rep = run_lenet(out, args.config, options=_options(args, density_default="paper"),
+                    dense_epochs=args.dense_epochs, progress=not args.quiet)
+    for w in rep["warnings"]:
+        print(f"eie: warning: {w}", file=sys.stderr)
     _summary(rep, out)
     return 0

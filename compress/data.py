@@ -10,10 +10,16 @@ Two small real datasets ship inside installed packages:
 
 Pixels are scaled to [0, 1] (MNIST / 255, digits / 16) and nothing else: no mean
 subtraction, so blank pixels stay exactly zero and give EIE sparse input activations.
+
+Your own data comes from an .npz file (`compress.datafile`). A `Dataset` may carry a
+validation split; when one is needed (density selection) and none was given,
+`with_validation` holds out ``VAL_FRACTION`` of the training split (stratified, seeded)
+and training uses the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -21,9 +27,11 @@ import numpy as np
 
 from eie.errors import EIEError
 
-__all__ = ["Dataset", "DataError", "DATASETS", "SPLIT_SEED", "load_dataset", "dataset_for_inputs"]
+__all__ = ["Dataset", "DataError", "DATASETS", "SPLIT_SEED", "VAL_FRACTION", "load_dataset",
+           "dataset_for_inputs", "with_validation", "split_validation"]
 
 SPLIT_SEED = 0
+VAL_FRACTION = 0.15
 
 
 class DataError(EIEError, ValueError):
@@ -32,7 +40,9 @@ class DataError(EIEError, ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """A fixed train/test split; features float32 in [0, 1], labels int64."""
+    """Train/test (and optionally validation) splits: features float32, one row per sample
+    (flattened), labels int64 class indices. ``input_shape`` is one sample's shape as the
+    model takes it (batch excluded)."""
 
     name: str
     x_train: np.ndarray
@@ -40,6 +50,11 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     description: str
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    validation: str = ""            # where the validation split came from
+    val_seen_by_model: bool = False  # the model being compressed was trained on the validation samples
+    input_shape: tuple[int, ...] = ()
 
     @property
     def n_features(self) -> int:
@@ -47,7 +62,53 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_test.max()) + 1)
+        ys = [y for y in (self.y_train, self.y_test, self.y_val) if y is not None and y.size]
+        return int(max(y.max() for y in ys) + 1)
+
+    @property
+    def has_validation(self) -> bool:
+        return self.x_val is not None
+
+    def calibration(self) -> np.ndarray:
+        """The samples activation ranges are calibrated on: training and validation, never test."""
+        return self.x_train if self.x_val is None else np.concatenate([self.x_train, self.x_val])
+
+    def replace(self, **changes) -> "Dataset":
+        return dataclasses.replace(self, **changes)
+
+
+def split_validation(y: np.ndarray, fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED):
+    """(train indices, validation indices): stratified when every class can be split."""
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray(y)
+    n_val = max(1, int(round(fraction * len(y))))
+    counts = np.bincount(y) if y.size else np.zeros(0, int)
+    stratify = y if counts[counts > 0].min(initial=0) >= 2 and n_val >= np.count_nonzero(counts) else None
+    if len(y) < 2:
+        raise DataError(f"the training split has {len(y)} sample(s): too few to hold out a validation split")
+    return train_test_split(np.arange(len(y)), test_size=n_val, stratify=stratify, random_state=seed)
+
+
+def with_validation(data: Dataset, fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED, *,
+                    seen_by_model: bool = False) -> Dataset:
+    """``data`` if it has a validation split, else with ``fraction`` of train held out for it
+    (training then uses the rest).
+
+    ``seen_by_model``: the model being compressed was trained on the whole training split
+    (a model you bring), so its accuracy on the held-out samples is not a fair reference;
+    the density search then measures its reference by retraining (`compress.pipeline`).
+    """
+    if data.has_validation:
+        return data
+    tr, va = split_validation(data.y_train, fraction, seed)
+    note = ("; the given model was trained on them, so the accuracy reference is the flow's own run "
+            "at 100 % density" if seen_by_model else "")
+    return data.replace(x_train=data.x_train[tr], y_train=data.y_train[tr],
+                        x_val=data.x_train[va], y_val=data.y_train[va], val_seen_by_model=seen_by_model,
+                        validation=f"{len(va)} samples held out of the training split "
+                                   f"({100 * fraction:.0f} %, stratified, seed {seed}); "
+                                   f"retraining uses the other {len(tr)}{note}")
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, test_size, description: str) -> Dataset:
@@ -60,7 +121,7 @@ def _split(name: str, x: np.ndarray, y: np.ndarray, test_size, description: str)
                    y_train=np.asarray(y_tr, dtype=np.int64),
                    x_test=np.ascontiguousarray(x_te, dtype=np.float32),
                    y_test=np.asarray(y_te, dtype=np.int64),
-                   description=description)
+                   description=description, input_shape=(int(x.shape[1]),))
 
 
 @functools.lru_cache(maxsize=None)

@@ -28,7 +28,8 @@ from eie.atomic import atomic_write_bytes
 from eie.errors import EIEError
 
 __all__ = ["ModelError", "UnreadableModelError", "UnsupportedLayerError", "NonFiniteWeightsError",
-           "ShapeMismatchError", "LinearLayer", "load_model", "layers_from_state", "save_model"]
+           "ShapeMismatchError", "LinearLayer", "load_model", "load_network", "layers_from_state",
+           "save_model"]
 
 
 class ModelError(EIEError, ValueError):
@@ -67,6 +68,7 @@ class LinearLayer:
 
 SUFFIXES_TORCH = (".pt", ".pth")
 SUFFIX_NPZ = ".npz"
+SUFFIX_ONNX = ".onnx"
 _NORM_HINTS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -123,8 +125,22 @@ def load_model(path: str | Path) -> list[LinearLayer]:
         state = _read_npz(path)
     else:
         raise UnreadableModelError(f"model file {str(path)!r}: unknown kind {suffix or '(no suffix)'!r}; "
-                                   "use a PyTorch state_dict (.pt, .pth) or an .npz archive")
+                                   "use a PyTorch state_dict (.pt, .pth), an .npz archive or an ONNX file (.onnx)")
     return layers_from_state(state, source=str(path))
+
+
+def load_network(path: str | Path) -> tuple[list[LinearLayer], tuple[int, ...]]:
+    """Layers and per-sample input shape of a state_dict, .npz or ONNX file."""
+    path = Path(path)
+    if path.suffix.lower() == SUFFIX_ONNX:
+        if not path.is_file():
+            raise UnreadableModelError(f"model file {str(path)!r} does not exist" if not path.exists()
+                                       else f"model file {str(path)!r} is not a file")
+        from .onnx_reader import load_onnx
+
+        return load_onnx(path)
+    layers = load_model(path)
+    return layers, (int(layers[0].weight.shape[1]),)
 
 
 def layers_from_state(state: dict, source: str = "model") -> list[LinearLayer]:

@@ -1,8 +1,8 @@
 """MLP models for Deep Compression: Linear layers with ReLU between them.
 
-`MLP` holds named `torch.nn.Linear` layers in forward order (ReLU after every layer but
-the last), so any model file that follows the convention of `compress.loader` maps onto
-it one to one. Built-in architectures: LeNet-300-100 (784-300-100-10, Han et al.) for
+`MLP` holds named `torch.nn.Linear` layers in forward order, each followed by a ReLU or
+not (default: ReLU after every layer but the last, the model-file convention of
+`compress.loader`; ONNX files and `nn.Sequential`s say it per layer). Built-in architectures: LeNet-300-100 (784-300-100-10, Han et al.) for
 the MNIST subset and a 64-32-10 MLP for scikit-learn's digits.
 
 `fit` is the one training loop (dense training, retraining under pruning masks, centroid
@@ -36,27 +36,31 @@ def set_determinism(seed: int):
 
 
 class MLP(nn.Module):
-    """Linear layers in order, ReLU after all but the last.
+    """Linear layers in order, each optionally followed by a ReLU (``relus``).
 
     Layer names are kept apart from the module tree because names read from model files
     may contain dots (``net.0``); `named_state` gives back ``<name>.weight/.bias`` keys.
     """
 
-    def __init__(self, sizes, names=None):
+    def __init__(self, sizes, names=None, relus=None):
         super().__init__()
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2:
             raise ValueError(f"an MLP needs at least an input and an output size, not {sizes}")
-        self.names = list(names) if names is not None else [f"fc{i + 1}" for i in range(len(sizes) - 1)]
-        if len(self.names) != len(sizes) - 1:
-            raise ValueError(f"{len(sizes) - 1} layers but {len(self.names)} names")
+        n = len(sizes) - 1
+        self.names = list(names) if names is not None else [f"fc{i + 1}" for i in range(n)]
+        if len(self.names) != n:
+            raise ValueError(f"{n} layers but {len(self.names)} names")
+        self.relus = [bool(r) for r in relus] if relus is not None else [i < n - 1 for i in range(n)]
+        if len(self.relus) != n:
+            raise ValueError(f"{n} layers but {len(self.relus)} ReLU flags")
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
 
     @classmethod
-    def from_arrays(cls, layers) -> "MLP":
+    def from_arrays(cls, layers, relus=None) -> "MLP":
         """From ``[(name, weight (out, in), bias (out,)), ...]`` (numpy or torch)."""
         sizes = [np.shape(layers[0][1])[1]] + [np.shape(w)[0] for _, w, _ in layers]
-        model = cls(sizes, [name for name, _, _ in layers])
+        model = cls(sizes, [name for name, _, _ in layers], relus)
         with torch.no_grad():
             for lin, (_, w, b) in zip(model.layers, layers):
                 lin.weight.copy_(torch.as_tensor(np.asarray(w, np.float32)))
@@ -68,10 +72,9 @@ class MLP(nn.Module):
         return [self.layers[0].in_features] + [l.out_features for l in self.layers]
 
     def forward(self, x):
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
+        for layer, relu in zip(self.layers, self.relus):
             x = layer(x)
-            if i < last:
+            if relu:
                 x = torch.relu(x)
         return x
 

@@ -1,13 +1,24 @@
-"""The Deep Compression flow, end to end: prune, retrain, share weights, fine-tune, encode.
+"""The Deep Compression flow, end to end: checks, densities, the stages, the outputs.
 
-`compress_layers` takes Linear layers (from `compress.loader`), an `EIEConfig` and,
-optionally, a built-in dataset, and returns a `CompressResult`: the compressed layers
-as `eie.format.QuantizedLayer`s, the encoded `Program`, accuracies, and what the report
-and plots need. `write_outputs` writes images, report and plots into one folder
-atomically, running the fixed-point golden model on the images it just wrote.
+`compress_layers` takes Linear layers (from `compress.loader`, `compress.onnx_reader` or
+`compress.api`), an `EIEConfig` and, optionally, a `Dataset` (built-in or your own
+file), and returns a `CompressResult`. In order:
 
-Without training data (``one_shot``) the flow prunes and quantizes in one step with no
-retraining and no fine-tuning, and says so in a warning.
+1. the data is checked against the model, and the float model's weights, biases, inputs
+   and activations against the config's number formats (`compress.calibrate`), before any
+   training;
+2. densities: given ones (``--density``; ``paper`` for LeNet-300-100's 8 %, 9 %, 26 %), or
+   automatic (`compress.sensitivity`: sensitivity analysis on the validation split, then
+   the sparsest candidate whose fixed-point validation accuracy stays within ``max_drop``
+   points of the dense model's);
+3. the stages (`compress.flow.run_stages`): prune + retrain, k-means + fine-tune, encode;
+4. the encoded network is run on the calibration data in exact integer arithmetic: any
+   saturation is an error naming the layer (or, allowed, a warning); the fixed-point
+   accuracy is measured on the test split, and a result that misses the budget is warned.
+
+`write_outputs` writes images, report and plots into one folder atomically, running the
+fixed-point golden model on the images it just wrote. Without training data
+(``one_shot``) the flow prunes and quantizes in one step and says so in a warning.
 """
 
 from __future__ import annotations
@@ -17,78 +28,125 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from eie import format as fmt
+from eie import numerics
 from eie.config import EIEConfig
 from eie.errors import EIEError
 
-from .data import Dataset, DataError
+from . import calibrate
+from .data import Dataset, DataError, with_validation
+from .flow import build_model, check_fits, fixed_point_accuracy, run_stages
 from .loader import LinearLayer
-from .models import MLP, evaluate, set_determinism
-from .prune import MaskedTraining, iterative_prune, magnitude_mask, prune_once
-from .quantize import INIT_METHODS, CentroidTraining, LayerCodes, quantize_model
+from .quantize import INIT_METHODS, LayerCodes
+from .selection import select_densities
 
-__all__ = ["CompressOptions", "CompressResult", "OptionError", "default_densities", "compress_layers",
-           "write_outputs", "ONE_SHOT_WARNING"]
+__all__ = ["CompressOptions", "CompressResult", "OptionError", "OutputFolderError", "check_out_dir", "default_densities", "compress_layers",
+           "write_outputs", "ONE_SHOT_WARNING", "CARVED_WARNING", "PAPER_DENSITIES"]
 
-# Per-layer target densities of known architectures: LeNet-300-100 as in the paper
-# (8 %, 9 %, 26 %: 8 % overall).
-KNOWN_DENSITIES = {
-    (784, 300, 100, 10): (0.08, 0.09, 0.26),
-    (64, 32, 10): (0.30, 0.50),
-}
+# The paper's per-layer densities of LeNet-300-100 (8 %, 9 %, 26 %: 8 % overall).
+PAPER_DENSITIES = {(784, 300, 100, 10): (0.08, 0.09, 0.26)}
 
 ONE_SHOT_WARNING = ("one-shot mode: weights were pruned and quantized without retraining or "
                     "centroid fine-tuning, so accuracy can drop a lot (the paper's LeNet-300-100 "
                     "keeps its accuracy only with retraining); use training data when you have it")
 
 
+CARVED_WARNING = ("automatic densities without a validation split: it was held out of the training split, "
+                  "which the given model was trained on, so the search sees accuracies on samples the model "
+                  "has memorised and may prune too hard; give x_val/y_val held out of your own training "
+                  "(the test accuracy below shows the real cost)")
+
+
 class OptionError(EIEError, ValueError):
     """Compression options that don't fit the model."""
 
 
+class OutputFolderError(EIEError):
+    """An --out folder that is not ours to replace."""
+
+
+def check_out_dir(path: Path):
+    """Refuse to replace a folder that isn't an earlier output of ours."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / "report.json").exists())):
+        raise OutputFolderError(f"--out {str(path)!r} exists and is not an earlier `eie compress`/`eie demo` "
+                                "output; choose a new folder (it would be replaced)")
+
+
 def default_densities(sizes) -> tuple[float, ...]:
-    """Target densities: the paper's for LeNet-300-100, else 10 % per layer and 30 % for the last."""
+    """One-shot without data: the paper's for LeNet-300-100, else 10 % per layer and 30 % for the last."""
     sizes = tuple(int(s) for s in sizes)
-    if sizes in KNOWN_DENSITIES:
-        return KNOWN_DENSITIES[sizes]
+    if sizes in PAPER_DENSITIES:
+        return PAPER_DENSITIES[sizes]
     n = len(sizes) - 1
     return tuple([0.10] * (n - 1) + [0.30])
 
 
 @dataclass
 class CompressOptions:
-    """Knobs of the flow (defaults reach the paper's LeNet-300-100 figures)."""
+    """Knobs of the flow.
 
-    densities: tuple[float, ...] | None = None   # per layer; None: `default_densities`
+    ``densities``: one per layer or one for all; ``"paper"`` (LeNet-300-100 only); None:
+    automatic with data (one-shot without data: `default_densities`). ``codebook_bits``:
+    bits of each layer's codebook index for storage (``2**b - 1`` shared values, at most
+    the config's ``v_bits``); None: ``v_bits`` for every layer.
+    """
+
+    densities: tuple[float, ...] | str | None = None
+    max_drop: float = 0.5           # points of accuracy the automatic densities may lose
+    allow_fixed_point_loss: bool = False
     one_shot: bool = False
     prune_steps: int = 4
     prune_epochs: int = 8           # retraining epochs after each pruning step
     prune_lr: float = 5e-4
+    prune_weight_decay: float = 1e-4  # L2 (Adam's weight_decay) while retraining under the masks
     finetune_epochs: int = 5        # centroid fine-tuning epochs
     finetune_lr: float = 1e-4
     init: str = "linear"            # centroid initialisation: linear, density, random
+    codebook_bits: tuple[int, ...] | None = None
     batch_size: int = 64
     seed: int = 0
     progress: bool = True
 
-    def check(self, n_layers: int):
+    def check(self, n_layers: int, cfg: EIEConfig | None = None):
         if self.init not in INIT_METHODS:
             raise OptionError(f"unknown centroid initialisation {self.init!r}: use one of {', '.join(INIT_METHODS)}")
-        if self.densities is not None:
-            if len(self.densities) not in (1, n_layers):
-                raise OptionError(f"{len(self.densities)} densities given for {n_layers} layers: "
-                                  "give one for all layers or one per layer")
+        if isinstance(self.densities, str):
+            if self.densities != "paper":
+                raise OptionError(f"densities must be numbers, 'paper' or None (automatic), not {self.densities!r}")
+        elif self.densities is not None:
+            _check_count("densities", self.densities, n_layers)
             for d in self.densities:
                 if not (isinstance(d, (int, float)) and 0.0 < d <= 1.0):
                     raise OptionError(f"a density must be a fraction in (0, 1], not {d!r}")
+        if self.codebook_bits is not None:
+            _check_count("codebook bits", self.codebook_bits, n_layers)
+            top = cfg.v_bits if cfg is not None else 8
+            for b in self.codebook_bits:
+                if not (isinstance(b, int) and 1 <= b <= top):
+                    raise OptionError(f"codebook bits must be whole numbers 1 .. {top} (the config's v_bits), "
+                                      f"not {b!r}")
+        if not (isinstance(self.max_drop, (int, float)) and 0 <= self.max_drop < 100):
+            raise OptionError(f"max_drop is points of accuracy, 0 <= max_drop < 100, not {self.max_drop!r}")
         for name in ("prune_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise OptionError(f"{name} must be at least 1, not {getattr(self, name)}")
         for name in ("prune_epochs", "finetune_epochs"):
             if getattr(self, name) < 0:
                 raise OptionError(f"{name} must not be negative, not {getattr(self, name)}")
+
+    def clusters(self, cfg: EIEConfig, n_layers: int) -> list[int]:
+        """Shared values per layer: ``2**bits - 1`` (entry 0 is the zero weight)."""
+        bits = self.codebook_bits or (cfg.v_bits,)
+        bits = bits * n_layers if len(bits) == 1 else bits
+        return [(1 << b) - 1 for b in bits]
+
+
+def _check_count(what: str, values, n_layers: int):
+    if len(values) not in (1, n_layers):
+        raise OptionError(f"{len(values)} {what} given for {n_layers} layers: "
+                          "give one for all layers or one per layer")
 
 
 @dataclass
@@ -104,10 +162,14 @@ class CompressResult:
     quantized: list[fmt.QuantizedLayer]    # what the encoder got
     program: fmt.Program
     data: Dataset | None
-    accuracy: dict = field(default_factory=dict)   # percent; keys dense, pruned, compressed_float
+    accuracy: dict = field(default_factory=dict)   # test split, percent
+    validation: dict = field(default_factory=dict)  # validation split, percent (dense, fixed_point)
+    selection: dict | None = None          # automatic densities: sensitivity curves and trials
     timings: dict = field(default_factory=dict)    # seconds per stage
     warnings: list[str] = field(default_factory=list)
     source: str = ""
+    input_shape: tuple[int, ...] = ()
+    report: dict | None = None             # set by `write_outputs`
 
     @property
     def names(self) -> list[str]:
@@ -117,105 +179,115 @@ class CompressResult:
 def _check_data(layers: list[LinearLayer], data: Dataset):
     n_in, n_out = layers[0].weight.shape[1], layers[-1].weight.shape[0]
     if data.n_features != n_in:
-        raise DataError(f"dataset {data.name} has {data.n_features} features per image but layer "
+        raise DataError(f"data {data.name} has {data.n_features} features per sample but layer "
                         f"{layers[0].name!r} expects {n_in} inputs")
     if data.n_classes > n_out:
-        raise DataError(f"dataset {data.name} has {data.n_classes} classes but layer "
+        raise DataError(f"data {data.name} has labels up to {data.n_classes - 1} but layer "
                         f"{layers[-1].name!r} has only {n_out} outputs")
 
 
-def _precheck_capacity(layers: list[LinearLayer], densities, cfg: EIEConfig):
-    """Fail before any training if the pruned model cannot fit the config's memories.
+def _densities(layers: list[LinearLayer], options: CompressOptions, data) -> tuple[float, ...] | None:
+    """The given densities per layer, or None for the automatic selection."""
+    sizes = tuple([int(layers[0].weight.shape[1])] + [int(l.weight.shape[0]) for l in layers])
+    d = options.densities
+    if d == "paper":
+        if sizes not in PAPER_DENSITIES:
+            raise OptionError(f"the paper's densities are known for LeNet-300-100 (784-300-100-10), "
+                              f"not for {'-'.join(map(str, sizes))}; give densities or leave them automatic")
+        return PAPER_DENSITIES[sizes]
+    if d is None:
+        return default_densities(sizes) if options.one_shot else None
+    return tuple(d) * len(layers) if len(d) == 1 else tuple(d)
 
-    Encodes the one-shot magnitude masks at the target densities (placeholder codebook);
-    retraining keeps the densities, so only padding can differ from the final encoding.
-    """
-    qs = []
-    for l, d in zip(layers, densities):
-        mask = magnitude_mask(torch.as_tensor(l.weight), d).numpy()
-        cb = np.r_[0.0, np.full(cfg.codebook_size - 1, 0.5)]
-        qs.append(fmt.QuantizedLayer(l.name, mask.astype(np.int64), cb, np.zeros(l.weight.shape[0]), l.relu))
-    fmt.encode_network(qs, cfg)
+
+def _problems(found: list[str], allow: bool, warnings: list[str], when: str):
+    if not found:
+        return
+    if not allow:
+        raise numerics.FixedPointError(
+            f"{when}: " + "; ".join(found) + " (use a config with wider number formats, rescale the data, "
+            "or accept the loss with --allow-fixed-point-loss / allow_fixed_point_loss=True)")
+    warnings += [f"fixed point ({when}): {p}" for p in found]
 
 
 def compress_layers(layers: list[LinearLayer], cfg: EIEConfig, data: Dataset | None = None,
-                    options: CompressOptions | None = None, source: str = "") -> CompressResult:
+                    options: CompressOptions | None = None, source: str = "",
+                    input_shape=None) -> CompressResult:
     """Run the flow on ``layers``; retraining needs ``data`` unless ``options.one_shot``."""
     options = options or CompressOptions()
-    options.check(len(layers))
+    options.check(len(layers), cfg)
     if data is None and not options.one_shot:
-        raise OptionError("retraining needs training data: give a built-in dataset "
-                          "(--data mnist|digits) or use --one-shot")
+        raise OptionError("retraining needs training data: give a data file (--data FILE.npz), a "
+                          "built-in dataset (--data mnist|digits), or use --one-shot")
     if data is not None:
         _check_data(layers, data)
-    sizes = [layers[0].weight.shape[1]] + [l.weight.shape[0] for l in layers]
-    densities = tuple(options.densities or default_densities(sizes))
-    if len(densities) == 1:
-        densities = densities * len(layers)
-    if len(densities) != len(layers):
-        raise OptionError(f"{len(densities)} densities for {len(layers)} layers")
-    timings, accuracy, warnings = {}, {}, []
-
+    densities = _densities(layers, options, data)
+    timings, warnings = {}, [ONE_SHOT_WARNING] if options.one_shot else []
     t0 = time.perf_counter()
-    _precheck_capacity(layers, densities, cfg)
-    set_determinism(options.seed)
-    model = MLP.from_arrays([(l.name, l.weight, l.bias) for l in layers])
+    if densities is not None:
+        check_fits(layers, densities, cfg)
     if data is not None:
-        accuracy["dense"] = evaluate(model, data.x_test, data.y_test)
-    train_args = dict(batch_size=options.batch_size, progress=options.progress)
+        what = f"the calibration data ({data.name}: training and validation splits)"
+        _problems(calibrate.dense_range_problems(build_model(layers), data.calibration(), cfg, what),
+                  options.allow_fixed_point_loss, warnings, "before compression, float model")
 
-    # 1. Pruning (+ retraining under the masks).
-    t = time.perf_counter()
-    if options.one_shot:
-        warnings.append(ONE_SHOT_WARNING)
-        masks = prune_once(model, densities)
+    selection = None
+    if densities is None:
+        if not data.has_validation:
+            warnings.append(CARVED_WARNING)
+        data = with_validation(data, seen_by_model=True)   # no-op when it has one
+        t = time.perf_counter()
+        stages, densities, selection = select_densities(layers, cfg, data, options, warnings)
+        timings["density_selection"] = time.perf_counter() - t
     else:
-        masks = iterative_prune(model, densities, data, steps=options.prune_steps,
-                                epochs=options.prune_epochs, lr=options.prune_lr, seed=options.seed,
-                                **train_args)
-    MaskedTraining(model, masks).apply()
-    timings["prune"] = time.perf_counter() - t
-    pruned = [l.weight.detach().numpy().copy() for l in model.layers]
+        stages = run_stages(layers, cfg, data, densities, options)
+    timings.update(stages.timings)
+    warnings += stages.warnings
+    accuracy, validation = dict(stages.accuracy), {}
     if data is not None:
-        accuracy["pruned"] = evaluate(model, data.x_test, data.y_test)
-
-    # 2. Weight sharing (+ centroid fine-tuning).
-    t = time.perf_counter()
-    k = cfg.codebook_size - 1
-    codes = quantize_model(model, masks, k, options.init, options.seed)
-    if data is not None:
-        accuracy["quantized"] = evaluate(model, data.x_test, data.y_test)
-    if not options.one_shot and options.finetune_epochs > 0:
-        trainer = CentroidTraining(model, codes)
-        trainer.train(data.x_train, data.y_train, epochs=options.finetune_epochs, lr=options.finetune_lr,
-                      seed=options.seed + 100, desc="centroid fine-tuning", **train_args)
-        codes = trainer.codes([c.initial for c in codes])
-    timings["quantize"] = time.perf_counter() - t
-    if data is not None:
-        accuracy["compressed_float"] = evaluate(model, data.x_test, data.y_test)
-
-    # 3. The EIE encoding (raises CapacityError naming the layer if it doesn't fit).
-    t = time.perf_counter()
-    quantized = [fmt.QuantizedLayer(name=l.name, indices=c.indices, codebook=c.codebook,
-                                    bias=lin.bias.detach().numpy().astype(np.float64), relu=l.relu)
-                 for l, c, lin in zip(layers, codes, model.layers)]
-    program = fmt.encode_network(quantized, cfg)
-    timings["encode"] = time.perf_counter() - t
+        what = f"the calibration data ({data.name}: training and validation splits)"
+        _problems(calibrate.fixed_point_problems(stages.program, data.calibration(), what),
+                  options.allow_fixed_point_loss, warnings, "compressed model")
+        accuracy["fixed_point"] = fixed_point_accuracy(stages.program, data.x_test, data.y_test)
+        if data.has_validation:
+            validation = {"dense": selection["dense_val"] if selection else
+                          _float_accuracy(layers, data.x_val, data.y_val),
+                          "fixed_point": fixed_point_accuracy(stages.program, data.x_val, data.y_val)}
+        _budget(accuracy, options, warnings)
+    else:
+        warnings.append("no data: activation ranges were not calibrated and no accuracy was measured")
     timings["total"] = time.perf_counter() - t0
-    return CompressResult(cfg=cfg, options=options, densities=densities, dense=layers, pruned=pruned,
-                          codes=codes, quantized=quantized, program=program, data=data,
-                          accuracy=accuracy, timings=timings, warnings=warnings, source=source)
+    return CompressResult(cfg=cfg, options=options, densities=tuple(densities), dense=layers,
+                          pruned=stages.pruned, codes=stages.codes, quantized=stages.quantized,
+                          program=stages.program, data=data, accuracy=accuracy, validation=validation,
+                          selection=selection, timings=timings, warnings=warnings, source=source,
+                          input_shape=tuple(input_shape or (int(layers[0].weight.shape[1]),)))
 
 
-def fixed_point_accuracy(images_dir: Path, cfg: EIEConfig, data: Dataset) -> float:
+def _float_accuracy(layers, x, y) -> float:
+    from .models import evaluate
+
+    return evaluate(build_model(layers), x, y)
+
+
+def _budget(accuracy: dict, options: CompressOptions, warnings: list[str]):
+    """Warn, with the figures, when the fixed-point test accuracy misses the budget."""
+    if options.one_shot:
+        return
+    drop = accuracy["dense"] - accuracy["fixed_point"]
+    if drop > options.max_drop + 1e-9:
+        warnings.append(f"the result misses the accuracy budget: fixed-point test accuracy "
+                        f"{accuracy['fixed_point']:.2f} % is {drop:.2f} points below the dense model's "
+                        f"{accuracy['dense']:.2f} % (budget {options.max_drop:g} points)")
+
+
+def fixed_point_accuracy_of_images(images_dir: Path, cfg: EIEConfig, data: Dataset) -> float:
     """Test accuracy of the bit-exact golden model reading the written images."""
-    from eie import numerics
-    from eie.images import read_images
     from eie.golden import GoldenModel
+    from eie.images import read_images
 
     golden = GoldenModel(read_images(images_dir, cfg))
-    out = golden.run(numerics.act_from_float(data.x_test, cfg))
-    return float(100.0 * np.mean(np.argmax(out, axis=1) == data.y_test))
+    return float(100.0 * np.mean(golden.classify(data.x_test.astype(np.float64)) == data.y_test))
 
 
 def write_outputs(result: CompressResult, out_dir: str | Path, config_name: str = "",
@@ -239,7 +311,10 @@ def write_outputs(result: CompressResult, out_dir: str | Path, config_name: str 
         result.timings["images"] = time.perf_counter() - t
         if result.data is not None:
             t = time.perf_counter()
-            result.accuracy["fixed_point"] = fixed_point_accuracy(tmp / "images", result.cfg, result.data)
+            from_images = fixed_point_accuracy_of_images(tmp / "images", result.cfg, result.data)
+            if from_images != result.accuracy["fixed_point"]:   # the images are not the program: a bug
+                raise RuntimeError(f"golden model on the written images: {from_images} %, on the program "
+                                   f"in memory: {result.accuracy['fixed_point']} %")
             result.timings["golden"] = time.perf_counter() - t
         np.savez(tmp / "compressed.npz", **{
             f"{q.name}.{what}": arr for q in result.quantized
@@ -249,8 +324,11 @@ def write_outputs(result: CompressResult, out_dir: str | Path, config_name: str 
         rep = report.build_report(result, config_name)
         report.write_report(rep, tmp)
         plots.plot_weights(result, tmp / "plots")
+        if result.selection is not None:
+            plots.plot_sensitivity(result.selection, result.densities, result.names, tmp / "plots")
         if extra_files is not None:
             extra_files(tmp)
+    result.report = rep
     return rep
 
 

@@ -1,5 +1,8 @@
 """Weight-distribution plots like the paper's Figs. 4-5 (matplotlib, Agg, PNG).
 
+``sensitivity.png`` (automatic densities only): validation accuracy against density with
+each layer pruned alone, the budget line and the chosen densities.
+
 One figure per layer, ``weights_<layer>.png``, three panels:
 
 1. the dense weights before pruning;
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_weights"]
+__all__ = ["plot_weights", "plot_sensitivity"]
 
 
 def _safe(name: str) -> str:
@@ -75,3 +78,39 @@ def plot_weights(result, folder: str | Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def plot_sensitivity(selection: dict, chosen, names, folder: str | Path) -> Path:
+    """Sensitivity curves (one per layer), the accuracy budget and the chosen densities."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    grid = 100 * np.asarray(selection["grid"])
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+    for i, name in enumerate(names):
+        color = f"C{i % 10}"
+        curve = np.asarray(selection["curves"][name])
+        ax.plot(grid, curve, "o-", color=color, ms=4, label=f"{name} pruned alone")
+        ax.axvline(100 * chosen[i], color=color, ls=":", lw=1.2)
+    ax.axhline(selection["dense_val"], color="0.3", lw=1, label=f"dense model ({selection['dense_val']:.2f} %)")
+    ref = selection.get("reference", selection["dense_val"])
+    ax.axhline(ref - selection["max_drop"], color="tab:red", ls="--", lw=1,
+               label=f"budget after retraining ({ref - selection['max_drop']:.2f} %)")
+    ax.set_xscale("log")
+    ax.set_xticks(grid, [f"{g:g}" for g in grid])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.invert_xaxis()
+    ax.set_xlabel("weights kept in the layer (%, log scale)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("Sensitivity to pruning, no retraining (dotted: chosen density per layer)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    path = folder / "sensitivity.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

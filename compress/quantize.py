@@ -166,10 +166,14 @@ class CentroidTraining:
                 for i, cb, init in zip(self.indices, self.codebooks, initial)]
 
 
-def quantize_model(model: MLP, masks, k: int, method: str = "linear", seed: int = 0) -> list[LayerCodes]:
-    """k-means every layer of ``model`` under its mask; the model's weights become shared."""
+def quantize_model(model: MLP, masks, k, method: str = "linear", seed: int = 0) -> list[LayerCodes]:
+    """k-means every layer of ``model`` under its mask; the model's weights become shared.
+
+    ``k``: shared values per layer, one number for all layers or one per layer.
+    """
+    ks = [int(k)] * len(model.layers) if np.ndim(k) == 0 else [int(x) for x in k]
     codes = [quantize_weights(l.weight.detach().numpy(), m.numpy() if torch.is_tensor(m) else m,
-                              k, method, seed + i)
-             for i, (l, m) in enumerate(zip(model.layers, masks))]
+                              kl, method, seed + i)
+             for i, (l, m, kl) in enumerate(zip(model.layers, masks, ks))]
     CentroidTraining(model, codes)   # writes codebook[indices] into the weights
     return codes

@@ -63,8 +63,9 @@ def build_report(result, config_name: str = "") -> dict:
 
     cfg = result.cfg
     layers = []
-    for q, e, dense in zip(result.quantized, result.program.layers, result.dense):
-        s = layer_storage(q.indices, cfg.codebook_size - 1, q.out_len, cfg.v_bits)
+    clusters = result.options.clusters(cfg, len(result.quantized))
+    for q, e, dense, k in zip(result.quantized, result.program.layers, result.dense, clusters):
+        s = layer_storage(q.indices, k, q.out_len, (k + 1).bit_length() - 1)
         eie = _eie_layer(e, cfg)
         eie["ratio"] = s["bits_dense"] / eie["sram_bits"]
         layers.append({"name": q.name, "shape": [q.out_len, q.in_len], "relu": bool(q.relu), **s,
@@ -75,7 +76,7 @@ def build_report(result, config_name: str = "") -> dict:
     entries = max(tot["entries"], 1)
     tot.update({
         "kept_pct": 100.0 * tot["kept"] / tot["weights"],
-        "weight_bits_pq": cfg.v_bits,
+        "weight_bits_pq": sum(l["weight_bits_pq"] * l["entries"] for l in layers) / entries,
         "weight_bits_pqh": tot["huffman_v_bits"] / entries,
         "index_bits_pq": sum(l["index_bits_pq"] * l["entries"] for l in layers) / entries,
         "index_bits_pqh": tot["huffman_z_bits"] / entries,
@@ -90,17 +91,29 @@ def build_report(result, config_name: str = "") -> dict:
         "source": result.source,
         "mode": "one-shot" if result.options.one_shot else "full",
         "config": {"name": config_name, "hash": cfg.hash, "description": cfg.describe(), **cfg.to_dict()},
-        "data": None if data is None else {"name": data.name, "description": data.description,
-                                          "train": int(len(data.y_train)), "test": int(len(data.y_test))},
+        "data": None if data is None else {
+            "name": data.name, "description": data.description, "task": TASK,
+            "train": int(len(data.y_train)), "test": int(len(data.y_test)),
+            "validation": int(len(data.y_val)) if data.has_validation else 0,
+            "validation_source": data.validation},
+        "input_shape": list(result.input_shape),
         "options": options_dict(result.options),
         "densities": list(result.densities),
+        "density_source": ("automatic" if result.selection is not None else
+                           "paper" if result.options.densities == "paper" else
+                           "default (one-shot)" if result.options.densities is None else "given"),
+        "selection": result.selection,
         "accuracy": dict(result.accuracy),
+        "validation_accuracy": dict(result.validation),
         "layers": layers,
         "total": tot,
         "eie_total": eie_tot,
         "timings": dict(result.timings),
         "warnings": list(result.warnings),
     }
+
+
+TASK = "classification: cross-entropy loss, predicted class = argmax of the last layer's outputs"
 
 
 def _pct(x):
@@ -111,26 +124,20 @@ def render_markdown(rep: dict) -> str:
     """``report.md``: the tables of `build_report`'s dict."""
     lines = ["# Deep Compression report", ""]
     cfg = rep["config"]
-    lines += [f"- model: `{rep['source'] or 'built-in'}`",
+    d = rep["data"]
+    lines += [f"- model: `{rep['source'] or 'built-in'}` (input shape {tuple(rep['input_shape'])} per sample)",
               f"- config: {cfg['name'] or '(file)'} (hash `{cfg['hash']}`): {cfg['description']}",
-              f"- data: {rep['data']['description'] if rep['data'] else 'none (no accuracy figures)'}",
-              f"- mode: {rep['mode']}; target densities "
-              + ", ".join(f"{l['name']} {100 * d:.0f} %" for l, d in zip(rep["layers"], rep["densities"])),
+              f"- data: {d['description'] if d else 'none (no accuracy figures)'}",
+              *([f"- task: {d['task']}",
+                 f"- validation: {d['validation_source'] or 'none (not needed: densities were given)'}"] if d else []),
+              f"- mode: {rep['mode']}; densities ({rep['density_source']}) "
+              + ", ".join(f"{l['name']} {100 * x:.3g} %" for l, x in zip(rep["layers"], rep["densities"])),
               ""]
     for w in rep["warnings"]:
         lines += [f"> **Warning:** {w}", ""]
-
-    lines += ["## Accuracy", ""]
-    if rep["data"]:
-        lines += [f"Test split: {rep['data']['test']} images.", "",
-                  "| model | accuracy | error |", "|---|---:|---:|"]
-        for key, label in (ACCURACY_ROWS_ONE_SHOT if rep["mode"] == "one-shot" else ACCURACY_ROWS):
-            if key in rep["accuracy"]:
-                a = rep["accuracy"][key]
-                lines.append(f"| {label} | {a:.2f} % | {100 - a:.2f} % |")
-    else:
-        lines.append("No data given: accuracies not measured.")
-    lines.append("")
+    lines += _accuracy_lines(rep)
+    if rep.get("selection"):
+        lines += _selection_lines(rep)
 
     lines += ["## Compression (Deep Compression storage, like the paper's Table 2)", "",
               "| layer | weights | kept % (P) | weight bits (P+Q) | weight bits (P+Q+H) | index bits (P+Q) "
@@ -177,6 +184,53 @@ def render_markdown(rep: dict) -> str:
     lines += [f"| {k} | {v:.1f} |" for k, v in rep["timings"].items()]
     lines.append("")
     return "\n".join(lines)
+
+
+def _accuracy_lines(rep: dict) -> list[str]:
+    lines = ["## Accuracy", ""]
+    d = rep["data"]
+    if not d:
+        return lines + ["No data given: accuracies not measured.", ""]
+    lines += [f"On the test split of {d['description']}: {d['test']} samples.", "",
+              "| model | accuracy | error |", "|---|---:|---:|"]
+    for key, label in (ACCURACY_ROWS_ONE_SHOT if rep["mode"] == "one-shot" else ACCURACY_ROWS):
+        if key in rep["accuracy"]:
+            a = rep["accuracy"][key]
+            lines.append(f"| {label} | {a:.2f} % | {100 - a:.2f} % |")
+    acc, val = rep["accuracy"], rep.get("validation_accuracy") or {}
+    lines.append("")
+    if "fixed_point" in acc and "compressed_float" in acc:
+        lines.append(f"Fixed point costs {acc['compressed_float'] - acc['fixed_point']:+.2f} points against the "
+                     f"compressed float model; compressed fixed point vs dense: "
+                     f"{acc['fixed_point'] - acc['dense']:+.2f} points.")
+    if val:
+        lines.append(f"Validation split ({d['validation']} samples): dense {val['dense']:.2f} %, compressed "
+                     f"fixed point {val['fixed_point']:.2f} %.")
+    return lines + [""]
+
+
+def _selection_lines(rep: dict) -> list[str]:
+    sel = rep["selection"]
+    names = [l["name"] for l in rep["layers"]]
+    lines = ["## Density selection (automatic)", "",
+             f"Sensitivity: validation accuracy (float, no retraining) with one layer alone pruned to each "
+             f"density; dense model {sel['dense_val']:.2f} %. Plot: `plots/sensitivity.png`.", "",
+             "| density | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
+    for i, g in enumerate(sel["grid"]):
+        lines.append(f"| {100 * g:g} % | " + " | ".join(f"{sel['curves'][n][i]:.2f} %" for n in names) + " |")
+    lines += ["", "Candidates run through the whole flow: a binary search over tolerances (points a layer "
+              "may lose on its own curve), then each layer one density step sparser, largest first "
+              f"(budget: fixed-point validation accuracy at least {sel['reference'] - sel['max_drop']:.2f} %, "
+              f"{sel['max_drop']:g} points below the reference, {sel['reference_source']}: "
+              f"{sel['reference']:.2f} %):", "",
+              "| step | densities | kept % | validation, fixed point | within budget |",
+              "|---:|---|---:|---:|---|"]
+    for t in sel["trials"]:
+        mark = " **(chosen)**" if t["chosen"] else ""
+        lines.append(f"| {t['step']} | " + ", ".join(f"{100 * x:g} %" for x in t["densities"])
+                     + f" | {t['kept_pct']:.1f} % | {t['val_fixed_point']:.2f} % | "
+                     f"{'yes' if t['passed'] else 'no'}{mark} |")
+    return lines + [""]
 
 
 def _json_default(x):

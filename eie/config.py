@@ -7,7 +7,8 @@ FPGA builds. Derived sizes (bit widths, memory widths, address widths) are
 computed here and only here. Variants are made with `cfg.replace(...)`;
 the JSON round trip and `cfg.hash` name generated Verilog and build folders.
 
-Named presets live in `PRESETS` (`eie`, `ice40`, `ice40_1pe`, `ecp5`, `ecp5_16pe`, `tiny`).
+Named presets live in `PRESETS` (`eie`, `eie_256`, `ice40`, `ice40_1pe`, `ecp5`, `ecp5_16pe`,
+`tiny`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from pathlib import Path
 
 from .errors import EIEError
 
-__all__ = ["EIEConfig", "ConfigError", "PRESETS", "get_config", "load_config", "clog2"]
+__all__ = ["EIEConfig", "ConfigError", "PRESETS", "HOST_WIDTHS", "get_config", "load_config", "clog2"]
+
+# Host stream widths the command engine can be built with (bits; whole bytes, powers of two).
+HOST_WIDTHS = (8, 16, 32, 64)
 
 
 class ConfigError(EIEError, ValueError):
@@ -78,6 +82,10 @@ class EIEConfig:
         each).
     max_layers : int
         Entries in the layer table (and codebooks held).
+    host_bits : int
+        Width of the host streams (one of `HOST_WIDTHS`): the byte protocol travels in
+        beats of ``host_bits / 8`` bytes (`eie.contract`). 8 for a UART bridge, 32 for an
+        AXI4-Stream DMA in an SoC.
     """
 
     n_pe: int = 4
@@ -94,6 +102,7 @@ class EIEConfig:
     act_depth: int = 64
     bias_depth: int = 64
     max_layers: int = 4
+    host_bits: int = 8
 
     def __post_init__(self):
         for f in fields(self):
@@ -124,6 +133,8 @@ class EIEConfig:
             value = getattr(self, name)
             require(value >= 1, f"{name} must be at least 1, not {value}")
         require(self.ptr_depth >= 2, f"ptr_depth must be at least 2 (one column), not {self.ptr_depth}")
+        require(self.host_bits in HOST_WIDTHS,
+                f"host_bits must be one of {', '.join(map(str, HOST_WIDTHS))}, not {self.host_bits}")
 
     # ---- derived sizes (the only place they are computed) -------------------------------
 
@@ -244,16 +255,16 @@ class EIEConfig:
     def describe(self) -> str:
         return (f"{self.n_pe} PEs, queue {self.queue_depth}, {self.v_bits}-bit v / {self.z_bits}-bit z, "
                 f"{self.entries_per_word} entries/word, act Q{self.act_bits - self.act_frac}.{self.act_frac}, "
-                f"{self.weight_bits}-bit weights, {self.acc_bits}-bit acc")
+                f"{self.weight_bits}-bit weights, {self.acc_bits}-bit acc, {self.host_bits}-bit host port")
 
 
 # The EIE paper's design point: 64 PEs, queue depth 8, 4-bit v and z, 8 entries per 64-bit
 # word, 16-bit fixed point. Memories sized for the paper's largest benchmark layer (VGG-6,
-# 25088 x 4096 at 4%) on its own.
+# 25088 x 4096 at 4%) on its own. A 32-bit host port: an SoC's AXI4-Stream DMA, no UART.
 _EIE = EIEConfig(n_pe=64, queue_depth=8, v_bits=4, z_bits=4, entries_per_word=8,
                  act_bits=16, act_frac=8, weight_bits=16, acc_bits=32,
                  ptr_depth=32768, spmat_depth=16384, act_depth=512, bias_depth=512,
-                 max_layers=8)
+                 max_layers=8, host_bits=32)
 
 # The iCE40UP5K (iCEBreaker) target for LeNet-300-100: four PEs, one 16-bit SPRAM per PE for
 # the sparse matrix (two 8-bit entries per word). Its block RAM does not fit the UP5K
@@ -269,10 +280,17 @@ _ICE40 = EIEConfig(n_pe=4, queue_depth=4, v_bits=4, z_bits=4, entries_per_word=2
 # per 64-bit word: the 64 block-RAM outputs per PE and their lane multiplexer were the place
 # the ECP5 router could not clear (docs/fpga.md), and the host bus shrinks to 16 bits with them.
 _ECP5 = _EIE.replace(n_pe=32, entries_per_word=2, ptr_depth=2048, spmat_depth=2048,
-                     act_depth=64, bias_depth=64, max_layers=4)
+                     act_depth=64, bias_depth=64, max_layers=4, host_bits=8)
+
+# EIE's 256-PE scaling point (the paper: 3.25x the 64-PE speed over its nine layers): the
+# `eie` preset with four times the PEs, each holding a quarter of the rows, so its sparse
+# matrix, act files and biases a quarter (plus slack for the uneven spread); one column
+# pointer per input per PE, as at 64 PEs.
+_EIE_256 = _EIE.replace(n_pe=256, spmat_depth=4096, act_depth=128, bias_depth=128)
 
 PRESETS: dict[str, EIEConfig] = {
     "eie": _EIE,
+    "eie_256": _EIE_256,
     "ice40": _ICE40,
     # What fits the UP5K today with LeNet-300-100 on chip: one PE (the sparse matrix in one
     # SPRAM, 784 inputs and 410 bias rows in block RAM); the iCEBreaker's default build.

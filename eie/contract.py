@@ -5,7 +5,9 @@ What the gateware and every host-side part must agree on, derived from one `EIEC
 * the memories (`Mem`): id, name, width, depth, per PE or global, signedness;
 * the command protocol: opcodes (`Op`), status codes (`Status`), the frame headers and the
   argument fields of every command, which commands take data after their arguments;
-* the reply bodies: INFO, STATUS, RUN and the READ_COUNTERS groups.
+* the reply bodies: INFO, STATUS, RUN and the READ_COUNTERS groups;
+* the host stream: how the byte protocol travels in beats of ``host_bits`` (`beat_bytes`,
+  `to_beats`, `from_beats`) and which beat carries ``last``.
 
 Field lists are ``[(name, width), ...]`` LSB first, packed little-endian, as the storage
 format's entry and layer fields are (`eie.bits`). The CCU (``hw/``) builds its decoding
@@ -28,7 +30,7 @@ __all__ = [
     "ACT_ARGS", "RUN_ARGS", "ARGS", "DATA_OPS", "arg_bytes", "header_bytes", "INFO_FIELDS",
     "STATUS_FIELDS", "RUN_REPLY_FIELDS", "COUNTER_BITS", "counter_groups", "counter_offset",
     "n_counters", "counters_bytes", "check_config", "info_values", "info_word", "reply_bytes", "host_data_bits",
-    "host_addr_bits",
+    "host_addr_bits", "PAD", "beat_bytes", "padded_bytes", "pad_to_beats", "to_beats", "from_beats",
 ]
 
 VERSION = 1
@@ -252,3 +254,44 @@ def reply_bytes(cfg: EIEConfig, op: Op, count: int = 0, mem: Mem | None = None) 
     if op == Op.READ_ACT:
         return count * nbytes(cfg.act_bits)
     return 0
+
+
+# ---- the host stream: bytes in beats ---------------------------------------------------------
+#
+# The frames above are bytes; the host streams (AXI4-Stream style: tdata, tvalid, tready, tlast)
+# carry them in beats of B = host_bits / 8 bytes, the first byte in the lowest 8 bits of tdata.
+# * Host to device: every command frame starts a beat; the host fills the rest of a frame's
+#   last beat with PAD bytes (0x00: NOPs, which the device skips). tlast is not looked at:
+#   commands are framed by their len field.
+# * Device to host: every response starts a beat; the device fills the rest of its last beat
+#   with zero bytes and raises tlast with that beat (and with no other).
+# With B = 1 this is the byte stream itself, tlast on the last byte of every response.
+
+PAD = Op.NOP          # the byte that fills a command's last beat
+
+
+def beat_bytes(cfg: EIEConfig) -> int:
+    """Bytes in one beat of ``cfg``'s host streams."""
+    return cfg.host_bits // 8
+
+
+def padded_bytes(n: int, beat: int) -> int:
+    """Bytes ``n`` bytes of a frame or a response take on a stream of ``beat``-byte beats."""
+    return -(-int(n) // beat) * beat
+
+
+def pad_to_beats(data: bytes, beat: int) -> bytes:
+    """``data`` (one or more whole command frames) filled up to whole beats with `PAD`."""
+    return bytes(data) + bytes([PAD]) * (padded_bytes(len(data), beat) - len(data))
+
+
+def to_beats(data: bytes, beat: int) -> list[int]:
+    """Whole beats of ``data`` (a multiple of ``beat`` bytes) as tdata values."""
+    if len(data) % beat:
+        raise ValueError(f"{len(data)} bytes are not whole {beat}-byte beats")
+    return [int.from_bytes(data[i:i + beat], "little") for i in range(0, len(data), beat)]
+
+
+def from_beats(beats, beat: int) -> bytes:
+    """The bytes of tdata values, in stream order."""
+    return b"".join(int(b).to_bytes(beat, "little") for b in beats)

@@ -25,6 +25,8 @@ input, no per-entry loop). Local time ``t = 0`` is the layer's LOAD cycle; every
   reduce_stages)``; write-back then takes ``max(1, ceil(out_len / N))`` cycles, WB_FLUSH
   ``wb_flush_cycles`` more and FINISH one more: cycles = ``t_d + max(1, R) + wb_flush_cycles + 2``.
 
+`batch_timing` runs the recurrence for several configs of one layer (what `eie explore`
+sweeps); `layer_timing` is it with one config, so the rules exist once.
 `layer_timing` also returns DESIGN.md's lower bound ``max(non-zero inputs, max over PEs of
 entries in the columns of non-zero inputs)`` and the per-PE busy and stall counts that the
 RTL's performance counters report.
@@ -40,7 +42,7 @@ from eie.config import EIEConfig
 from eie import format as fmt
 from eie import timing
 
-__all__ = ["LayerTiming", "layer_timing", "network_timing", "lower_bound", "column_entries",
+__all__ = ["LayerTiming", "layer_timing", "batch_timing", "network_timing", "lower_bound", "column_entries",
            "CycleModel", "RunTiming"]
 
 
@@ -110,15 +112,41 @@ _NEVER = -(1 << 40)
 
 def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
     """Cycles of one layer on the RTL for the input vector ``x`` (fixed-point ints)."""
-    N, D = cfg.n_pe, cfg.queue_depth
     in_len = min(layer.in_len, cfg.max_len)
     out_len = min(layer.out_len, cfg.max_len)
     x = np.asarray(x)[:in_len]
     nz = np.flatnonzero(x)
+    e = column_entries(layer, nz).T.copy() if len(nz) else np.zeros((0, cfg.n_pe), np.int64)
+    return _timing(e, nz, in_len, cfg.n_pe, cfg.queue_depth, out_len)
+
+
+def batch_timing(counts: list, xs: list, n_pe: list, depth: list, out_len: list) -> list[LayerTiming]:
+    """`layer_timing` of several configs of one layer.
+
+    Config ``c`` has ``n_pe[c]`` PEs, queue depth ``depth[c]``, entries ``counts[c]`` of
+    shape (n_pe, in_len) per PE and column (padding included, as `column_entries` or
+    `eie.format.pattern_entries` give them), the device input ``xs[c]`` (in_len,) and
+    ``out_len[c]`` outputs. The inputs must hold the same number of non-zeros (the same
+    vector in each config's device order). Each config runs the one recurrence of
+    `layer_timing` (its latencies depend on its PE count, `eie.timing`).
+    """
+    nz = [np.flatnonzero(np.asarray(x)) for x in xs]
+    if any(len(n) != len(nz[0]) for n in nz):
+        raise ValueError("every config of a batch needs the same number of non-zero inputs")
+    out = []
+    for c, n in enumerate(nz):
+        N = int(n_pe[c])
+        e = np.asarray(counts[c])[:, n].T.astype(np.int64) if len(n) else np.zeros((0, N), np.int64)
+        out.append(_timing(e, n, len(xs[c]), N, int(depth[c]), int(out_len[c])))
+    return out
+
+
+def _timing(e: np.ndarray, nz: np.ndarray, in_len: int, N: int, D: int, out_len: int) -> LayerTiming:
+    """The recurrence for one config: ``e`` (M, N) entries of each non-zero input's column in
+    each PE, ``nz`` the non-zero inputs' indices, ``in_len`` inputs, N PEs, queue depth D."""
     M = len(nz)
     S = -(-in_len // N)
     R = -(-out_len // N)
-    e = column_entries(layer, nz).T.copy() if M else np.zeros((0, N), np.int64)   # (M, N)
     per_row = np.bincount(nz // N, minlength=S)
     F = timing.forward_stages(N)
     lat, depth = timing.row_latency(N), timing.row_buffer_depth(N)

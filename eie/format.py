@@ -9,6 +9,12 @@ the previous entry of this PE's slice of the column. A run longer than ``max_run
 bridged by padding entries ``(v=0, z=max_run)``. A per-PE pointer array of ``in_len + 1``
 absolute entry addresses marks where each column starts and ends.
 
+A layer may place its output rows elsewhere than row ``i`` in PE ``i % n_pe`` (balanced
+encodings, `eie.balance`): ``out_positions[i]`` is the device row of model row ``i``, the
+device length is padded to whole slot rows, and the next layer's columns follow the same
+positions, so the hardware computes the same network on permuted vectors. `to_model_order`
+brings device-order outputs back into the model's order.
+
 Bit layouts (LSB first) are given as ordered field lists by `entry_fields`,
 `layer_fields`; the Amaranth layouts in ``hw/`` are built from these same lists, and
 the vectorised NumPy packers below use the same offsets. docs/format.md explains it all.
@@ -29,8 +35,8 @@ __all__ = [
     "FormatError", "CapacityError", "QuantizedLayer", "EncodedLayer", "Program",
     "entry_fields", "layer_fields", "layer_word_bits",
     "encode_slice", "encode_layer", "decode_layer", "encode_network",
-    "pack_entries", "unpack_entries",
-    "rows_of_pe", "local_rows",
+    "pack_entries", "unpack_entries", "padding_before", "pattern_entries",
+    "rows_of_pe", "local_rows", "padded_len", "check_positions", "to_model_order", "model_matrix",
 ]
 
 
@@ -92,6 +98,74 @@ def local_rows(length: int, n_pe: int) -> int:
     return -(-length // n_pe)
 
 
+def padded_len(length: int, n_pe: int) -> int:
+    """Device length of a vector whose rows are placed freely: whole slot rows,
+    ``n_pe * ceil(length / n_pe)`` (the slots no model row takes hold zeros)."""
+    return n_pe * local_rows(length, n_pe)
+
+
+def check_positions(positions, device_len: int, what: str = "positions") -> np.ndarray:
+    """``positions`` as int64 after checking they are distinct device rows ``0 .. device_len-1``."""
+    pos = np.asarray(positions)
+    if pos.ndim != 1 or (pos.size and not np.issubdtype(pos.dtype, np.integer)):
+        raise FormatError(f"{what} must be a list of integers")
+    pos = pos.astype(np.int64)
+    if pos.size and (pos.min() < 0 or pos.max() >= device_len):
+        raise FormatError(f"{what} must lie in 0..{device_len - 1}")
+    srt = np.sort(pos)
+    if np.any(srt[1:] == srt[:-1]):
+        raise FormatError(f"{what} place two rows in one device row")
+    return pos
+
+
+def to_model_order(y, positions):
+    """Device-order outputs (last axis) in the model's order: ``y[..., positions]``
+    (``positions=None``: the device order is the model's)."""
+    y = np.asarray(y)
+    return y if positions is None else y[..., np.asarray(positions, np.int64)]
+
+
+# ---- padding ---------------------------------------------------------------------------
+
+def padding_before(gap, max_run: int):
+    """Padding entries a run of ``gap`` zero rows needs before the next stored entry: one
+    ``(v=0, z=max_run)`` entry per ``max_run + 1`` rows bridged (a power of two: a shift)."""
+    return np.asarray(gap) >> ((max_run + 1).bit_length() - 1)
+
+
+def pattern_entries(rows, cols, device_rows, n_cols: int, n_pe: int, max_runs) -> np.ndarray:
+    """Entries (padding included) of every (PE, column) from a sparsity pattern alone.
+
+    ``rows, cols``: the non-zeros of a layer (model rows, device columns); ``device_rows``:
+    the device row of each model row. Returns ``(len(max_runs), n_pe, n_cols)``, one slice
+    per run-length limit, equal to the pointer differences `encode_layer` would write
+    (tests/test_balance.py checks it); one sort serves every ``max_run``, and none is needed
+    when no PE's slice is long enough to pad.
+    """
+    dev_rows = np.asarray(device_rows, np.int64)
+    rows = np.asarray(rows)
+    span = int(dev_rows.max()) // n_pe + 1 if len(dev_rows) else 1
+    shift = max(1, (span - 1).bit_length())             # local row in the key's low bits
+    # Per-row lookups instead of a division per non-zero; 32-bit keys when they fit.
+    small = (n_pe * n_cols) << shift < (1 << 31)
+    dt = np.int32 if small else np.int64
+    group = (dev_rows % n_pe).astype(dt)[rows] * dt(n_cols) + np.asarray(cols).astype(dt)
+    real = np.bincount(group, minlength=n_pe * n_cols)
+    out = np.repeat(real[None, :].astype(np.int64), len(max_runs), axis=0)
+    if all(span <= m + 1 for m in max_runs):
+        return out.reshape(len(max_runs), n_pe, n_cols)
+    key = np.sort((group << dt(shift)) | (dev_rows // n_pe).astype(dt)[rows])
+    group, local = key >> shift, key & ((1 << shift) - 1)
+    prev = np.concatenate([[-1], local[:-1]])
+    prev[np.concatenate([[True], group[1:] != group[:-1]])] = -1
+    gap = local - prev - 1
+    for i, max_run in enumerate(max_runs):
+        pads = padding_before(gap, max_run)
+        some = pads > 0
+        out[i] += np.bincount(group[some], weights=pads[some], minlength=n_pe * n_cols).astype(np.int64)
+    return out.reshape(len(max_runs), n_pe, n_cols)
+
+
 # ---- data classes ----------------------------------------------------------------------
 
 @dataclass
@@ -137,6 +211,18 @@ class EncodedLayer:
     ptr_base: int = 0          # placement, filled by encode_network
     bias_base: int = 0
     entry_base: list[int] = field(default_factory=list)
+    # Balanced encodings: the device row of each model output row / device column of each
+    # model input (the previous layer's out_positions). None: row i is device row i.
+    out_positions: np.ndarray | None = None
+    in_positions: np.ndarray | None = None
+
+    @property
+    def model_out_len(self) -> int:
+        return self.out_len if self.out_positions is None else len(self.out_positions)
+
+    @property
+    def model_in_len(self) -> int:
+        return self.in_len if self.in_positions is None else len(self.in_positions)
 
     @property
     def entries_per_pe(self) -> np.ndarray:
@@ -177,7 +263,7 @@ def encode_slice(idx: np.ndarray, max_run: int) -> tuple[np.ndarray, np.ndarray,
         prev_row[1:] = np.where(same_col[1:], r_nz[:-1], -1)
     gap = r_nz - prev_row - 1
     step = max_run + 1
-    pads = gap // step
+    pads = padding_before(gap, max_run)
     last_z = gap - pads * step
     # Each non-zero expands into `pads` padding entries then itself.
     per = pads + 1
@@ -214,22 +300,59 @@ def _check_layer(q: QuantizedLayer, cfg: EIEConfig):
             raise FormatError(f"layer {q.name}: {what} contains NaN or Inf")
 
 
-def encode_layer(q: QuantizedLayer, cfg: EIEConfig) -> EncodedLayer:
-    """Encode one layer for the config's PE count (not yet placed in memory)."""
+def encode_layer(q: QuantizedLayer, cfg: EIEConfig, out_positions=None, in_positions=None,
+                 in_len: int | None = None, *, allow_loss: bool = False) -> EncodedLayer:
+    """Encode one layer for the config's PE count (not yet placed in memory).
+
+    ``out_positions`` (device row of each output row; the device length is then
+    `padded_len`) and ``in_positions`` (device column of each input, ``in_len`` device
+    columns) place the matrix in the device's order; None keeps the model's.
+
+    A used codebook value that no shift holds (it would saturate, or a non-zero value
+    would round to 0) raises `numerics.FixedPointError` unless ``allow_loss``. Biases
+    saturate to the activation range by definition (docs/format.md); the compressor
+    refuses that itself (`numerics.bias_problems`).
+    """
     _check_layer(q, cfg)
-    idx = np.asarray(q.indices)
     frac = numerics.choose_weight_frac(q.codebook, cfg)
-    cb_q = numerics.codebook_to_fixed(q.codebook, frac, cfg)
+    if not allow_loss:
+        numerics.check_codebook(q.name, q.codebook, frac, cfg, used=np.unique(q.indices))
+    idx, bias = np.asarray(q.indices), numerics.bias_to_fixed(q.bias, cfg)
+    out_len = q.out_len if out_positions is None else padded_len(q.out_len, cfg.n_pe)
+    in_len = q.in_len if in_positions is None else int(in_len)
+    if out_positions is not None or in_positions is not None:
+        rows = np.arange(q.out_len) if out_positions is None else \
+            check_positions(out_positions, out_len, f"layer {q.name}: output positions")
+        cols = np.arange(q.in_len) if in_positions is None else \
+            check_positions(in_positions, in_len, f"layer {q.name}: input positions")
+        if len(rows) != q.out_len or len(cols) != q.in_len:
+            raise FormatError(f"layer {q.name}: positions for {len(rows)} x {len(cols)}, "
+                              f"the matrix is {q.out_len} x {q.in_len}")
+        idx = np.zeros((out_len, in_len), idx.dtype)
+        idx[np.ix_(rows, cols)] = q.indices
+        bias = np.zeros(out_len, np.int64)
+        bias[rows] = numerics.bias_to_fixed(q.bias, cfg)
     ptrs, vs, zs = [], [], []
     for k in range(cfg.n_pe):
         ptr, v, z = encode_slice(idx[k::cfg.n_pe, :], cfg.max_run)
         ptrs.append(ptr); vs.append(v); zs.append(z)
-    return EncodedLayer(name=q.name, in_len=q.in_len, out_len=q.out_len, shift=frac, relu=bool(q.relu),
-                        codebook=cb_q, bias=numerics.bias_to_fixed(q.bias, cfg), ptr=ptrs, v=vs, z=zs)
+    return EncodedLayer(name=q.name, in_len=in_len, out_len=out_len, shift=frac, relu=bool(q.relu),
+                        codebook=numerics.codebook_to_fixed(q.codebook, frac, cfg), bias=bias,
+                        ptr=ptrs, v=vs, z=zs,
+                        out_positions=None if out_positions is None else np.asarray(out_positions, np.int64),
+                        in_positions=None if in_positions is None else np.asarray(in_positions, np.int64))
 
 
-def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig) -> Program:
-    """Encode and place every layer; raise CapacityError naming what does not fit."""
+def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig, balance: bool = False,
+                   column_weights: list | None = None, *, allow_loss: bool = False) -> Program:
+    """Encode and place every layer; raise CapacityError naming what does not fit.
+
+    ``balance``: place every layer's output rows with `eie.balance.balanced_positions`
+    (each PE's entries evened out, padding included) instead of row ``i`` in PE
+    ``i % n_pe``; each next layer's columns follow. ``column_weights`` (one array per layer,
+    or None) weighs each input column by how often it is non-zero. ``allow_loss``: see
+    `encode_layer` (default: refuse values the formats cannot hold).
+    """
     if not layers:
         raise FormatError("a network needs at least one layer")
     if len(layers) > cfg.max_layers:
@@ -239,7 +362,19 @@ def encode_network(layers: list[QuantizedLayer], cfg: EIEConfig) -> Program:
         if a.out_len != b.in_len:
             raise FormatError(f"layer {a.name} has {a.out_len} outputs but layer {b.name} "
                               f"expects {b.in_len} inputs")
-    encoded = [encode_layer(q, cfg) for q in layers]
+    encoded, prev = [], None
+    for i, q in enumerate(layers):
+        pos = None
+        if balance:
+            from .balance import balanced_positions   # balance builds on this module
+            _check_layer(q, cfg)
+            pos = balanced_positions(q.indices, cfg.n_pe, cfg.max_run,
+                                     None if column_weights is None else column_weights[i])
+        e = encode_layer(q, cfg, pos, None if prev is None else prev.out_positions,
+                         None if prev is None else prev.out_len,
+                         allow_loss=allow_loss)
+        encoded.append(e)
+        prev = e
     place(encoded, cfg)
     return Program(cfg=cfg, layers=encoded)
 
@@ -303,7 +438,7 @@ def decode_slice(ptr: np.ndarray, v: np.ndarray, z: np.ndarray, rows: int) -> tu
 
 
 def decode_layer(e: EncodedLayer, n_pe: int) -> np.ndarray:
-    """Codebook-index matrix (out_len x in_len) of an encoded layer."""
+    """Codebook-index matrix of an encoded layer in the device's order (out_len x in_len)."""
     idx = np.zeros((e.out_len, e.in_len), dtype=np.int64)
     for k in range(n_pe):
         rows_k = rows_of_pe(e.out_len, k, n_pe)
@@ -311,3 +446,12 @@ def decode_layer(e: EncodedLayer, n_pe: int) -> np.ndarray:
         real = v != 0
         idx[r[real] * n_pe + k, c[real]] = v[real]
     return idx
+
+
+def model_matrix(e: EncodedLayer, n_pe: int) -> np.ndarray:
+    """Codebook-index matrix of an encoded layer in the model's order
+    (model_out_len x model_in_len)."""
+    idx = decode_layer(e, n_pe)
+    rows = np.arange(e.out_len) if e.out_positions is None else e.out_positions
+    cols = np.arange(e.in_len) if e.in_positions is None else e.in_positions
+    return idx[np.ix_(rows, cols)]

@@ -10,6 +10,10 @@ The model never sees float weights: it decodes the same memories the RTL loads
   have ``codebook[0] == 0`` and change nothing);
 * output ``= relu?(saturate_act(round_half_up(acc >> shift)))``.
 
+Layers run in the device's order (a balanced encoding permutes rows, and the next layer's
+columns with them: `eie.format`); `run` and `classify` return the last layer's outputs in
+the model's order, `run_layers` every layer's as the activation files hold them.
+
 Vectorised: a whole batch goes through a sparse integer matrix product. Saturation makes
 the order matter, so rows whose partial sums could leave the accumulator range (a cheap
 float bound says which) are replayed entry by entry in input order, vectorised across
@@ -107,6 +111,8 @@ class GoldenModel:
         program = source.program() if isinstance(source, Images) else source
         self.cfg: EIEConfig = program.cfg
         self.layers = [GoldenLayer.from_encoded(e, self.cfg) for e in program.layers]
+        # Where each model output sits in the last layer's device output (None: in place).
+        self.output_positions = program.layers[-1].out_positions
 
     @property
     def in_len(self) -> int:
@@ -114,7 +120,8 @@ class GoldenModel:
 
     @property
     def out_len(self) -> int:
-        return self.layers[-1].out_len
+        """Outputs of the model (`run`); the device's last layer may hold more (`run_layers`)."""
+        return self.layers[-1].out_len if self.output_positions is None else len(self.output_positions)
 
     def _check_input(self, x_q) -> np.ndarray:
         x = np.asarray(x_q)
@@ -129,7 +136,8 @@ class GoldenModel:
         return x
 
     def run_layers(self, x_q) -> list[np.ndarray]:
-        """Outputs of every layer (each int64, same leading shape as the input)."""
+        """Outputs of every layer in the device's order, as the activation files hold them
+        (each int64, same leading shape as the input)."""
         x = self._check_input(x_q)
         single = x.ndim == 1
         a = x[None, :] if single else x
@@ -140,8 +148,8 @@ class GoldenModel:
         return outs
 
     def run(self, x_q) -> np.ndarray:
-        """Output of the last layer for one input vector or a batch."""
-        return self.run_layers(x_q)[-1]
+        """Output of the last layer for one input vector or a batch, in the model's order."""
+        return fmt.to_model_order(self.run_layers(x_q)[-1], self.output_positions)
 
     def classify(self, x_float) -> np.ndarray:
         """Float inputs -> fixed point -> class indices (argmax of the last layer)."""

@@ -6,6 +6,9 @@ word little-endian in ``ceil(width/8)`` bytes). Per-PE memories live in ``peNNN/
 global ones (codebook, layer table) in ``global/``. Only the used words are written;
 the rest of each memory is zero. The manifest records the config (and its hash), the
 layer table in readable form, the memory sizes and the SHA-256 of every image file.
+A balanced encoding also lists each layer's ``out_positions`` (the device row of every model
+output row): format version 2. Folders without positions are written as version 1, as
+before, and both versions are read.
 
 `write_images` is atomic (a failure leaves no folder). `read_images` checks the
 manifest's format, its config against the expected one, every checksum, and every
@@ -31,11 +34,14 @@ from .contract import GLOBAL_MEMS, PE_IMAGE_MEMS, Mem, image_memories
 from .errors import EIEError
 
 __all__ = ["ImageError", "Images", "Memories", "write_images", "read_images", "program_memories",
-           "image_file", "image_files", "MANIFEST", "FORMAT_NAME", "FORMAT_VERSION"]
+           "image_file", "image_files", "MANIFEST", "FORMAT_NAME", "FORMAT_VERSION", "READ_VERSIONS"]
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "eie-gen images"
-FORMAT_VERSION = 1
+# Version 2 adds the layers' `out_positions` (balanced encodings); a folder without them is
+# written as version 1, byte for byte what earlier eie-gen wrote. Both are read.
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 
 
 class ImageError(EIEError):
@@ -57,6 +63,9 @@ class Memories:
     pe: list[dict[Mem, np.ndarray]]
     glob: dict[Mem, np.ndarray]
     n_layers: int
+    # Not a memory: where each model output sits in the last layer's device output
+    # (`eie.format.to_model_order`); None when the device order is the model's.
+    output_positions: np.ndarray | None = None
 
     def words(self, mem: Mem, k: int | None = None) -> np.ndarray:
         mem = Mem(mem)
@@ -98,7 +107,8 @@ def program_memories(program: fmt.Program) -> Memories:
         "relu": [int(e.relu) for e in layers],
     }, fmt.layer_fields(cfg), what="layer field")
     return Memories(cfg=cfg, pe=pe, n_layers=len(layers),
-                    glob={Mem.CODEBOOK: to_unsigned(codebook, cfg.weight_bits), Mem.LAYERS: table})
+                    glob={Mem.CODEBOOK: to_unsigned(codebook, cfg.weight_bits), Mem.LAYERS: table},
+                    output_positions=layers[-1].out_positions)
 
 
 def image_file(mem: Mem, k: int | None = None) -> str:
@@ -140,9 +150,10 @@ def write_images(program: fmt.Program, out_dir: str | Path, extra: dict | None =
             for suffix in (".hex", ".bin"):
                 files[rel + suffix] = _sha256(path.with_suffix(suffix))
             used[mem].append(len(words))
+        balanced = any(e.out_positions is not None for e in program.layers)
         manifest = {
             "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if balanced else 1,
             "config": cfg.to_dict(),
             "config_hash": cfg.hash,
             "n_layers": len(program.layers),
@@ -164,7 +175,8 @@ def _layer_record(e: fmt.EncodedLayer) -> dict:
             "entry_base_per_pe": [int(x) for x in e.entry_base],
             "entries_per_pe": [int(x) for x in e.entries_per_pe],
             "padding_per_pe": [int(x) for x in e.padding_per_pe],
-            "codebook": [int(x) for x in e.codebook]}
+            "codebook": [int(x) for x in e.codebook],
+            **({} if e.out_positions is None else {"out_positions": [int(x) for x in e.out_positions]})}
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -204,7 +216,7 @@ class Images:
         table = unpack_fields(self.global_memory(Mem.LAYERS), fmt.layer_fields(cfg))
         cb_all = to_signed(self.global_memory(Mem.CODEBOOK), cfg.weight_bits)
         codes = [self.spmat_entries(k).reshape(-1) for k in range(cfg.n_pe)]
-        layers = []
+        layers, prev_pos = [], None
         for l in range(self.n_layers):
             in_len, out_len = int(table["in_len"][l]), int(table["out_len"][l])
             ptr_base, bias_base = int(table["ptr_base"][l]), int(table["bias_base"][l])
@@ -224,11 +236,19 @@ class Images:
                 bias[k::cfg.n_pe] = to_signed(self.pe_memory(Mem.BIAS, k)[bias_base:bias_base + rows_k],
                                               cfg.act_bits)
             cb = cb_all[l * cfg.codebook_size:(l + 1) * cfg.codebook_size]
+            pos = _positions(self.layers[l], out_len)
             layers.append(fmt.EncodedLayer(
                 name=name, in_len=in_len, out_len=out_len, shift=int(table["shift"][l]),
                 relu=bool(table["relu"][l]), codebook=cb, bias=bias, ptr=ptrs, v=vs, z=zs,
-                ptr_base=ptr_base, bias_base=bias_base, entry_base=bases))
+                ptr_base=ptr_base, bias_base=bias_base, entry_base=bases,
+                out_positions=pos, in_positions=prev_pos))
+            prev_pos = pos
         return fmt.Program(cfg=cfg, layers=layers)
+
+
+def _positions(record: dict, out_len: int) -> np.ndarray | None:
+    pos = record.get("out_positions")
+    return None if pos is None else fmt.check_positions(pos, out_len)
 
 
 def _mem(mem: Mem | str) -> Mem:
@@ -250,7 +270,28 @@ def read_images(folder: str | Path, cfg: EIEConfig | None = None) -> Images:
     if not isinstance(n_layers, int) or not 1 <= n_layers <= min(cfg.max_layers, len(mems.glob[Mem.LAYERS])):
         raise ImageError(f"{mpath}: bad layer count {n_layers!r}")
     mems.n_layers = n_layers
+    mems.output_positions = _check_layer_positions(manifest, mpath, mems)
     return Images(folder=folder, cfg=cfg, manifest=manifest, memories=mems)
+
+
+def _check_layer_positions(manifest: dict, mpath: Path, mems: Memories) -> np.ndarray | None:
+    """Check every layer's ``out_positions`` against the layer table; the last layer's."""
+    layers = manifest.get("layers")
+    if not isinstance(layers, list) or len(layers) != mems.n_layers:
+        raise ImageError(f"{mpath}: the manifest lists {len(layers) if isinstance(layers, list) else 'no'} "
+                         f"layers for a table of {mems.n_layers}")
+    table = unpack_fields(mems.glob[Mem.LAYERS][:mems.n_layers], fmt.layer_fields(mems.cfg))
+    pos = None
+    for l, rec in enumerate(layers):
+        if not isinstance(rec, dict):
+            raise ImageError(f"{mpath}: layer {l} of the manifest is not an object")
+        if "out_positions" in rec and manifest["format_version"] < 2:
+            raise ImageError(f"{mpath}: layer {l} has out_positions, which format version 1 does not have")
+        try:
+            pos = _positions(rec, int(table["out_len"][l]))
+        except fmt.FormatError as e:
+            raise ImageError(f"{mpath}: layer {l} ({rec.get('name')}): out_positions: {e}") from None
+    return pos
 
 
 def _read_manifest(mpath: Path) -> dict:
@@ -262,9 +303,9 @@ def _read_manifest(mpath: Path) -> dict:
         raise ImageError(f"{mpath}: not valid JSON: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ImageError(f"{mpath}: not an eie-gen image manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READ_VERSIONS:
         raise ImageError(f"{mpath}: format version {manifest.get('format_version')!r}, "
-                         f"this eie-gen reads version {FORMAT_VERSION}")
+                         f"this eie-gen reads versions {', '.join(map(str, READ_VERSIONS))}")
     return manifest
 
 

@@ -192,7 +192,10 @@ class BoardTop(CheckedArgs, Elaboratable):
         m.submodules.clock = self.clock
         m.submodules.core = core = self.core
 
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        # Every subsignal raw ("-"): rx and tx get buffers below, the ULX3S's rts/dtr stay
+        # unused (a subsignal left to the default direction is deprecated in Amaranth 0.5).
+        res = platform.lookup("uart", 0)
+        uart = platform.request("uart", 0, dir={sub.name: "-" for sub in res.ios})
         m.submodules.uart_rx_buf = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_buf = tx_buf = io.Buffer("o", uart.tx)
         m.d.comb += [core.rx.eq(rx_buf.i), tx_buf.o.eq(core.tx)]

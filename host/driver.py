@@ -9,7 +9,12 @@ over a UART (fpga/serial_transport.py). A transport is any object with two corou
 
 The driver speaks the command protocol of docs/protocol.md through `host.protocol`: load a
 compressed model (an `eie.images` folder, an in-memory `Program`, or `Memories`), write an
-input vector, run, read outputs and performance counters.
+input vector, run, read outputs and performance counters. `read_result` and `infer` return
+the model's outputs in the model's order (a balanced encoding's permutation undone);
+`read_output` reads the activation file as the device holds it. It handles any host stream
+width (``cfg.host_bits``): it fills each command's last beat with NOPs and drops the zeros
+that fill a response's last beat (`eie.contract`, "the host stream"); the transport moves
+whole beats.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import Protocol
 
 import numpy as np
 
+from eie import format as fmt
 from eie.bits import nbytes, to_signed
 from eie.config import EIEConfig
-from eie.contract import Mem, memory_table
+from eie.contract import Mem, memory_table, beat_bytes, pad_to_beats, padded_bytes
 from eie.images import read_images
 
 from . import protocol as proto
@@ -48,16 +54,29 @@ class EIEDriver:
         self.transport, self.cfg = transport, cfg
         self.mems = memory_table(cfg)
         self.n_layers = 0
+        self.output_positions = None    # of the loaded model (`eie.images.Memories`)
+        self.beat = beat_bytes(cfg)
 
     # ---- raw commands ----
-    async def command(self, frame: bytes, expect_op: int | None = None) -> proto.Response:
-        """Send one command frame and read its whole response (no status check)."""
-        await self.transport.send(frame)
+    async def send_command(self, frame: bytes) -> None:
+        """Send one command frame (or several, or NOPs), its last beat filled with NOPs."""
+        await self.transport.send(pad_to_beats(frame, self.beat))
+
+    async def read_response(self, expect_op: int | None = None) -> proto.Response:
+        """Read one whole response (no status check), the padding of its last beat dropped."""
         status, op, n = proto.parse_header(await self.transport.recv(proto.RSP_HEADER_BYTES))
         body = await self.transport.recv(n) if n else b""
+        pad = padded_bytes(proto.RSP_HEADER_BYTES + n, self.beat) - proto.RSP_HEADER_BYTES - n
+        if pad and any(await self.transport.recv(pad)):
+            raise proto.ProtocolError(f"the last beat of the response to op 0x{op:02x} is not filled with zeros")
         if expect_op is not None and op != expect_op:
             raise proto.ProtocolError(f"response to op 0x{op:02x} where 0x{int(expect_op):02x} was expected")
         return proto.Response(status, op, body)
+
+    async def command(self, frame: bytes, expect_op: int | None = None) -> proto.Response:
+        """Send one command frame and read its whole response (no status check)."""
+        await self.send_command(frame)
+        return await self.read_response(expect_op)
 
     async def _ok(self, frame: bytes) -> bytes:
         return (await self.command(frame, frame[0])).check().body
@@ -97,7 +116,14 @@ class EIEDriver:
         mems = memories_of(source)
         for f in load_frames(mems):
             await self._ok(f)
+        self.loaded(mems)
+
+    def loaded(self, source) -> None:
+        """Take note of a model that is in the device by other means (a simulator's
+        backdoor, a baked boot ROM): its layer count and where its outputs sit."""
+        mems = memories_of(source)
         self.n_layers = mems.n_layers
+        self.output_positions = mems.output_positions
 
     async def write_input(self, x, addr: int = 0) -> None:
         for f in proto.write_act_frames(self.cfg, addr, np.asarray(x, np.int64)):
@@ -110,6 +136,16 @@ class EIEDriver:
             parts.append(proto.bytes_to_acts(await self._ok(proto.cmd_read_act(self.cfg, addr + o, n)),
                                              self.cfg))
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    async def read_result(self, count: int) -> np.ndarray:
+        """Model outputs ``0 .. count-1`` of the last layer, in the model's order: the device
+        positions of a balanced encoding are read and put back (`eie.format.to_model_order`)."""
+        pos = self.output_positions
+        if pos is None:
+            return await self.read_output(count)
+        pos = np.asarray(pos[:count], np.int64)
+        y = await self.read_output(int(pos.max()) + 1 if len(pos) else 0)
+        return fmt.to_model_order(y, pos)
 
     async def run(self, n_layers: int | None = None) -> int:
         """Run layers 0..n_layers-1 (default: all loaded); return the run's cycles."""
@@ -138,8 +174,11 @@ class EIEDriver:
         return to_signed(out, self.cfg.act_bits)[:count]
 
     async def infer(self, x, out_len: int, n_layers: int | None = None) -> np.ndarray:
-        """Write an input vector, run, read ``out_len`` outputs."""
+        """Write an input vector, run, read ``out_len`` outputs: the model's, in its order,
+        after a run of every layer; the device's after a shorter one."""
         await self.write_input(x)
         await self.run(n_layers)
+        if n_layers is None or n_layers == self.n_layers:
+            return await self.read_result(out_len)
         return await self.read_output(out_len)
 

@@ -29,7 +29,7 @@ __all__ = [
     "write_mem_frames", "write_act_frames", "read_chunks", "acts_to_bytes", "bytes_to_acts",
     "parse_header", "response_bytes", "decode_info", "info_body", "decode_status", "decode_run",
     "decode_counters", "decode_words", "expected_status",
-    "expected_reply_bytes", "split_frames",
+    "expected_reply_bytes", "split_frames", "ResponseFramer",
 ]
 
 CMD_HEADER_BYTES = C.header_bytes(C.CMD_HEADER)
@@ -222,6 +222,27 @@ def response_bytes(status: int, op: int, body: bytes = b"") -> bytes:
     """A whole response frame, as the device sends it (for device models and tests)."""
     return _fields_to_bytes({"status": int(status), "op": int(op), "len": len(body)}, C.RSP_HEADER,
                             "header field") + bytes(body)
+
+
+class ResponseFramer:
+    """Where responses end in the device's stream of ``beat``-byte beats: `feed` takes the
+    bytes of one beat and says whether that beat is a response's last (the beat the device
+    must mark with tlast, `eie.contract`)."""
+
+    def __init__(self, beat: int):
+        self.beat = int(beat)
+        self._seen = bytearray()       # bytes of the response in progress
+
+    def feed(self, data: bytes) -> bool:
+        self._seen += data
+        if len(self._seen) < RSP_HEADER_BYTES:
+            return False
+        _, _, n = parse_header(bytes(self._seen[:RSP_HEADER_BYTES]))
+        total = C.padded_bytes(RSP_HEADER_BYTES + n, self.beat)
+        if len(self._seen) < total:
+            return False
+        del self._seen[:total]
+        return True
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ by the sequencer in LOAD), the per-layer cycle counts (``layer_cycles``), and th
 the PEs: one `hw.layouts.PELink` per PE (``pes[k]``) and a reset per PE (``pe_rst``), through
 the registered trees of `hw.distribute.Distributor` (the host bus's read and write enables
 decoded per PE, the PEs' read data ORed together: only the PE that was read drives it), so
-`hw.top` connects each PE with a single ``wiring.connect``. The engine runs with an enable:
-the distributor holds it while a read of a PE memory is on its way.
+`hw.top` connects each PE with a single ``wiring.connect``. The distributor holds the engine
+in its FETCH state (``hold``) while a read of a PE memory is on its way.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, EnableInserter
+from amaranth.hdl import Module, Mux
 from amaranth.lib import wiring, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -32,8 +32,9 @@ __all__ = ["CCU"]
 class CCU(ConfigComponent):
     def _ports(self, cfg: EIEConfig):
         return {
-            "host_rx": In(stream.Signature(8)),
-            "host_tx": Out(stream.Signature(8)),
+            "host_rx": In(stream.Signature(cfg.host_bits)),
+            "host_tx": Out(stream.Signature(cfg.host_bits)),
+            "host_tx_last": Out(1),
             "busy": Out(1),
             "pes": Out(PELink(cfg)).array(cfg.n_pe),
             "pe_rst": Out(cfg.n_pe),
@@ -42,11 +43,12 @@ class CCU(ConfigComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        cmd = CommandEngine(cfg)
+        m.submodules.commands = cmd = CommandEngine(cfg)
         m.submodules.sequencer = seq = LayerSequencer(cfg)
         wiring.connect(m, wiring.flipped(self.host_rx), cmd.host_rx)
         wiring.connect(m, cmd.host_tx, wiring.flipped(self.host_tx))
         m.d.comb += [
+            self.host_tx_last.eq(cmd.host_tx_last),
             self.busy.eq(seq.busy),
             seq.run_start.eq(cmd.run_start), seq.run_layers.eq(cmd.run_layers),
             cmd.run_done.eq(seq.run_done),
@@ -76,15 +78,14 @@ class CCU(ConfigComponent):
         ]
 
     def _fan_out(self, m, cmd, seq):
-        """The PELinks through the distributor's registered trees; the engine held while a
-        PE memory read is on its way."""
+        """The PELinks through the distributor's registered trees; the engine held in FETCH
+        while a PE memory read is on its way."""
         m.submodules.distribute = dist = Distributor(self._cfg)
-        m.submodules.commands = EnableInserter(~dist.hold)(cmd)
         wiring.connect(m, seq.pe, dist.compute)
         wiring.connect(m, cmd.bus, dist.bus)
         m.d.comb += [
             dist.stall.eq(seq.stall), dist.bus_pe.eq(cmd.bus_pe), dist.bus_all.eq(cmd.bus_all),
-            dist.fetch.eq(cmd.table_re),
+            dist.fetch.eq(cmd.table_re), cmd.hold.eq(dist.hold),
             seq.ret.eq(dist.pop), seq.scan_data.eq(dist.scan_data),
             seq.pe_idle.eq(dist.idle), seq.pe_ready.eq(dist.ready),
             cmd.busy_counts.eq(dist.busy_counts), cmd.stall_counts.eq(dist.stall_counts),

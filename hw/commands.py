@@ -4,8 +4,13 @@ It reads command frames from ``host_rx`` (docs/protocol.md), validates them in t
 documented order, consumes every body in full (so a malformed command can neither hang the
 design nor desynchronise the stream), writes and reads the memories over ``bus`` (the CCU
 fans it out to the PEs and the layer table), and answers each command with one frame on
-``host_tx``. A RUN is handed to the layer sequencer (``run_start``); its reply goes out when
-the sequencer reports ``run_done``.
+``host_tx`` (``host_tx_last`` with a response's last beat). A RUN is handed to the layer
+sequencer (``run_start``); its reply goes out when the sequencer reports ``run_done``.
+
+The host streams are ``host_bits`` wide (`hw.hoststream` packs and unpacks the beats): the
+header and arguments are read a byte a cycle, a write body up to a beat a cycle (at most
+one memory word completes a cycle: one memory write), a rejected body a beat a cycle;
+replies go out a byte a cycle.
 
 Every offset, length, id and reply layout comes from `eie.contract`; nothing about the
 protocol is written here twice.
@@ -16,7 +21,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth.hdl import Module, Signal, Cat, Mux, C
-from amaranth.lib import data, stream
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from eie import contract
@@ -24,6 +29,7 @@ from eie.bits import nbytes
 from eie.config import EIEConfig
 from eie.contract import Mem, Op, Status
 from eie import format as fmt
+from .hoststream import BeatReader, BeatWriter
 from .layouts import PEBus, COUNTER_BITS, ConfigComponent, cat_fields, struct_from_fields
 
 __all__ = ["CommandEngine"]
@@ -40,21 +46,24 @@ SRC_INFO, SRC_STATUS, SRC_COUNTERS, SRC_MEM, SRC_RUN = range(5)
 
 
 class CommandEngine(ConfigComponent):
-    """Ports: ``host_rx``/``host_tx`` byte streams; ``bus`` (+ ``bus_pe``, ``bus_all``) to the
-    memories; ``table_re``/``table_rdata`` (the layer table's read port, which the bus
+    """Ports: ``host_rx``/``host_tx`` streams of ``host_bits`` (``host_tx_last``: the last
+    beat of a response); ``bus`` (+ ``bus_pe``, ``bus_all``) to the memories; ``table_re``/``table_rdata`` (the layer table's read port, which the bus
     writes); ``run_start``/``run_layers``/``run_done`` to the sequencer; and what STATUS and
     READ_COUNTERS report."""
 
     def _ports(self, cfg: EIEConfig):
         n = cfg.n_pe
         return {
-            "host_rx": In(stream.Signature(8)),
-            "host_tx": Out(stream.Signature(8)),
+            "host_rx": In(stream.Signature(cfg.host_bits)),
+            "host_tx": Out(stream.Signature(cfg.host_bits)),
+            "host_tx_last": Out(1),
             "bus": Out(PEBus(cfg)),
             "bus_pe": Out(cfg.pe_bits),
             "bus_all": Out(1),
             "table_re": Out(1),
             "table_rdata": In(fmt.layer_word_bits(cfg)),
+            # The read issued in FETCH is on its way back from the PEs (hw.distribute): stay.
+            "hold": In(1),
             "run_start": Out(1),
             "run_layers": Out(8),
             "run_done": In(1),
@@ -73,6 +82,7 @@ class CommandEngine(ConfigComponent):
     def elaborate(self, platform):
         m = Module()
         r = self._registers()
+        self._ports_in_bytes(m, r)
         self._decode(m, r)
         self._validate(m, r)
         self._bus(m, r)
@@ -112,13 +122,29 @@ class CommandEngine(ConfigComponent):
         r.wmem, r.wpe, r.wall = Signal(self.bus.mem.shape()), Signal(cfg.pe_bits), Signal()
         r.wnb = Signal(8)                                # bytes per word of this transfer
         r.words = Signal(17)                             # words left to send
-        r.bpos = Signal(8)
-        r.wbuf, r.obuf = Signal(8 * max_nb), Signal(8 * max_nb)
+        r.bpos = Signal(8)                               # reply bytes sent of the word
+        r.obuf = Signal(8 * max_nb)
+        # Write words: ``wbuf`` fills (``wpos`` bytes in), ``wword`` goes to the memories.
+        wr_nb = max(info.nbytes for info in mems.values())
+        r.wbuf, r.wword, r.wpos = Signal(8 * wr_nb), Signal(8 * wr_nb), Signal(range(wr_nb))
         r.wr_go = Signal()
         r.widx = Signal(range(max(r.n_counters, 2)))
         r.src = Signal(3)
         r.cnt_val, r.cnt_from_mem = Signal(COUNTER_BITS), Signal()
         return r
+
+    def _ports_in_bytes(self, m, r):
+        """The beat adapters: ``r.rx`` (a window of the incoming beat: ``want``, ``take``,
+        ``data``) and ``r.tx`` (reply bytes with ``last``)."""
+        B = self._cfg.host_bits // 8
+        m.submodules.rx = rx = BeatReader(B)
+        m.submodules.tx = tx = BeatWriter(B)
+        wiring.connect(m, wiring.flipped(self.host_rx), rx.i)
+        wiring.connect(m, tx.o, wiring.flipped(self.host_tx))
+        m.d.comb += self.host_tx_last.eq(tx.o_last)
+        r.rx, r.tx, r.beat = rx, tx.i, B
+        r.byte = rx.data[:8]                  # the next byte, when ``take`` is not 0
+        r.got = rx.take != 0
 
     def _decode(self, m, r):
         """Argument bytes and fixed-length flag of the opcode, facts of the addressed memory."""
@@ -187,7 +213,7 @@ class CommandEngine(ConfigComponent):
             idx = r.act_args.addr[:cfg.len_bits]
             r.act_pe0, r.act_slot0 = idx % N, idx // N
         m.d.comb += [
-            self.bus.mem.eq(r.wmem), self.bus.addr.eq(r.waddr), self.bus.wdata.eq(r.wbuf),
+            self.bus.mem.eq(r.wmem), self.bus.addr.eq(r.waddr), self.bus.wdata.eq(r.wword),
             self.bus_pe.eq(Mux(r.act_op, r.pe_cnt, r.wpe)), self.bus_all.eq(r.wall),
             self.bus.we.eq(r.wr_go),
             self.run_layers.eq(r.run_args.n_layers),
@@ -210,30 +236,30 @@ class CommandEngine(ConfigComponent):
 
     def _receive_states(self, m, r):
         """OP, LEN0, LEN1, ARGS, VALIDATE: the header and the arguments."""
-        rx = self.host_rx
+        rx, byte, got = r.rx, r.byte, r.got
         with m.State("OP"):
-            m.d.comb += rx.ready.eq(1)
-            with m.If(rx.valid & (rx.payload != Op.NOP)):
-                m.d.sync += r.op.eq(rx.payload)
+            m.d.comb += rx.want.eq(1)
+            with m.If(got & (byte != Op.NOP)):
+                m.d.sync += r.op.eq(byte)
                 m.next = "LEN0"
         with m.State("LEN0"):
-            m.d.comb += rx.ready.eq(1)
-            with m.If(rx.valid):
-                m.d.sync += r.length[:8].eq(rx.payload)
+            m.d.comb += rx.want.eq(1)
+            with m.If(got):
+                m.d.sync += r.length[:8].eq(byte)
                 m.next = "LEN1"
         with m.State("LEN1"):
-            m.d.comb += rx.ready.eq(1)
-            with m.If(rx.valid):
-                m.d.sync += [r.length[8:].eq(rx.payload), r.rem.eq(Cat(r.length[:8], rx.payload)),
+            m.d.comb += rx.want.eq(1)
+            with m.If(got):
+                m.d.sync += [r.length[8:].eq(byte), r.rem.eq(Cat(r.length[:8], byte)),
                              r.argpos.eq(0), r.args.eq(0)]
                 m.next = "ARGS"
         with m.State("ARGS"):
             with m.If((r.argpos == r.need) | (r.rem == 0)):
                 m.next = "VALIDATE"
             with m.Else():
-                m.d.comb += rx.ready.eq(1)
-                with m.If(rx.valid):
-                    _store_byte(m, r.args, r.argpos, rx.payload)
+                m.d.comb += rx.want.eq(1)
+                with m.If(got):
+                    _store_byte(m, r.args, r.argpos, byte)
                     m.d.sync += [r.argpos.eq(r.argpos + 1), r.rem.eq(r.rem - 1)]
         with m.State("VALIDATE"):
             m.next = "CHECK"
@@ -243,7 +269,7 @@ class CommandEngine(ConfigComponent):
         cfg = self._cfg
         ma, aa = r.mem_args, r.act_args
         with m.State("CHECK"):
-            m.d.sync += [r.status.eq(r.check_q), r.resp_len.eq(0), r.hpos.eq(0), r.bpos.eq(0),
+            m.d.sync += [r.status.eq(r.check_q), r.resp_len.eq(0), r.hpos.eq(0), r.bpos.eq(0), r.wpos.eq(0),
                          r.words.eq(1), r.widx.eq(0)]
             with m.If(r.check_q != Status.OK):
                 m.next = "DISCARD"
@@ -284,38 +310,50 @@ class CommandEngine(ConfigComponent):
 
     def _write_states(self, m, r):
         """DISCARD (the body of a rejected command) and WDATA (words to write)."""
-        rx = self.host_rx
+        rx, take = r.rx, r.rx.take
         with m.State("DISCARD"):
             with m.If(r.rem == 0):
                 m.next = "HDR"
             with m.Else():
-                m.d.comb += rx.ready.eq(1)
-                with m.If(rx.valid):
-                    m.d.sync += r.rem.eq(r.rem - 1)
+                m.d.comb += rx.want.eq(_at_most(r.rem, r.beat))
+                m.d.sync += r.rem.eq(r.rem - take)
         with m.State("WDATA"):
-            with m.If(r.rem == 0):
-                m.next = "HDR"
-            with m.Else():
-                m.d.comb += rx.ready.eq(1)
-                with m.If(rx.valid):
-                    _store_byte(m, r.wbuf, r.bpos, rx.payload)
-                    m.d.sync += r.rem.eq(r.rem - 1)
-                    with m.If(r.bpos == r.wnb - 1):
-                        m.d.sync += [r.bpos.eq(0), r.wr_go.eq(1)]
-                    with m.Else():
-                        m.d.sync += r.bpos.eq(r.bpos + 1)
+            self._write_body(m, r)
+
+    def _write_body(self, m, r):
+        """A write body, up to a beat a cycle: the bytes that complete the word in ``wbuf`` go
+        with it to ``wword`` (written next cycle), those after it start the next word; at most
+        one word completes a cycle (``want`` stops short of a second)."""
+        rx, take = r.rx, r.rx.take
+        need = Signal(8)                      # bytes the word in ``wbuf`` still needs
+        m.d.comb += need.eq(r.wnb - r.wpos)
+        # wbuf's bytes below wpos (the top byte is never kept: wpos stops below it).
+        keep = Cat(*[(r.wpos > i).replicate(8) for i in range(len(r.wbuf) // 8 - 1)], C(0, 8))
+        merged = (r.wbuf & keep) | (rx.data << (r.wpos * 8))[:len(r.wbuf)]
+        with m.If(r.rem == 0):
+            m.next = "HDR"
+        with m.Else():
+            m.d.comb += rx.want.eq(_at_most(_at_most(r.rem, r.beat), need + r.wnb - 1))
+            m.d.sync += r.rem.eq(r.rem - take)
+            with m.If(r.got & (take >= need)):
+                m.d.sync += [r.wword.eq(merged), r.wbuf.eq(rx.data >> (need * 8)),
+                             r.wpos.eq(take - need), r.wr_go.eq(1)]
+            with m.Elif(r.got):
+                m.d.sync += [r.wbuf.eq(merged), r.wpos.eq(r.wpos + take)]
 
     def _reply_states(self, m, r):
         """HDR (the response header), then FETCH, LATCH, SEND per word of the body."""
         cfg = self._cfg
-        tx = self.host_tx
+        tx = r.tx
         hdr = Signal(struct_from_fields(contract.RSP_HEADER))
         m.d.comb += [hdr.status.eq(r.status), hdr.op.eq(r.op), hdr.len.eq(r.resp_len)]
+        hdr_end = r.hpos == contract.header_bytes(contract.RSP_HEADER) - 1
         with m.State("HDR"):
-            m.d.comb += [tx.valid.eq(1), tx.payload.eq(hdr.as_value().word_select(r.hpos, 8))]
+            m.d.comb += [tx.valid.eq(1), tx.payload.byte.eq(hdr.as_value().word_select(r.hpos, 8)),
+                         tx.payload.last.eq(hdr_end & (r.resp_len == 0))]
             with m.If(tx.ready):
                 m.d.sync += r.hpos.eq(r.hpos + 1)
-                with m.If(r.hpos == contract.header_bytes(contract.RSP_HEADER) - 1):
+                with m.If(hdr_end):
                     with m.If(r.resp_len == 0):
                         m.next = "OP"
                     with m.Else():
@@ -326,7 +364,10 @@ class CommandEngine(ConfigComponent):
             # memory whose data arrives in LATCH).
             m.d.comb += [self.bus.re.eq(r.src == SRC_MEM), self.table_re.eq(1)]
             self._pick_counter(m, r)
-            m.next = "LATCH"
+            # ``hold``: a PE memory's read data is `eie.timing.host_read_latency` cycles away;
+            # the distributor sends the read once and holds the engine here until it is back.
+            with m.If(~self.hold):
+                m.next = "LATCH"
         with m.State("LATCH"):
             m.d.sync += r.bpos.eq(0)
             status = cat_fields(contract.STATUS_FIELDS, ready=self.ready, out_sel=self.out_sel,
@@ -347,7 +388,8 @@ class CommandEngine(ConfigComponent):
                     m.d.sync += r.obuf.eq(Mux(r.cnt_from_mem, self.lc_data, r.cnt_val))
             m.next = "SEND"
         with m.State("SEND"):
-            m.d.comb += [tx.valid.eq(1), tx.payload.eq(r.obuf[:8])]
+            m.d.comb += [tx.valid.eq(1), tx.payload.byte.eq(r.obuf[:8]),
+                         tx.payload.last.eq((r.bpos == r.wnb - 1) & (r.words == 1))]
             with m.If(tx.ready):
                 m.d.sync += [r.obuf.eq(r.obuf >> 8), r.bpos.eq(r.bpos + 1)]
                 with m.If(r.bpos == r.wnb - 1):
@@ -371,10 +413,20 @@ class CommandEngine(ConfigComponent):
             m.d.sync += r.cnt_val.eq(self.broadcasts)
         with m.Elif(r.widx < off["busy"]):
             m.d.sync += r.cnt_from_mem.eq(r.widx - off["layer_cycles"] < self.last_layers)
+        # One shift of the packed counters (a case per PE would be N lines of Verilog).
         with m.Elif(r.widx < off["stall"]):
-            m.d.sync += r.cnt_val.eq(self.busy_counts[(r.widx - off["busy"]).as_unsigned()])
+            m.d.sync += r.cnt_val.eq(_lane(self.busy_counts, r.widx - off["busy"]))
         with m.Else():
-            m.d.sync += r.cnt_val.eq(self.stall_counts[(r.widx - off["stall"]).as_unsigned()])
+            m.d.sync += r.cnt_val.eq(_lane(self.stall_counts, r.widx - off["stall"]))
+
+
+def _lane(counters, index):
+    """Counter ``index`` of a packed array of counters."""
+    return counters.as_value().word_select(index.as_unsigned(), COUNTER_BITS)
+
+
+def _at_most(value, limit):
+    return Mux(value < limit, value, limit)
 
 
 def _store_byte(m, register, pos, byte):

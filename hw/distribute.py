@@ -15,8 +15,8 @@ the compact build (a few PEs on a small FPGA) the same connections are direct wi
   counters are registered once beside the CCU (they are read in I/O mode, long after they
   last changed).
 * **Host reads.** The command engine expects read data the cycle after its read; the bus
-  takes `eie.timing.host_read_latency` cycles. ``hold`` stops the engine (the CCU gives it
-  an enable) in its read cycle until the data is back; ``fetch`` is the engine's read cycle
+  takes `eie.timing.host_read_latency` cycles. ``hold`` keeps the engine in its read cycle
+  (its FETCH state: the beat adapters and everything else run on) until the data is back; ``fetch`` is the engine's read cycle
   (its layer-table read, which it does in exactly that state, ``CommandEngine.table_re``).
 
 Replicated registers would be merged back into one by Yosys (they have the same input): the

@@ -191,3 +191,4 @@ class PELink(wiring.Signature):
             "busy_count": In(COUNTER_BITS),
             "stall_count": In(COUNTER_BITS),
         })
+

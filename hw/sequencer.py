@@ -147,7 +147,7 @@ class LayerSequencer(ConfigComponent):
                     m.d.sync += flush.eq(0)
                     m.next = "WB_FLUSH"
             with m.State("WB_FLUSH"):
-                # The arithmetic units write a row WRITEBACK_LATENCY cycles after wb_en: the
+                # The arithmetic units write a row writeback_latency cycles after wb_en: the
                 # last one is written in FINISH, before sel flips.
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1)]
                 m.d.sync += flush.eq(flush + 1)

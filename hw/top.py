@@ -1,11 +1,17 @@
 """The whole EIE array: N PEs and the CCU, built from one EIEConfig.
 
 The signature is the contract the FPGA and cocotb parts build on (docs/protocol.md):
-``host_rx: In(stream.Signature(8))`` (bytes from the host), ``host_tx:
-Out(stream.Signature(8))`` (bytes to the host) and ``busy: Out(1)`` (a RUN is computing).
+``host_rx: In(stream.Signature(host_bits))`` (beats from the host), ``host_tx:
+Out(stream.Signature(host_bits))`` (beats to the host), ``host_tx_last: Out(1)`` (with a
+``host_tx`` beat: the last of a response), ``host_rx_last: In(1)`` (not looked at: commands
+are framed by their length) and ``busy: Out(1)`` (a RUN is computing). With the UART's 8
+bits the two streams are ``stream.Signature(8)``, which the board tops connect as they are.
+In the generated Verilog the streams carry AXI4-Stream names (`hw.ports.VERILOG_PORTS`:
+``s_axis_tdata`` ... ``m_axis_tlast``).
 Submodules are ``ccu`` and ``pe0`` .. ``pe{N-1}``, each PE joined to its `hw.layouts.PELink`
-by one ``wiring.connect``; docs/hw.md lists the memories inside them by name for backdoor
-loading.
+(the CCU's registered distribution trees, `hw.distribute`) by one ``wiring.connect`` and
+reset by its own register (``ccu.pe_rst[k]``); docs/hw.md lists the memories inside them by
+name for backdoor loading.
 
 With ``hierarchical=True`` each PE is an `PEInstance` of one separately converted PE
 module (`hw.netlist`), as the Verilog, Verilator and FPGA builds use it; the default, flat,
@@ -61,8 +67,10 @@ class EIETop(ConfigComponent):
 
     def _ports(self, cfg: EIEConfig):
         return {
-            "host_rx": In(stream.Signature(8)),
-            "host_tx": Out(stream.Signature(8)),
+            "host_rx": In(stream.Signature(cfg.host_bits)),
+            "host_rx_last": In(1),
+            "host_tx": Out(stream.Signature(cfg.host_bits)),
+            "host_tx_last": Out(1),
             "busy": Out(1),
         }
 
@@ -84,11 +92,12 @@ class EIETop(ConfigComponent):
         m = Module()
         cfg = self._cfg
         m.submodules.ccu = ccu = CCU(cfg)
+        pes = []
         for k in range(cfg.n_pe):
             pe, elaboratable = self._pe(ccu.pe_rst[k])
             m.submodules[f"pe{k}"] = elaboratable
             wiring.connect(m, ccu.pes[k], pe)
         wiring.connect(m, wiring.flipped(self.host_rx), ccu.host_rx)
         wiring.connect(m, ccu.host_tx, wiring.flipped(self.host_tx))
-        m.d.comb += self.busy.eq(ccu.busy)
+        m.d.comb += [self.busy.eq(ccu.busy), self.host_tx_last.eq(ccu.host_tx_last)]
         return m

@@ -10,7 +10,8 @@ and the expected cycles with the cycle model.
 `network_for` generates every kind of network the sweep needs: random layers at given
 weight and input densities, and the odd shapes (rows not divisible by the PE count, a
 single column, all-zero inputs, all-zero columns, runs longer than the z field, saturating
-sums, multi-layer). Everything is a function of the case's seed.
+sums, multi-layer). Everything is a function of the case's seed. A case with ``balance``
+encodes its network with balanced row positions (`eie.balance`) instead of interleaving.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from eie import format as fmt
 from eie.config import EIEConfig
 from eie.images import write_images
 
-__all__ = ["Case", "KINDS", "network_for", "fits", "regression_config", "save_cases", "load_cases",
-           "entries_in_columns", "lower_bound"]
+__all__ = ["Case", "KINDS", "network_for", "fits", "regression_config", "save_cases", "load_cases"]
 
 KINDS = ("random", "ragged_rows", "single_column", "zero_input", "zero_columns", "long_runs",
          "saturate", "multilayer", "images")
 
 
-def regression_config(n_pe: int, queue_depth: int, entries_per_word: int = 4, **changes) -> EIEConfig:
+def regression_config(n_pe: int, queue_depth: int, entries_per_word: int = 4, host_bits: int = 8,
+                      **changes) -> EIEConfig:
     """A config of the sweep: vectors up to ``max(32 * n_pe, 512)`` long, four layers of
     up to ``max(24, 10 * n_pe)`` inputs each, ``max(2048, 128 * n_pe)`` stored entries per PE.
 
@@ -44,7 +45,7 @@ def regression_config(n_pe: int, queue_depth: int, entries_per_word: int = 4, **
     base = dict(n_pe=n_pe, queue_depth=queue_depth, v_bits=4, z_bits=4,
                 entries_per_word=entries_per_word, act_bits=16, act_frac=8, weight_bits=16,
                 acc_bits=32, ptr_depth=4 * (max_in + 2), spmat_depth=-(-entries // entries_per_word),
-                act_depth=act_depth, bias_depth=4 * act_depth, max_layers=4)
+                act_depth=act_depth, bias_depth=4 * act_depth, max_layers=4, host_bits=host_bits)
     base.update(changes)
     return EIEConfig(**base)
 
@@ -72,6 +73,7 @@ class Case:
     images: str | None = None       # kind "images": an existing image folder
     inputs: str | None = None       # kind "images": .npy of fixed-point inputs
     tags: dict = field(default_factory=dict)
+    balance: bool = False           # balanced row positions instead of row i in PE i % N
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -101,7 +103,7 @@ class Case:
             images, inputs = Path(self.images).resolve(), Path(self.inputs).resolve()
         else:
             layers, x = network_for(self)
-            program = fmt.encode_network(layers, self.cfg)
+            program = fmt.encode_network(layers, self.cfg, allow_loss=True, balance=self.balance)
             images = write_images(program, folder / "images", extra={"case": self.name})
             inputs = folder / "inputs.npy"
             np.save(inputs, x)
@@ -175,29 +177,10 @@ def fits(case: Case) -> str | None:
         return None
     try:
         layers, _ = network_for(case)
-        fmt.encode_network(layers, case.cfg)
+        fmt.encode_network(layers, case.cfg, allow_loss=True, balance=case.balance)
     except fmt.FormatError as e:
         return str(e)
     return None
-
-
-def entries_in_columns(program: fmt.Program, layer: int, cols) -> np.ndarray:
-    """Per PE: stored entries (padding included) in the given columns of a layer."""
-    e = program.layers[layer]
-    cols = np.asarray(cols, dtype=np.int64)
-    out = np.zeros(program.cfg.n_pe, dtype=np.int64)
-    for k in range(program.cfg.n_pe):
-        counts = np.diff(np.asarray(e.ptr[k], np.int64))
-        out[k] = int(counts[cols].sum()) if len(cols) else 0
-    return out
-
-
-def lower_bound(program: fmt.Program, layer: int, a) -> int:
-    """DESIGN.md's bound on a layer's cycles for input ``a``: one broadcast per cycle and
-    one MAC per PE per cycle, so max(non-zero inputs, max over PEs of the entries, padding
-    included, in the columns of the non-zero inputs)."""
-    cols = np.nonzero(np.asarray(a))[0]
-    return int(max(len(cols), int(entries_in_columns(program, layer, cols).max())))
 
 
 def save_cases(records: list[dict], path: Path):

@@ -1,4 +1,4 @@
-"""Subcommands of the simulation side: `eie golden` (and the regression runner)."""
+"""Subcommands of the simulation side: `eie golden`, `eie sim` and `eie regression`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,30 @@ def register(sub):
     p.add_argument("--config", help="expected config (preset or JSON): refuse images made for another")
     p.add_argument("-o", "--output", help="write the last layer's outputs to this .npy")
     p.set_defaults(handler=run_golden_cmd)
+
+    m = sub.add_parser("sim", help="run a compressed model on the RTL (Verilator) against the golden and cycle models",
+                       description="Load an image folder into the Verilator build of its config, run every input "
+                                   "vector through the RTL, compare every output with the golden model and every "
+                                   "layer's cycles with the cycle model. Exit 0: everything matches; 1: a "
+                                   "difference (the first is printed with a command that replays it); 2: bad input.")
+    m.add_argument("images", help="image folder written by `eie compress` (holds manifest.json)")
+    m.add_argument("--inputs", required=True,
+                   help=".npy of fixed-point input vectors, shape (in_len,) or (batch, in_len)")
+    m.add_argument("--config", help="expected config (preset or JSON): refuse images made for another")
+    m.add_argument("-o", "--output", help="write the RTL's last-layer outputs to this .npy")
+    m.add_argument("--labels", help=".npy of integer class labels, one per vector: report the RTL's accuracy")
+    m.add_argument("--idle", type=float, default=0.0,
+                   help="probability of an idle cycle on the input stream (default 0)")
+    m.add_argument("--backpressure", type=float, default=0.0,
+                   help="probability that the output stream's ready is low in a cycle (default 0)")
+    m.add_argument("--load", choices=("protocol", "backdoor"), default="protocol",
+                   help="how the images reach the memories: host commands (default) or direct writes")
+    m.add_argument("--waves", action="store_true", help="write a waveform (FST; VCD without liblz4-dev)")
+    m.add_argument("--seed", type=int, default=1, help="seed of the idle/backpressure pattern (default 1)")
+    m.add_argument("--vectors", metavar="START:END", help="run only these input vectors (for replays)")
+    m.add_argument("--chunk", type=int, help="vectors per design reset and image load (default: about 20 chunks)")
+    m.add_argument("--work", help="work folder (default build/eie-sim/<config hash>)")
+    m.set_defaults(handler=run_sim_cmd)
 
     r = sub.add_parser("regression",
                        help="run the RTL regression sweep on Verilator (cocotb) against the golden and cycle models")
@@ -69,8 +93,7 @@ def run_golden_cmd(args):
         if not np.all(np.isfinite(x)):
             raise EIEError("inputs contain NaN or Inf")
         x = numerics.act_from_float(x, model.cfg)
-    outs = model.run_layers(x)
-    y = outs[-1]
+    y = model.run(x)                 # the model's order (a balanced encoding's is undone)
     batch = 1 if y.ndim == 1 else y.shape[0]
     print(f"golden model: {len(model.layers)} layers, {batch} input vector(s), config {model.cfg.hash}")
     from eie.cycle_model import network_timing
@@ -90,6 +113,49 @@ def run_golden_cmd(args):
     else:
         print(np.array2string(y, threshold=64))
     return 0
+
+
+def run_sim_cmd(args):
+    import io
+    import shutil
+
+    import numpy as np
+
+    from eie.atomic import atomic_write_bytes
+    from . import regression, runner
+    from .run_model import SimRequest, check_inputs, chunk_cases, parse_vectors, report
+
+    req = SimRequest(images=Path(args.images), inputs=Path(args.inputs), config=args.config,
+                     output=Path(args.output) if args.output else None,
+                     labels=Path(args.labels) if args.labels else None, idle=args.idle,
+                     backpressure=args.backpressure, load=args.load, waves=args.waves, seed=args.seed,
+                     vectors=parse_vectors(args.vectors), chunk=args.chunk)
+    images, x, labels = check_inputs(req)
+    reason = runner.verilator_missing()
+    if reason:
+        raise EIEError(f"cannot simulate: {reason}")
+    cfg = images.cfg
+    work = Path(args.work) if args.work else runner.BUILD_ROOT / "eie-sim" / cfg.hash
+    shutil.rmtree(work / "run", ignore_errors=True)
+    cases, size = chunk_cases(req, images, x, work / "run" / "inputs")
+    print(f"eie sim: {len(x)} vectors in {len(cases)} chunk(s) on config {cfg.hash} ({cfg.describe()}); "
+          f"Verilator build in {runner.BUILD_ROOT / 'verilator'} (made once per config)", flush=True)
+    results = regression.run_cases(cases, work / "run", waves=args.waves, progress=True, strict_cycles=True,
+                                   max_batch=4)
+    saved = [Path(c.tags["save_outputs"]) for c in cases]
+    outputs = np.concatenate([np.load(p) for p in saved]) if all(p.exists() for p in saved) else None
+    code, lines = report(req, images, results, size, labels, outputs)
+    for line in lines:
+        print(line)
+    if args.waves:
+        for p in sorted((work / "run" / "runs").glob("*/*/dump.*")):
+            print(f"waveform: {p}")
+    if req.output is not None and outputs is not None:
+        buf = io.BytesIO()
+        np.save(buf, outputs)
+        atomic_write_bytes(req.output, buf.getvalue())
+        print(f"RTL outputs written to {req.output}")
+    return code
 
 
 def run_regression_cmd(args):

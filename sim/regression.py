@@ -11,7 +11,9 @@ the simulator runs (tqdm) and a crash loses nothing already finished.
 16 at queue depths 1, 2, 8, and 64 PEs on the `eie` preset (depth 8; every depth with
 ``presets=False``); weight densities 1 % to 50 %; input densities 5 % to 100 %;
 the odd shapes; multi-layer networks; every kind both with and without random idle cycles
-and backpressure. `write_summary` leaves ``summary.md`` and ``summary.json`` in the output
+and backpressure; balanced encodings (`eie.balance`) of the shapes where balancing changes
+the most (ragged rows, multi-layer, long runs); and `WIDTH_CONFIGS`, entry and word widths
+other than EIE's (run lengths of 3, 5, 6 and 8 bits, 7- to 12-bit entries, 28- to 80-bit words). `write_summary` leaves ``summary.md`` and ``summary.json`` in the output
 folder. `lenet_cases` adds the compressed LeNet-300-100 on the MNIST test split.
 
 Replay one case exactly (same generated network, same cycle pattern), with a waveform:
@@ -35,7 +37,8 @@ from eie.config import PRESETS, EIEConfig
 from .cases import Case, fits, regression_config
 
 __all__ = ["run_cases", "full_sweep", "quick_sweep", "write_summary", "summarise", "TB_MODULE",
-           "SWEEP_PES", "SWEEP_DEPTHS", "PRESET_PES", "WEIGHT_DENSITIES", "INPUT_DENSITIES"]
+           "SWEEP_PES", "SWEEP_DEPTHS", "PRESET_PES", "WEIGHT_DENSITIES", "INPUT_DENSITIES",
+           "WIDTH_CONFIGS", "BALANCED_KINDS"]
 
 TB_MODULE = "sim.tb.test_top"
 
@@ -49,6 +52,12 @@ WEIGHT_DENSITIES = (0.01, 0.05, 0.1, 0.25, 0.5)
 INPUT_DENSITIES = (0.05, 0.25, 0.5, 1.0)
 ODD_KINDS = ("ragged_rows", "single_column", "zero_input", "zero_columns", "long_runs",
              "saturate", "multilayer")
+# Balanced twins of these shapes run on every config: ragged rows leave slots no row takes,
+# multi-layer chains positions through the act files, long runs pad.
+BALANCED_KINDS = ("ragged_rows", "multilayer", "long_runs")
+# (n_pe, queue_depth, entries_per_word, z_bits): entries and words of other widths than
+# EIE's 8 and 64 bits (72 bits: two 36-bit block RAMs).
+WIDTH_CONFIGS = ((4, 8, 8, 5), (16, 1, 4, 8), (2, 2, 4, 3), (8, 8, 8, 6))
 STRESS = (0.3, 0.3)                 # (idle, backpressure) of stressed cases
 BACKDOOR_ENTRIES = 20000            # cases with more stored entries load through the backdoor
 
@@ -70,6 +79,13 @@ def _epw_for(n_pe: int, depth: int) -> int:
     return (8, 4, 2, 1)[i % 4]
 
 
+def _host_bits_for(n_pe: int, depth: int) -> int:
+    """Half the sweep's configs have the UART's 8-bit host port, half an SoC's 32 bits; the
+    choice follows the word packing and the queue depth, so each width meets every PE count
+    below 64, every depth and every packing (and the quick sweep has both)."""
+    return (8, 32)[(_epw_for(n_pe, depth).bit_length() + (depth > 1)) % 2]
+
+
 def sweep_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True) -> list[EIEConfig]:
     """The sweep's configs: every PE count at every queue depth, except that PE counts in
     `PRESET_PES` run on their preset alone when ``presets`` is true."""
@@ -78,14 +94,23 @@ def sweep_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True) -> l
         if presets and n in PRESET_PES:
             out.append(PRESETS[PRESET_PES[n]])
         else:
-            out += [regression_config(n, d, entries_per_word=_epw_for(n, d)) for d in depths]
-    return out
+            out += [regression_config(n, d, entries_per_word=_epw_for(n, d), host_bits=_host_bits_for(n, d))
+                    for d in depths]
+    return out + width_configs(pes, depths)
+
+
+def width_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS) -> list[EIEConfig]:
+    """`WIDTH_CONFIGS` whose PE count and queue depth are swept (8-bit host port)."""
+    return [regression_config(n, d, entries_per_word=w, z_bits=z) for n, d, w, z in WIDTH_CONFIGS
+            if n in pes and d in depths]
 
 
 def cases_for_config(cfg: EIEConfig, seed: int, full_grid: bool = True) -> list[Case]:
     """The sweep's cases on one config: the density grid, then every odd shape clean and stressed."""
-    rng = np.random.default_rng([seed, cfg.n_pe, cfg.queue_depth])
-    tag = f"pe{cfg.n_pe}-q{cfg.queue_depth}-w{cfg.entries_per_word}"
+    # EIE's 4-bit run lengths draw as they always did (a replay seed keeps its case).
+    rng = np.random.default_rng([seed, cfg.n_pe, cfg.queue_depth] + ([cfg.z_bits] if cfg.z_bits != 4 else []))
+    tag = f"pe{cfg.n_pe}-q{cfg.queue_depth}-w{cfg.entries_per_word}" + \
+        (f"-z{cfg.z_bits}" if cfg.z_bits != 4 else "")
     out: list[Case] = []
     k = 0
 
@@ -127,6 +152,11 @@ def cases_for_config(cfg: EIEConfig, seed: int, full_grid: bool = True) -> list[
                 stressed=stressed, **odd[kind])
             if kind == "multilayer":
                 out[-1].tags["multilayer"] = True
+    for i, kind in enumerate(BALANCED_KINDS):
+        add(f"{kind}-balanced", kind=kind if kind != "multilayer" else "random", n_vectors=2,
+            stressed=(i + cfg.n_pe) % 2 == 1, balance=True, **odd[kind])
+        if kind == "multilayer":
+            out[-1].tags["multilayer"] = True
     for c in out:
         if fits(c) is not None:
             raise ValueError(f"sweep case {c.name} does not fit its config: {fits(c)}")
@@ -304,7 +334,8 @@ def _error_record(case: Case, message: str, status: str = "error") -> dict:
     d = case.to_dict()
     return {"name": case.name, "status": status, "error": message, "config_hash": case.cfg.hash,
             "n_pe": case.cfg.n_pe, "queue_depth": case.cfg.queue_depth,
-            "entries_per_word": case.cfg.entries_per_word, "kind": case.kind, "shape": d["shape"],
+            "entries_per_word": case.cfg.entries_per_word, "z_bits": case.cfg.z_bits,
+            "balance": case.balance, "kind": case.kind, "shape": d["shape"],
             "weight_density": case.weight_density, "input_density": case.input_density,
             "load": case.load, "idle": case.idle, "backpressure": case.backpressure,
             "seed": case.seed, "vectors": 0, "values_checked": 0, "mismatches": None,
@@ -324,7 +355,8 @@ def summarise(results: list[dict]) -> dict:
     ratios = [l["rtl"] / l["bound"] for l in layer_rows if l.get("bound")]
     per_cfg = defaultdict(lambda: {"cases": 0, "pass": 0})
     for r in results:
-        key = f"{r['n_pe']} PE, q{r['queue_depth']}, {r['entries_per_word']}/word"
+        key = f"{r['n_pe']} PE, q{r['queue_depth']}, {r['entries_per_word']}/word" + \
+            (f", z{r['z_bits']}" if r.get("z_bits", 4) != 4 else "")
         per_cfg[key]["cases"] += 1
         per_cfg[key]["pass"] += r["status"] == "pass"
     return {
@@ -347,6 +379,8 @@ def summarise(results: list[dict]) -> dict:
             "max": float(np.max(ratios)) if ratios else None,
         },
         "per_config": dict(per_cfg),
+        "balanced": {"cases": sum(bool(r.get("balance")) for r in results),
+                     "passed": sum(bool(r.get("balance")) and r["status"] == "pass" for r in results)},
     }
 
 
@@ -370,6 +404,8 @@ def write_summary(results: list[dict], out: Path, title: str = "RTL regression",
              + f"; {s['vectors']} input vectors, {s['values_checked']} output values checked bit for bit.", "",
              f"Cycle check ({ce['checked']} layer runs): {ce['exact']} exact, max |RTL - model| = "
              f"{ce['max_abs']} cycles, mean |error| = {ce['mean_abs']:.3g}, max relative {ce['max_rel']:.3g}."]
+    if s["balanced"]["cases"]:
+        lines.append(f"Balanced encodings: {s['balanced']['passed']} of {s['balanced']['cases']} cases passed.")
     if s["rtl_over_bound"]["mean"] is not None:
         lines.append(f"RTL cycles / lower bound: mean {s['rtl_over_bound']['mean']:.3f}, "
                      f"max {s['rtl_over_bound']['max']:.3f}.")

@@ -145,7 +145,7 @@ def test_bad_model(tmp_path, capsys, case, build, suffix, error, fragments):
 @pytest.mark.parametrize("name,content,fragment", [
     ("garbage.pt", b"this is not a torch file", "cannot read model file"),
     ("garbage.npz", b"PK\x03\x04 not really a zip", "cannot read model file"),
-    ("model.onnx", b"whatever", "unknown kind '.onnx'"),
+    ("model.tflite", b"whatever", "unknown kind '.tflite'"),
     ("missing.pt", None, "does not exist"),
 ])
 def test_unreadable(tmp_path, capsys, name, content, fragment):
@@ -204,7 +204,7 @@ def test_data_mismatch_and_no_data(tmp_path, capsys):
     assert main(["compress", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "no built-in dataset has that many" in capsys.readouterr().err
     assert main(["compress", str(path), "--data", "digits", "--out", str(tmp_path / "o"), "--quiet"]) == 2
-    assert "dataset digits has 64 features per image but layer 'fc1' expects 20 inputs" in capsys.readouterr().err
+    assert "data digits has 64 features per sample but layer 'fc1' expects 20 inputs" in capsys.readouterr().err
     assert no_leftovers(tmp_path, "o")
 
 
@@ -216,3 +216,12 @@ def test_refuses_to_replace_foreign_folder(tmp_path, capsys):
     assert main(["compress", str(path), "--one-shot", "--config", "tiny", "--out", str(foreign), "--quiet"]) == 2
     assert "is not an earlier" in capsys.readouterr().err
     assert (foreign / "thesis.tex").read_text() == "keep me"
+
+
+def test_paper_densities_only_for_lenet(tmp_path, capsys):
+    path = write(tmp_path / "m.npz", mlp_state((64, 32, 10)))
+    assert main(["compress", str(path), "--density", "paper", "--config", "tiny", "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 2
+    assert "the paper's densities are known for LeNet-300-100 (784-300-100-10), not for 64-32-10" in \
+        capsys.readouterr().err
+    assert no_leftovers(tmp_path, "o")

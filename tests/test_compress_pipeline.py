@@ -37,7 +37,8 @@ def dense_model(digits, tmp_path_factory):
 @pytest.fixture(scope="module")
 def compressed(dense_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
-    assert main(["compress", str(dense_model), "--config", "tiny", "--out", str(out)] + QUICK) == 0
+    assert main(["compress", str(dense_model), "--config", "tiny", "--out", str(out), "--density", "30%,50%"]
+                + QUICK) == 0
     return out
 
 
@@ -71,7 +72,10 @@ def test_report_figures(compressed):
     assert t["kept_pct"] == pytest.approx(100 * (round(0.3 * 2048) + round(0.5 * 320)) / 2368)
     assert t["ratio_pqh"] > t["ratio_pq"] > t["ratio_pruned"] > 1
     assert t["bits_pqh"] == sum(l["bits_pqh"] for l in rep["layers"])
-    assert rep["config"]["hash"] == TINY.hash and rep["mode"] == "full" and not rep["warnings"]
+    assert rep["config"]["hash"] == TINY.hash and rep["mode"] == "full"
+    # The quick schedule may miss the 0.5-point budget; that is the only warning allowed, with its figures.
+    assert all(w.startswith("the result misses the accuracy budget") and "95.28 %" in w for w in rep["warnings"])
+    assert rep["density_source"] == "given" and rep["selection"] is None
     for l in rep["layers"]:
         assert l["codebook"][0] == 0.0 and len(l["codebook"]) == 16
 
@@ -90,7 +94,8 @@ def test_one_shot_warns(dense_model, tmp_path, capsys):
     assert "eie: warning: one-shot mode" in captured.err
     assert "fixed-point accuracy:       n/a" in captured.out
     rep = json.loads((out / "report.json").read_text())
-    assert rep["mode"] == "one-shot" and rep["warnings"] == [ONE_SHOT_WARNING] and rep["accuracy"] == {}
+    assert rep["mode"] == "one-shot" and rep["warnings"][0] == ONE_SHOT_WARNING and rep["accuracy"] == {}
+    assert "no data: activation ranges were not calibrated" in rep["warnings"][1]
     assert "**Warning:** one-shot mode" in (out / "report.md").read_text()
 
 
@@ -127,3 +132,22 @@ def test_demo_command_quick(tmp_path, capsys):
     rep = json.loads((out / "report.json").read_text())
     assert rep["layers"][0]["shape"] == [300, 784] and (out / "dense.pt").is_file()
     assert read_images(out / "images", PRESETS["ice40"]).n_layers == 3
+
+
+def test_codebook_bits_per_layer(dense_model, tmp_path, capsys):
+    out = tmp_path / "bits"
+    assert main(["compress", str(dense_model), "--config", "tiny", "--out", str(out), "--density", "30%,50%",
+                 "--codebook-bits", "3,4"] + QUICK) == 0
+    rep = json.loads((out / "report.json").read_text())
+    fc1, fc2 = rep["layers"]
+    assert fc1["weight_bits_pq"] == 3 and fc2["weight_bits_pq"] == 4
+    # fc1 uses 7 shared values: indices 0..7 in the config's 4-bit images, the rest of its codebook unused.
+    saved = np.load(out / "compressed.npz")
+    assert saved["fc1.indices"].max() <= 7 and len(np.unique(saved["fc1.indices"])) == 8
+    assert np.all(saved["fc1.codebook"][8:] == 0)
+    program = read_images(out / "images", TINY).program()
+    assert np.array_equal(fmt.decode_layer(program.layers[0], TINY.n_pe), saved["fc1.indices"])
+    assert main(["compress", str(dense_model), "--config", "tiny", "--out", str(tmp_path / "bad"),
+                 "--codebook-bits", "5"] + QUICK) == 2
+    assert "codebook bits must be whole numbers 1 .. 4" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

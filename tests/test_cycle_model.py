@@ -102,3 +102,25 @@ def test_cycle_model_class_two_layers():
     per_layer = model.layer_cycles(x)
     assert len(per_layer) == 2
     assert model.run(np.stack([x, x])).total_cycles.tolist() == [sum(per_layer)] * 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_batch_equals_one_config_at_a_time(seed):
+    """`batch_timing` runs configs side by side (what `eie explore` does); each config's
+    timing must be exactly its own `layer_timing` (cycles, stalls, busy counts)."""
+    from eie.cycle_model import batch_timing
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    a, b = int(rng.integers(1, 80)), int(rng.integers(1, 80))
+    idx = np.where(rng.random((b, a)) < rng.random(), rng.integers(1, 16, (b, a)), 0)
+    x = np.where(rng.random(a) < rng.random(), 5, 0)
+    cfgs = [TINY.replace(n_pe=int(rng.integers(1, 9)), queue_depth=int(rng.integers(1, 17)),
+                         z_bits=int(rng.integers(1, 6)), act_depth=80, ptr_depth=512, spmat_depth=4096)
+            for _ in range(5)]
+    layers = [layer(c, idx) for c in cfgs]
+    counts = [np.stack([np.diff(p) for p in e.ptr]) for e in layers]
+    got = batch_timing(counts, [x] * 5, [c.n_pe for c in cfgs], [c.queue_depth for c in cfgs], [b] * 5)
+    for c, e, t in zip(cfgs, layers, got):
+        want = layer_timing(c, e, x)
+        assert (t.cycles, t.bound, t.drain, t.scan_end) == (want.cycles, want.bound, want.drain, want.scan_end)
+        assert np.array_equal(t.stall, want.stall) and np.array_equal(t.busy, want.busy)

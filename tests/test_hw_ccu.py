@@ -1,10 +1,12 @@
 """CCU host protocol in Amaranth's simulator: every malformed command gets its documented
 error (host.protocol.expected_status) with the body consumed, and the next command still
-works; every memory reads back what was written; NOPs, broadcast writes, STATUS, INFO."""
+works; every memory reads back what was written; NOPs, broadcast writes, STATUS, INFO; with
+the 8-bit and the 32-bit host port (the transport checks tlast on every beat)."""
 
 import os
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from eie.config import PRESETS
@@ -62,8 +64,9 @@ def malformed(cfg):
     return cmds
 
 
-def test_malformed_commands_and_recovery():
-    cfg = CFG
+@pytest.mark.parametrize("host_bits", [8, 32])
+def test_malformed_commands_and_recovery(host_bits):
+    cfg = CFG.replace(host_bits=host_bits)
     cmds = malformed(cfg)
     dut = EIETop(cfg)
     seen = []
@@ -77,7 +80,7 @@ def test_malformed_commands_and_recovery():
             resp = await drv.command(cmd)
             seen.append((name, resp.status, want))
             assert (resp.status, resp.op, resp.body) == (want, cmd[0], b""), name
-            await tr.send(proto.cmd_nop() * 3)       # NOPs: no response
+            await drv.send_command(proto.cmd_nop() * 3)   # NOPs: no response
             info = await drv.check_info()            # the stream is still in step
             assert info.n_pe == cfg.n_pe
 
@@ -89,8 +92,9 @@ def test_malformed_commands_and_recovery():
     assert {int(s) for _, s, _ in seen} == {int(s) for s in Status if s != Status.OK}
 
 
-def test_memories_read_back():
-    cfg = CFG
+@pytest.mark.parametrize("host_bits", [8, 32])
+def test_memories_read_back(host_bits):
+    cfg = CFG.replace(host_bits=host_bits)
     seed = 31
     print("seed", seed)
     rng = np.random.default_rng(seed)

@@ -180,7 +180,6 @@ def test_pe_back_to_back_same_row(n_pe):
 
 @BUILDS
 def test_pe_saturation_and_relu_off(n_pe):
-    rng = np.random.default_rng(11)
     cfg = base(n_pe)
     idx = np.zeros((8, 12), dtype=np.int64)
     idx[0, :] = 15                                  # large positive weight: saturates high

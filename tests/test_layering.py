@@ -45,6 +45,14 @@ def test_no_upward_imports():
     assert not bad, "\n".join(bad)
 
 
+def test_explore_reads_only_eie():
+    """sim/explore/ is the cycle-model side of sim/: it must run without hw, host or compress."""
+    bad = [f"{path.relative_to(REPO)}:{line}: imports {name}"
+           for path in _sources("sim/explore") for line, name in _imports(path)
+           if name.split(".")[0] in ALLOWED and not name.startswith(("eie", "sim.explore"))]
+    assert not bad, "\n".join(bad)
+
+
 def test_no_private_names_across_packages():
     bad = []
     for path in _sources(*ALLOWED, "tests"):

@@ -10,7 +10,7 @@ import pytest
 from eie import format as fmt
 from eie.config import PRESETS
 from sim import regression
-from sim.cases import Case, network_for, fits, lower_bound, regression_config
+from sim.cases import network_for, fits, regression_config
 from eie.golden import GoldenModel
 from sim.tb.scoreboard import Scoreboard
 
@@ -57,6 +57,20 @@ def test_every_sweep_case_fits(sweep):
         assert fits(c) is None, c.name
 
 
+def test_sweep_has_other_widths_and_balanced_cases(sweep):
+    cfgs = {c.cfg for c in sweep}
+    assert {c.z_bits for c in cfgs} == {3, 4, 5, 6, 8}
+    assert {c.entry_bits for c in cfgs} >= {7, 8, 9, 10, 12}
+    assert {c.word_bits for c in cfgs} >= {28, 64, 72, 80}
+    for h in {c.cfg.hash for c in sweep}:       # balanced twins on every config
+        names = {c.name.split("/")[1] for c in sweep if c.cfg.hash == h and c.balance}
+        assert names == {f"{k}-balanced" for k in regression.BALANCED_KINDS}, h
+    ragged = [c for c in sweep if c.balance and "ragged_rows" in c.name and c.cfg.n_pe > 1]
+    assert ragged and all(c.shape[-1] % c.cfg.n_pe for c in ragged)
+    quick = regression.quick_sweep(1)
+    assert any(c.balance for c in quick) and {c.cfg.z_bits for c in quick} >= {4, 5, 8}
+
+
 def test_multilayer_uses_four_layers(sweep):
     multi = [c for c in sweep if c.tags.get("multilayer")]
     assert multi and all(len(c.shape) == 5 for c in multi)
@@ -85,17 +99,6 @@ def test_odd_shapes_are_what_they_claim(n_pe):
     first = g.layers[0]
     exact = first.acc_init[None, :] + (first.weights @ x.T).T
     assert np.any(first.accumulate(x, cfg) != exact)
-
-
-def test_lower_bound_matches_cycle_model():
-    from eie import cycle_model
-
-    cfg = PRESETS["tiny"]
-    case = Case(name="b", cfg=cfg, shape=[37, 29], weight_density=0.3, input_density=0.4, seed=5)
-    layers, x = network_for(case)
-    prog = fmt.encode_network(layers, cfg)
-    for v in x:
-        assert lower_bound(prog, 0, v) == cycle_model.lower_bound(cfg, prog.layers[0], v)
 
 
 def test_scoreboard_fails_on_missing_extra_and_different():

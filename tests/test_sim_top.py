@@ -1,8 +1,9 @@
 """The EIE top on Verilator (cocotb) against the golden model and the cycle model.
 
-Fast tests (`make test`) use the ``tiny`` preset (4 PEs) and one degenerate config (1 PE,
-queue depth 1, one entry per word): the paper's Fig. 2-3 example, random networks, every
-odd shape, both load paths and random initial state; every stream test runs with and
+Fast tests (`make test`) use the ``tiny`` preset (4 PEs; with its 8-bit host port and with a
+32-bit one) and one degenerate config (1 PE, queue depth 1, one entry per word, a 16-bit
+host port): the paper's Fig. 2-3 example, random networks, every odd shape, both load paths
+and random initial state; every stream test runs with and
 without random idle cycles and backpressure. The slow ones (`make regression`) run a quick
 sweep over PE counts, a benchmark-sized layer on the 64-PE ``eie`` preset and LeNet-300-100.
 
@@ -28,7 +29,9 @@ pytestmark = [pytest.mark.verilator,
               pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 TINY = PRESETS["tiny"]
-DEGENERATE = regression_config(1, 1, entries_per_word=1)
+# The 32-bit host port of an SoC (AXI4-Stream DMA); the degenerate config runs 16 bits.
+TINY32 = TINY.replace(host_bits=32)
+DEGENERATE = regression_config(1, 1, entries_per_word=1, host_bits=16)
 STRESS = {"clean": (0.0, 0.0), "stress": (0.3, 0.3)}
 OUT = runner.BUILD_ROOT / "tests"
 
@@ -125,6 +128,57 @@ def test_odd_shapes(stress):
                       weight_density=0.25, input_density=0.5, n_vectors=2, seed=seed + 99,
                       idle=idle, backpressure=bp))
     run(cases, f"odd-{stress}")
+
+
+@pytest.mark.parametrize("stress", STRESS, ids=list(STRESS))
+def test_balanced_encodings(stress):
+    """Rows placed by eie.balance (image format version 2): the model-order outputs the driver
+    returns, the device's whole act file (slots no row takes included) and every cycle count
+    must match, through the protocol and the backdoor, layer after layer."""
+    seed = seed_for(25)
+    print(f"seed={seed}")
+    idle, bp = STRESS[stress]
+    cases = [Case(name=f"balanced-{kind}/{stress}", cfg=TINY, kind=kind, n_vectors=2, seed=seed + i,
+                  idle=idle, backpressure=bp, balance=True, **ODD[kind])
+             for i, kind in enumerate(("ragged_rows", "long_runs", "saturate"))]
+    cases.append(Case(name=f"balanced-multilayer/{stress}", cfg=TINY, shape=[33, 27, 41, 18, 11],
+                      weight_density=0.25, input_density=0.5, n_vectors=2, seed=seed + 9,
+                      idle=idle, backpressure=bp, balance=True))
+    cases.append(Case(name=f"balanced-backdoor/{stress}", cfg=TINY, shape=[37, 30, 13], weight_density=0.3,
+                      input_density=0.5, n_vectors=2, seed=seed + 10, load="backdoor", balance=True,
+                      idle=idle, backpressure=bp))
+    run(cases, f"balanced-{stress}")
+
+
+def test_wide_entries():
+    """5-bit run lengths: 9-bit entries, eight to a 72-bit word (two 36-bit block RAMs), and
+    runs up to 31 zeros without padding; balanced and plain, through the protocol."""
+    seed = seed_for(27)
+    print(f"seed={seed}")
+    cfg = regression_config(2, 2, entries_per_word=8, z_bits=5)
+    assert (cfg.entry_bits, cfg.word_bits) == (9, 72)
+    cases = [Case(name=f"z5-{kind}{'-balanced' if bal else ''}", cfg=cfg, kind=kind, n_vectors=2,
+                  seed=seed + i, balance=bal, **kw)
+             for i, (kind, kw, bal) in enumerate([
+                 ("long_runs", dict(shape=[20, 130], weight_density=0.02, input_density=0.8), False),
+                 ("long_runs", dict(shape=[20, 130], weight_density=0.02, input_density=0.8), True),
+                 ("random", dict(shape=[24, 19, 7], weight_density=0.3, input_density=0.5), True)])]
+    run(cases, "wide-entries")
+
+
+@pytest.mark.parametrize("stress", STRESS, ids=list(STRESS))
+def test_wide_host_port(stress):
+    """The 32-bit host port: random networks, odd shapes and both load paths, every reply beat
+    checked for its tlast (the transport's framing check)."""
+    seed = seed_for(70)
+    print(f"seed={seed}")
+    idle, bp = STRESS[stress]
+    cases = [Case(name=f"w32-{kind}/{stress}", cfg=TINY32, kind=kind, n_vectors=2, seed=seed + i,
+                  idle=idle, backpressure=bp, **kw) for i, (kind, kw) in enumerate(ODD.items())]
+    cases += [Case(name=f"w32-multilayer-{load}/{stress}", cfg=TINY32, shape=[33, 27, 40, 11],
+                   weight_density=0.25, input_density=0.5, n_vectors=2, seed=seed + 50, load=load,
+                   idle=idle, backpressure=bp) for load in ("protocol", "backdoor")]
+    run(cases, f"wide-{stress}")
 
 
 def test_saturation_really_saturates():

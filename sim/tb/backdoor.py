@@ -20,10 +20,17 @@ a fresh start, or random with ``+verilator+rand+reset+2``).
 
 from __future__ import annotations
 
+import gc
 
 from eie.images import Images
 
-__all__ = ["load_images", "memory_handles", "read_back"]
+__all__ = ["PE_MEMORIES", "TOP_MEMORIES", "load_images", "memory_handles", "read_back"]
+
+# The memories written and read here, by their paths below ``pe<k>`` and below the top: the
+# Verilator builds make exactly these (and the ports) public (`sim.runner.design_control`).
+PE_MEMORIES = {"ptr_even": "ptr_read.ptr_even", "ptr_odd": "ptr_read.ptr_odd",
+               "spmat": "spmat_read.spmat", "bias": "arith.bias", "codebook": "arith.codebook"}
+TOP_MEMORIES = {"layers": "ccu.layers"}
 
 
 def _child(handle, path: str):
@@ -35,23 +42,31 @@ def _child(handle, path: str):
 def memory_handles(dut, n_pe: int) -> dict:
     """cocotb handles of every backdoor memory: ``{"ptr_even": [per PE], ..., "layers": h}``."""
     pe = [_child(dut, f"pe{k}") for k in range(n_pe)]
-    return {
-        "ptr_even": [_child(p, "ptr_read.ptr_even") for p in pe],
-        "ptr_odd": [_child(p, "ptr_read.ptr_odd") for p in pe],
-        "spmat": [_child(p, "spmat_read.spmat") for p in pe],
-        "bias": [_child(p, "arith.bias") for p in pe],
-        "codebook": [_child(p, "arith.codebook") for p in pe],
-        "layers": _child(dut, "ccu.layers"),
-    }
+    handles = {key: [_child(p, path) for p in pe] for key, path in PE_MEMORIES.items()}
+    handles.update({key: _child(dut, path) for key, path in TOP_MEMORIES.items()})
+    return handles
 
 
 def _write(mem, words, base: int = 0):
+    # Immediate: written at once, not queued for the next read-write phase (the testbench
+    # waits a cycle before using the memories anyway); a few seconds on a big model. (cocotb
+    # is imported here: sim.runner reads this module's names outside a simulator.)
+    from cocotb.handle import Immediate
+
     for i, w in enumerate(words):
-        mem[base + i].value = int(w)
+        mem[base + i].value = Immediate(int(w))
 
 
 def load_images(dut, images: Images) -> int:
     """Write every used word of ``images`` into the design; returns the words written."""
+    gc.disable()              # millions of short-lived handles and values: no collections
+    try:
+        return _load(dut, images)
+    finally:
+        gc.enable()
+
+
+def _load(dut, images: Images) -> int:
     cfg = images.cfg
     h = memory_handles(dut, cfg.n_pe)
     n = 0

@@ -33,6 +33,8 @@ class Scoreboard:
         self.items = 0
         self.values = 0
         self.max_errors = max_errors
+        # The first differing value: {"tag", "index", "got", "expected"} (None: none yet).
+        self.first_difference: dict | None = None
 
     def expect(self, tag: str, values):
         self.expected.append((tag, np.asarray(values, dtype=np.int64).reshape(-1)))
@@ -54,6 +56,9 @@ class Scoreboard:
             n = min(len(got), len(exp))
             got, exp = got[:n], exp[:n]
         bad = np.nonzero(got != exp)[0]
+        if len(bad) and self.first_difference is None:
+            i = int(bad[0])
+            self.first_difference = {"tag": tag, "index": i, "got": int(got[i]), "expected": int(exp[i])}
         if len(bad):
             show = ", ".join(f"[{i}] got {got[i]} expected {exp[i]}" for i in bad[:6])
             self._error(f"{tag}: {len(bad)} of {len(exp)} values differ: {show}"

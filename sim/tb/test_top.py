@@ -36,8 +36,8 @@ from cocotb.triggers import ClockCycles
 from eie.config import EIEConfig
 from eie.images import read_images
 from eie.golden import GoldenModel
-from sim.cocotb_transport import CocotbTransport, TransportTimeout
-from sim.cases import entries_in_columns, lower_bound
+from sim.cocotb_transport import CocotbTransport, FramingError, TransportTimeout, stream_ports
+from eie.cycle_model import column_entries, lower_bound
 from sim.tb.scoreboard import Scoreboard
 
 CLOCK_NS = 10
@@ -63,7 +63,10 @@ class TB:
     def __init__(self, dut, cfg: EIEConfig):
         self.dut, self.cfg = dut, cfg
         self.log = dut._log
-        Clock(dut.clk, CLOCK_NS, unit="ns").start()
+        # The clock toggles inside the simulator (a GPI clock), not in a Python coroutine:
+        # Python runs only while the testbench has something to do. ``EIE_CLOCK_IMPL=py``
+        # brings the coroutine back (bench.verilator_steps measures the difference).
+        Clock(dut.clk, CLOCK_NS, unit="ns", impl=os.environ.get("EIE_CLOCK_IMPL", "gpi")).start()
         self.transport: CocotbTransport | None = None
         self.driver = None
 
@@ -73,8 +76,9 @@ class TB:
         if self.transport is not None:
             self.transport.stop()
         self.dut.rst.value = 1
-        self.dut.host_rx__valid.value = 0
-        self.dut.host_tx__ready.value = 0
+        ports = stream_ports(self.dut)
+        ports["rx_valid"].value = 0
+        ports["tx_ready"].value = 0
         await ClockCycles(self.dut.clk, 4)
         self.dut.rst.value = 0
         self.transport = CocotbTransport(self.dut, self.dut.clk, idle=idle, backpressure=backpressure,
@@ -87,6 +91,7 @@ class TB:
             from sim.tb.backdoor import load_images
             await self.driver.wait_ready()
             load_images(self.dut, images)
+            self.driver.loaded(images)
             await ClockCycles(self.dut.clk, 2)
         else:
             await self.driver.load(images)
@@ -104,7 +109,8 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
     result = {k: rec[k] for k in ("name", "kind", "shape", "weight_density", "input_density", "load",
                                   "idle", "backpressure", "seed", "tags")}
     result.update(config_hash=cfg.hash, n_pe=cfg.n_pe, queue_depth=cfg.queue_depth,
-                  entries_per_word=cfg.entries_per_word, status="error", error=None, vectors=0,
+                  entries_per_word=cfg.entries_per_word, z_bits=cfg.z_bits,
+                  balance=bool(rec.get("balance")), status="error", error=None, vectors=0,
                   values_checked=0, mismatches=None, layers=[])
     sb = Scoreboard(log)
     try:
@@ -133,22 +139,29 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
             ins = [np.asarray(x)] + acts[:-1]                 # every layer's inputs
             timing = model.timing(x) if model is not None else None
             predicted = [t.cycles for t in timing] if timing else [None] * n_layers
-            bound = [lower_bound(program, l, ins[l]) for l in range(n_layers)]
+            bound = [lower_bound(cfg, program.layers[l], ins[l]) for l in range(n_layers)]
             tb.transport.timeout_cycles = 100_000 + 20 * int(sum(p or 0 for p in predicted)
                                                              + sum(bound) + len(x) * 4)
-            # The scoreboard's expectations, in the order the monitor will deliver them.
-            sb.expect(f"v{v}/out", acts[-1])
+            # The scoreboard's expectations, in the order the monitor will deliver them: the
+            # model's outputs in its order (a balanced encoding's positions undone by the
+            # driver), the device's whole last act file when they differ, the layer before.
+            sb.expect(f"v{v}/out", golden.run(x))
+            if golden.output_positions is not None:
+                sb.expect(f"v{v}/out_device", acts[-1])
             if n_layers >= 2:
                 sb.expect(f"v{v}/hidden{n_layers - 2}", acts[-2])
             await drv.write_input(x)
-            t_run = time.monotonic()
+            t_run, cpu_run = time.monotonic(), time.process_time()
             c_run = tb.cycle
             run_cycles = await drv.run(n_layers)
             result["run_seconds"] = result.get("run_seconds", 0.0) + time.monotonic() - t_run
+            result["run_cpu_seconds"] = result.get("run_cpu_seconds", 0.0) + time.process_time() - cpu_run
             result["run_sim_cycles"] = result.get("run_sim_cycles", 0) + tb.cycle - c_run
-            y = await drv.read_output(program.layers[-1].out_len)
+            y = await drv.read_result(golden.out_len)
             rtl_outputs.append(np.asarray(y, np.int64))
             sb.observe(f"v{v}/out", y)
+            if golden.output_positions is not None:
+                sb.observe(f"v{v}/out_device", await drv.read_output(program.layers[-1].out_len))
             if n_layers >= 2:
                 sb.observe(f"v{v}/hidden{n_layers - 2}",
                            await drv.read_act_file((n_layers - 1) % 2, program.layers[-2].out_len))
@@ -168,7 +181,8 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
             nnz = sum(int(np.count_nonzero(a)) for a in ins)
             sb.check(int(ctr.broadcasts) == nnz,
                      f"v{v}: {ctr.broadcasts} broadcasts, {nnz} non-zero inputs over the layers")
-            busy = sum(entries_in_columns(program, l, np.nonzero(ins[l])[0]) for l in range(n_layers))
+            busy = sum(column_entries(program.layers[l], np.flatnonzero(ins[l])).sum(axis=1)
+                       for l in range(n_layers))
             bad = [k for k in range(cfg.n_pe) if int(ctr.busy[k]) != int(busy[k])]
             sb.check(not bad, f"v{v}: busy counters differ from the entries issued in PE(s) {bad[:8]}: "
                               + ", ".join(f"PE {k} {ctr.busy[k]} vs {busy[k]}" for k in bad[:4]))
@@ -186,6 +200,7 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
         sb.finish()
         result["values_checked"] = sb.values
         result["mismatches"] = len(sb.errors)
+        result["first_difference"] = sb.first_difference
         if sb.passed:
             result["status"] = "pass"
         else:
@@ -198,9 +213,10 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
     except Exception as e:
         log.error(traceback.format_exc())
         sb.finish()
-        # A response that never comes is missing data (a failure of the design); anything
-        # else is an error of the run (bad case, testbench exception).
-        result["status"] = "fail" if isinstance(e, TransportTimeout) else "error"
+        # A response that never comes is missing data and a wrong tlast a framing error (both
+        # failures of the design); anything else is an error of the run (bad case, testbench
+        # exception).
+        result["status"] = "fail" if isinstance(e, (TransportTimeout, FramingError)) else "error"
         result["error"] = "; ".join([f"{type(e).__name__}: {e}"] + sb.errors[:2])
         result["values_checked"] = sb.values
         result["mismatches"] = len(sb.errors) + 1

@@ -1,0 +1,102 @@
+"""The Python API: compress a PyTorch model with your own data, as ``eie compress`` does.
+
+    from compress.api import compress
+    result = compress(model, train=(x_train, y_train), test=(x_test, y_test), out="out/mine")
+
+``model`` is an ``nn.Sequential`` of supported layers (`compress.torch_model`), a
+`compress.models.MLP`, a state_dict (a mapping of ``<name>.weight``/``<name>.bias``
+tensors or arrays, layers in forward order with ReLU between them), or a model file path
+(.pt, .npz, .onnx). ``train``, ``test`` and the optional ``val`` are each an ``(x, y)``
+pair of tensors or arrays, or an iterable of ``(x, y)`` batches such as a ``DataLoader``
+(read once, into memory). They are checked like a data file (`compress.datafile`).
+Without ``densities`` they are chosen automatically within ``max_drop`` points.
+
+Returns the `CompressResult`; with ``out`` it also writes the same folder as the CLI
+(images, report, plots; ``result.report`` is the report dict). Errors are `EIEError`s
+with the same messages as the CLI's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from eie.config import EIEConfig, get_config
+
+from .datafile import dataset_from_arrays
+from .loader import layers_from_state, load_network
+from .pipeline import CompressOptions, CompressResult, check_out_dir, compress_layers, write_outputs
+
+__all__ = ["compress", "model_layers", "split_arrays"]
+
+
+def _numpy(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+def split_arrays(split, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` arrays of one split given as a pair or as an iterable of batches."""
+    if isinstance(split, (tuple, list)) and len(split) == 2 and not isinstance(split[0], (tuple, list)):
+        return _numpy(split[0]), _numpy(split[1])
+    xs, ys = [], []
+    try:
+        for batch in split:
+            x, y = batch[0], batch[1]
+            xs.append(_numpy(x))
+            ys.append(_numpy(y))
+    except (TypeError, IndexError, KeyError):
+        from .data import DataError
+
+        raise DataError(f"{what}: give an (x, y) pair of tensors/arrays or an iterable of (x, y) batches "
+                        "(a DataLoader)") from None
+    if not xs:
+        from .data import DataError
+
+        raise DataError(f"{what}: the DataLoader yielded no batches")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def model_layers(model):
+    """(layers, per-sample input shape, source) of any model form `compress` accepts."""
+    from torch import nn
+
+    if isinstance(model, (str, Path)):
+        layers, shape = load_network(model)
+        return layers, shape, str(model)
+    if isinstance(model, nn.Module):
+        from .torch_model import layers_from_module
+
+        layers, shape = layers_from_module(model)
+        return layers, shape, f"{type(model).__name__} (Python API)"
+    if isinstance(model, Mapping):
+        layers = layers_from_state({str(k): _numpy(v) for k, v in model.items()}, source="state_dict")
+        return layers, (int(layers[0].weight.shape[1]),), "state_dict (Python API)"
+    from .loader import UnreadableModelError
+
+    raise UnreadableModelError(f"cannot compress a {type(model).__name__}: give an nn.Sequential, a state_dict "
+                               "or a model file path")
+
+
+def compress(model, train, test, *, val=None, config: str | EIEConfig = "eie", out=None,
+             densities=None, max_drop: float = 0.5, allow_fixed_point_loss: bool = False,
+             **options) -> CompressResult:
+    """Compress ``model`` with your data; see the module docstring. ``options``: any other
+    `CompressOptions` field (``prune_epochs``, ``codebook_bits``, ``seed``, ``progress``, ...)."""
+    cfg = config if isinstance(config, EIEConfig) else get_config(config)
+    if out is not None:
+        check_out_dir(Path(out))
+    layers, shape, source = model_layers(model)
+    arrays = {}
+    for part, split in (("train", train), ("test", test), ("val", val)):
+        if split is not None:
+            arrays[f"x_{part}"], arrays[f"y_{part}"] = split_arrays(split, part)
+    data = dataset_from_arrays(arrays, shape, int(layers[-1].weight.shape[0]), source="arrays (Python API)",
+                               name="your data")
+    opts = CompressOptions(densities=None if densities == "auto" else densities, max_drop=max_drop,
+                           allow_fixed_point_loss=allow_fixed_point_loss, **options)
+    result = compress_layers(layers, cfg, data, opts, source=source, input_shape=shape)
+    if out is not None:
+        write_outputs(result, out, config_name=config if isinstance(config, str) else "")
+    return result
