@@ -1,7 +1,10 @@
 # eie-gen: every target installs what it needs into .venv first.
 #   make demo        compress LeNet-300-100, write images and report, run the golden model
 #   make test        the fast test suite (CI runs this)
-#   make regression  the full RTL sweep (slow)
+#   make regression  the full RTL sweep (slow), 100,000 fuzzed frames
+#   make formal      formal proofs (SymbiYosys): figures in out/formal/summary.{json,md}
+#   make fuzz        the quick protocol fuzz set (a couple of minutes): out/fuzz/summary.{json,md}
+#   make mutation    deliberate one-line bugs in hw/, each must be caught: out/mutation/
 #   make bench       benchmarks: figures land in out/bench/*.json and *.md
 #   make verilog CONFIG=eie     synthesizable Verilog for a config
 #   make fpga BOARD=icebreaker  bitstream and report for a board
@@ -19,7 +22,9 @@ JOBS    ?= 2
 export AMARANTH_USE_YOSYS := builtin
 export PYTHONHASHSEED := 0
 
-.PHONY: install demo test regression bench fmax verilog fpga clean
+FRAMES  ?= 100000
+
+.PHONY: install demo test regression formal fuzz mutation bench fmax verilog fpga clean
 
 install: $(STAMP)
 
@@ -39,6 +44,17 @@ test: $(STAMP)
 regression: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) -m "slow" tests
 	$(EIE) regression --out out/regression
+	$(PY) -m sim.fuzz --frames $(FRAMES) --jobs $(JOBS) --out out/regression/fuzz
+
+formal: $(STAMP)
+	$(PY) -m sim.formal --jobs $(JOBS) --out out/formal
+
+fuzz: $(STAMP)
+	$(PY) -m sim.fuzz --jobs $(JOBS) --out out/fuzz
+	$(PY) -m pytest -q -m slow tests/test_fpga_fuzz.py
+
+mutation: $(STAMP)
+	$(PY) -m sim.mutation --out out/mutation
 
 bench: $(STAMP)
 	$(PY) -m bench --out out/bench

@@ -53,6 +53,9 @@ def register(sub):
     r.add_argument("--all-depths", action="store_true",
                    help="run 64 PEs at every queue depth too (default, unless --depths is given: "
                         "on the eie preset, depth 8, whose Verilator build LeNet and the benchmark share)")
+    r.add_argument("--per-config", type=int, default=0, metavar="N",
+                   help="add random cases (sim.regression.scale_cases: 1 entry up to full memories) until every "
+                        "config has N cases (issue 13's 10,000-case sweep: 500 on the 20 configs)")
     r.add_argument("--only", help="run only cases whose name matches this regular expression")
     r.add_argument("--list", action="store_true", help="list the cases and exit")
     r.add_argument("--no-lenet", action="store_true", help="leave out LeNet-300-100 on the MNIST test split")
@@ -61,6 +64,12 @@ def register(sub):
                    help="comma-separated configs LeNet runs on (default eie,ice40)")
     r.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "2")),
                    help="simulations run in parallel (default: $JOBS or 2)")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the case batches on the Dask cluster at ADDRESS (tcp://host:8786), whose workers "
+                        "share this file system (docs/verification.md); default: a Dask LocalCluster of --jobs "
+                        "workers; 'threads': --jobs threads in this process, no Dask")
+    r.add_argument("--batch", type=int, default=12, metavar="N",
+                   help="cases per simulator process (default 12)")
     r.add_argument("--waves", action="store_true",
                    help="write a waveform of every case run (FST; VCD without liblz4-dev): for replaying one case")
     r.add_argument("--no-strict-cycles", action="store_true",
@@ -159,6 +168,7 @@ def run_sim_cmd(args):
 
 
 def run_regression_cmd(args):
+    import json
     import re
     import time
 
@@ -179,7 +189,7 @@ def run_regression_cmd(args):
     else:
         # Explicit --depths apply to every PE count, 64 included.
         cases = regression.full_sweep(args.seed, pes, depths,
-                                      presets=not (args.all_depths or args.depths))
+                                      presets=not (args.all_depths or args.depths), per_config=args.per_config)
     if not args.no_lenet:
         cases += regression.lenet_cases(Path(args.out) / "lenet", args.lenet_config, args.lenet_images)
     if args.only:
@@ -196,14 +206,30 @@ def run_regression_cmd(args):
         print(f"{len(cases)} cases")
         return 0
     out = Path(args.out)
+    from sim.engine import make_engine
+    try:
+        engine = make_engine(args.scheduler, args.jobs)
+    except (RuntimeError, OSError) as e:
+        raise EIEError(f"cannot start the regression engine: {e}") from None
+    print(f"regression: {len(cases)} cases on {len({c.cfg.hash for c in cases})} configs; {engine.describe()}",
+          flush=True)
     t0 = time.monotonic()
-    results = regression.run_cases(cases, out, jobs=args.jobs, waves=args.waves,
-                                   strict_cycles=not args.no_strict_cycles)
+    try:
+        results = regression.run_cases(cases, out, jobs=args.jobs, waves=args.waves, max_batch=args.batch,
+                                       strict_cycles=not args.no_strict_cycles, engine=engine)
+    finally:
+        engine.close()
     for r in results:
         if r["status"] not in ("pass", "skip"):
             r["replay"] = (f"eie regression --out out/replay --seed {args.seed} --only '^{re.escape(r['name'])}$' "
                            f"--waves" + (" --no-lenet" if not r["name"].startswith("lenet") else ""))
-    extra = {"wall_seconds": round(time.monotonic() - t0, 1)}
+    wall = time.monotonic() - t0
+    extra = {"wall_seconds": round(wall, 1), "engine": engine.name, "scheduler": args.scheduler or "local",
+             "cases_per_hour": round(len(results) * 3600 / wall, 1) if wall > 0 else None}
+    try:
+        extra["builds"] = json.loads((out / "builds.json").read_text())
+    except (OSError, ValueError):
+        pass
     lenet = regression.lenet_accuracy(results)
     if lenet:
         extra["lenet"] = lenet

@@ -22,11 +22,9 @@ Replay one case exactly (same generated network, same cycle pattern), with a wav
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
 import sys
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -38,7 +36,7 @@ from .cases import Case, fits, regression_config
 
 __all__ = ["run_cases", "full_sweep", "quick_sweep", "write_summary", "summarise", "TB_MODULE",
            "SWEEP_PES", "SWEEP_DEPTHS", "PRESET_PES", "WEIGHT_DENSITIES", "INPUT_DENSITIES",
-           "WIDTH_CONFIGS", "BALANCED_KINDS"]
+           "WIDTH_CONFIGS", "BALANCED_KINDS", "scale_cases", "SCALE_KINDS"]
 
 TB_MODULE = "sim.tb.test_top"
 
@@ -170,11 +168,89 @@ def _entries(case: Case) -> int:
     return int(sum(a * b for a, b in zip(s[:-1], s[1:])) * max(case.weight_density, 0.02))
 
 
-def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True) -> list[Case]:
-    """Every case of `make regression` except LeNet (see `lenet_cases`)."""
+SCALE_KINDS = ("random", "random", "random", "ragged_rows", "zero_columns", "long_runs", "saturate",
+               "single_column", "zero_input")
+
+
+SCALE_MAX_LEN = 2048
+
+
+def _loguniform(rng, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
+
+
+def scale_cases(cfg: EIEConfig, seed: int, n: int, start: int = 0) -> list[Case]:
+    """``n`` random cases on ``cfg`` (named ``<tag>/scale-NNNNN``), for sweeps of thousands of
+    cases: a kind from `SCALE_KINDS` (a tenth of them balanced, a tenth multi-layer), layer
+    lengths log-uniform from 1 up to the config's limits (``max_len`` outputs, inputs up to
+    what the column pointers hold; at most `SCALE_MAX_LEN`), weight density log-uniform from 0.5 % to 100 %; a draw
+    that does not fit is thinned (density x 0.9) or shortened until it does, so the large ones end near
+    full memories. The first case of a config is the single-entry network (1 x 1, one
+    weight), the second the largest single layer whose entries fit. Half of them run
+    stressed (idle and backpressure 0.3). Each case is a function of (seed, config, index)."""
+    tag = f"pe{cfg.n_pe}-q{cfg.queue_depth}-w{cfg.entries_per_word}" + \
+        (f"-z{cfg.z_bits}" if cfg.z_bits != 4 else "") + (f"-h{cfg.host_bits}" if cfg.host_bits != 8 else "")
+    # The generator draws dense index matrices: lengths stop at SCALE_MAX_LEN (on the sweep's
+    # configs their limits are lower; the 32768-long vectors of the `eie` preset are not
+    # drawn in full).
+    max_out = min(cfg.max_len, SCALE_MAX_LEN)
+    max_in = max(1, min(cfg.max_len, cfg.ptr_depth - 1, SCALE_MAX_LEN))
+    out = []
+    for k in range(start, start + n):
+        rng = np.random.default_rng([seed, 7919, cfg.n_pe, cfg.queue_depth, cfg.entries_per_word,
+                                     cfg.z_bits, cfg.host_bits, k])
+        stressed = k % 2 == 1
+        multilayer = k >= 2 and rng.random() < 0.1
+        if k == 0:
+            kind, shape, wd, xd = "random", [1, 1], 1.0, 1.0
+        elif k == 1:
+            shape = [max_in, max_out]
+            kind, xd = "random", 0.5
+            wd = min(1.0, 1.02 * cfg.spmat_entries * cfg.n_pe / (max_in * max_out))
+        else:
+            kind = str(rng.choice(SCALE_KINDS))
+            layers = int(rng.integers(2, min(cfg.max_layers, 4) + 1)) if multilayer else 1
+            shape = [int(round(_loguniform(rng, 1, max_in)))] + \
+                [int(round(_loguniform(rng, 1, max_out))) for _ in range(layers)]
+            if multilayer:              # later layers' inputs are earlier outputs: keep them in range
+                shape = [shape[0]] + [min(s, max_in) for s in shape[1:-1]] + [shape[-1]]
+            wd, xd = _loguniform(rng, 0.005, 1.0), float(rng.choice([0.05, 0.25, 0.5, 1.0]))
+        if kind == "single_column":
+            shape = [1] + shape[1:]
+        case = Case(name=f"{tag}/scale-{k:05d}" + ("/stress" if stressed else ""), cfg=cfg, kind=kind,
+                    shape=shape, weight_density=round(wd, 5), input_density=xd,
+                    n_vectors=int(rng.integers(1, 4)), seed=int(rng.integers(1 << 31)),
+                    idle=STRESS[0] if stressed else 0.0, backpressure=STRESS[1] if stressed else 0.0,
+                    balance=k >= 2 and kind in BALANCED_KINDS and rng.random() < 0.3)
+        if multilayer:
+            case.tags["multilayer"] = True
+        case.tags["scale"] = True
+        for _ in range(40):
+            why = fits(case)
+            if why is None:
+                break
+            if "sparse-matrix" in why:
+                case.weight_density = round(case.weight_density * 0.9, 6)
+            else:                       # a length or pointer limit: shorten the longest layer
+                i = int(np.argmax(case.shape))
+                case.shape[i] = max(1, case.shape[i] * 3 // 4)
+        else:
+            raise ValueError(f"scale case {case.name} never fit its config: {why}")
+        case.load = "backdoor" if _entries(case) > BACKDOOR_ENTRIES else "protocol"
+        out.append(case)
+    return out
+
+
+def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True,
+               per_config: int = 0) -> list[Case]:
+    """Every case of `make regression` except LeNet (see `lenet_cases`). ``per_config``: add
+    `scale_cases` until every config has at least that many cases."""
     cases = []
     for cfg in sweep_configs(pes, depths, presets):
-        cases += cases_for_config(cfg, seed)
+        mine = cases_for_config(cfg, seed)
+        if per_config > len(mine) + 1:
+            mine += scale_cases(cfg, seed, per_config - len(mine) - 1)   # + its backdoor twin below
+        cases += mine
     # One backdoor-loaded twin of a protocol case per config shows the two load paths agree.
     twins = []
     for c in cases:
@@ -207,19 +283,19 @@ def _batches(cases: list[Case], max_cases: int = 12) -> list[list[Case]]:
     return out
 
 
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
 def run_cases(cases: list[Case], out: Path, *, jobs: int = 1, waves: bool = False,
               progress: bool = True, strict_cycles: bool = True, max_batch: int = 12,
-              plusargs: list[str] | None = None) -> list[dict]:
-    """Run ``cases``; return one result record per case (also in ``out/results.jsonl``)."""
+              plusargs: list[str] | None = None, engine=None) -> list[dict]:
+    """Run ``cases``; return one result record per case (also in ``out/results.jsonl``).
+
+    ``engine`` (`sim.engine`) says where the batches run: by default ``jobs`` threads of
+    this process; `sim.engine.DaskEngine` on a Dask cluster. Either way each config is
+    built once (cached, locked) and its cases run in batches of at most ``max_batch``."""
     from . import runner
+    from .engine import ThreadEngine
 
     out = Path(out).resolve()          # the simulator runs in its own folder: no relative paths
     out.mkdir(parents=True, exist_ok=True)
-    reason = runner.verilator_missing()
     by_cfg: dict[str, list[Case]] = defaultdict(list)
     cfgs: dict[str, EIEConfig] = {}
     for c in cases:
@@ -245,101 +321,34 @@ def run_cases(cases: list[Case], out: Path, *, jobs: int = 1, waves: bool = Fals
                 fails = sum(r["status"] != "pass" for r in results.values())
                 bar.set_postfix(fail=fails, refresh=False)
 
-    def run_config(h: str):
-        cfg = cfgs[h]
-        group = by_cfg[h]
-        if reason:
-            for c in group:
-                record(_error_record(c, f"skipped: {reason}", status="skip"))
-            return
-        t0 = time.monotonic()
-        try:
-            build = runner.get_build(cfg, waves=wave_kind)
-        except Exception as e:  # a build failure fails every case of the config
-            for c in group:
-                record(_error_record(c, f"build failed: {e}"))
-            return
-        build_s = time.monotonic() - t0
-        for bi, batch in enumerate(_batches(group, max_batch)):
-            run_dir = out / "runs" / h / f"batch{bi:03d}"
-            run_dir.mkdir(parents=True, exist_ok=True)
-            recs = []
-            for c in batch:
-                recs.append(c.materialise(out / "cases" / _safe(c.name)))
-            (run_dir / "cases.json").write_text(json.dumps(recs, indent=1) + "\n")
-            res_file = run_dir / "results.jsonl"
-            res_file.unlink(missing_ok=True)
-            log = run_dir / "sim.log"
-            stop = threading.Event()
-
-            def tail():
-                seen = 0
-                while not stop.is_set():
-                    seen = _read_new(res_file, seen, record)
-                    stop.wait(0.5)
-                _read_new(res_file, seen, record)
-
-            th = threading.Thread(target=tail, daemon=True)
-            th.start()
-            err = None
-            try:
-                build.test(TB_MODULE, test_dir=run_dir, testcase="run_cases", waves=waves,
-                           env={"EIE_CASES": run_dir / "cases.json", "EIE_RESULTS": res_file,
-                                "EIE_STRICT_CYCLES": int(strict_cycles),
-                                "EIE_BUILD_SECONDS": round(build_s, 1)},
-                           plusargs=plusargs, log_file=log)
-            except SystemExit as e:      # cocotb: a failing test (details in the results)
-                err = f"simulator exit {e.code}"
-            except Exception as e:
-                err = f"{type(e).__name__}: {e}"
-            finally:
-                stop.set()
-                th.join()
-            for c in batch:
-                if c.name not in results:
-                    record(_error_record(c, f"no result ({err or 'simulator stopped'}); see {log}"))
-
     order = sorted(by_cfg, key=lambda h: -sum(_entries(c) + 2000 for c in by_cfg[h]))
-    if jobs <= 1:
-        for h in order:
-            run_config(h)
-    else:
-        with cf.ThreadPoolExecutor(jobs) as pool:
-            for f in [pool.submit(run_config, h) for h in order]:
-                f.result()
-    if bar is not None:
-        bar.close()
-    ordered = [results[c.name] for c in cases]
+    groups = []
+    for h in order:
+        specs = [{"cfg": cfgs[h].to_dict(), "cases": [c.to_dict() for c in batch], "out": str(out),
+                  "batch": f"batch{bi:03d}", "strict_cycles": strict_cycles, "waves": wave_kind,
+                  "plusargs": list(plusargs or [])}
+                 for bi, batch in enumerate(_batches(by_cfg[h], max_batch))]
+        groups.append((cfgs[h].to_dict(), specs))
+    own = engine is None
+    engine = engine or ThreadEngine(jobs)
+    try:
+        builds = engine.run(groups, record, waves=wave_kind)
+    finally:
+        if own:
+            engine.close()
+        if bar is not None:
+            bar.close()
+    ordered = [results.get(c.name) or _error_record(c, "no result from the engine") for c in cases]
     with open(out / "results.jsonl", "w") as f:
         for r in ordered:
             f.write(json.dumps(r) + "\n")
+    atomic_write_text(out / "builds.json", json.dumps(builds, indent=1, sort_keys=True) + "\n")
     return ordered
 
 
-def _read_new(path: Path, seen: int, record) -> int:
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return seen
-    for line in lines[seen:]:
-        try:
-            record(json.loads(line))
-        except json.JSONDecodeError:   # a half-written last line: read it next time
-            return seen
-        seen += 1
-    return seen
-
-
 def _error_record(case: Case, message: str, status: str = "error") -> dict:
-    d = case.to_dict()
-    return {"name": case.name, "status": status, "error": message, "config_hash": case.cfg.hash,
-            "n_pe": case.cfg.n_pe, "queue_depth": case.cfg.queue_depth,
-            "entries_per_word": case.cfg.entries_per_word, "z_bits": case.cfg.z_bits,
-            "balance": case.balance, "kind": case.kind, "shape": d["shape"],
-            "weight_density": case.weight_density, "input_density": case.input_density,
-            "load": case.load, "idle": case.idle, "backpressure": case.backpressure,
-            "seed": case.seed, "vectors": 0, "values_checked": 0, "mismatches": None,
-            "layers": [], "tags": case.tags}
+    from .engine import error_record
+    return error_record(case, message, status)
 
 
 # ---- the summary --------------------------------------------------------------------------
@@ -409,6 +418,14 @@ def write_summary(results: list[dict], out: Path, title: str = "RTL regression",
     if s["rtl_over_bound"]["mean"] is not None:
         lines.append(f"RTL cycles / lower bound: mean {s['rtl_over_bound']['mean']:.3f}, "
                      f"max {s['rtl_over_bound']['max']:.3f}.")
+    if s.get("wall_seconds"):
+        lines.append(f"Wall time {s['wall_seconds']:.0f} s on {s.get('engine', '?')} ({s.get('scheduler', '')}): "
+                     f"{s.get('cases_per_hour') or 0:.0f} cases per hour.")
+    b = s.get("builds")
+    if b:
+        made = [v for v in b.values() if v.get("built")]
+        lines.append(f"Verilator builds: {len(b)} configs, {len(made)} built in this run "
+                     f"({sum(v.get('build_seconds', 0) for v in made):.0f} s of builds), the rest from the cache.")
     if seed is not None:
         lines.append(f"Sweep seed {seed}.")
     for name, a in (s.get("lenet") or {}).items():

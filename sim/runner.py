@@ -262,11 +262,12 @@ def design_control(cfg: EIEConfig, verilog: str, inline_pe: bool = False) -> str
     """`control_file` of ``cfg``'s design: its ports and backdoor memories public, the PE
     not inlined (unless ``inline_pe``: for measuring what that buys)."""
     from hw.netlist import pe_module_name
-    from .tb.backdoor import PE_MEMORIES, TOP_MEMORIES
+    from .tb.backdoor import CHECKED_PE_MEMORIES, PE_MEMORIES, TOP_MEMORIES
 
     top, pe = toplevel_for(cfg), pe_module_name(cfg)
     public: dict[str, list[str]] = {top: top_ports(verilog, top)}
-    for base, paths in ((pe, PE_MEMORIES.values()), (top, TOP_MEMORIES.values())):
+    for base, paths in ((pe, [*PE_MEMORIES.values(), *CHECKED_PE_MEMORIES.values()]),
+                        (top, TOP_MEMORIES.values())):
         for path in paths:
             sub, name = path.rsplit(".", 1)
             public.setdefault(f"{base}.{sub}", []).append(name)

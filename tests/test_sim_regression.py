@@ -155,3 +155,49 @@ def test_cli_rejects_a_bad_pattern(capsys):
 
     assert main(["regression", "--quick", "--no-lenet", "--only", "(", "--list"]) == 2
     assert "not a valid regular expression" in capsys.readouterr().err
+
+
+def test_scale_cases_reach_ten_thousand_and_full_memories():
+    # The 10,000-case sweep of issue 13 (`--per-config 500` on the 20 configs), built on four
+    # of them here (the whole list takes ~15 s of encoding: `eie regression --list`).
+    cfgs = regression.sweep_configs()
+    assert len(cfgs) >= 20
+    picked = [regression_config(1, 1, entries_per_word=8), regression_config(4, 8, entries_per_word=2, host_bits=32)]
+    picked += [c for c in regression.width_configs() if c.z_bits == 3]
+    for cfg in picked:
+        cases = regression.scale_cases(cfg, 1, 60)
+        assert len({c.name for c in cases}) == 60
+        assert cases[0].shape == [1, 1] and cases[0].weight_density == 1.0
+        assert sum(c.stressed for c in cases) == 30
+        assert {c.load for c in cases} <= {"protocol", "backdoor"}
+        for c in cases[::5] + cases[:2]:
+            assert fits(c) is None, c.name
+        # The second case fills the sparse matrix memory of some PE to at least 90 %.
+        layers, _ = network_for(cases[1])
+        prog = fmt.encode_network(layers, cfg, allow_loss=True)
+        worst = max(max(e.entries_per_pe) for e in prog.layers)
+        assert worst >= 0.9 * cfg.spmat_entries, (cfg.hash, worst, cfg.spmat_entries)
+        # Lengths spread from 1 to the config's limit.
+        lens = [n for c in cases for n in c.shape]
+        assert min(lens) == 1 and max(lens) >= min(cfg.max_len, regression.SCALE_MAX_LEN) // 2
+        # Reproducible from the seed; another seed draws other cases.
+        assert [c.to_dict() for c in regression.scale_cases(cfg, 1, 60)] == [c.to_dict() for c in cases]
+        assert [c.seed for c in regression.scale_cases(cfg, 2, 60)] != [c.seed for c in cases]
+
+
+def test_per_config_tops_up_every_config():
+    cases = regression.full_sweep(seed=1, pes=(2,), depths=(1, 2), per_config=50)
+    by_cfg = {}
+    for c in cases:
+        by_cfg.setdefault(c.cfg.hash, []).append(c)
+    assert len(by_cfg) == 3 and all(len(v) == 50 for v in by_cfg.values())   # 2 sweep configs + (2, 2) width
+    assert len({c.name for c in cases}) == len(cases)
+
+
+def test_cli_lists_one_line_per_case(capsys):
+    from eie.cli import main
+
+    assert main(["regression", "--no-lenet", "--pes", "1", "--depths", "1", "--per-config", "40", "--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "40 cases" and len(lines) == 41
+    assert all(" [" in l and " seed " in l for l in lines[:-1])

@@ -24,13 +24,16 @@ import gc
 
 from eie.images import Images
 
-__all__ = ["PE_MEMORIES", "TOP_MEMORIES", "load_images", "memory_handles", "read_back"]
+__all__ = ["PE_MEMORIES", "TOP_MEMORIES", "CHECKED_PE_MEMORIES", "load_images", "memory_handles", "read_back"]
 
 # The memories written and read here, by their paths below ``pe<k>`` and below the top: the
 # Verilator builds make exactly these (and the ports) public (`sim.runner.design_control`).
 PE_MEMORIES = {"ptr_even": "ptr_read.ptr_even", "ptr_odd": "ptr_read.ptr_odd",
                "spmat": "spmat_read.spmat", "bias": "arith.bias", "codebook": "arith.codebook"}
 TOP_MEMORIES = {"layers": "ccu.layers"}
+# Read only, by the protocol fuzzer's final comparison (`sim.tb.fuzz_checks`): each PE's two
+# activation files. Public in the builds too.
+CHECKED_PE_MEMORIES = {"act0": "act.act0", "act1": "act.act1"}
 
 
 def _child(handle, path: str):
@@ -42,7 +45,8 @@ def _child(handle, path: str):
 def memory_handles(dut, n_pe: int) -> dict:
     """cocotb handles of every backdoor memory: ``{"ptr_even": [per PE], ..., "layers": h}``."""
     pe = [_child(dut, f"pe{k}") for k in range(n_pe)]
-    handles = {key: [_child(p, path) for p in pe] for key, path in PE_MEMORIES.items()}
+    handles = {key: [_child(p, path) for p in pe]
+               for key, path in {**PE_MEMORIES, **CHECKED_PE_MEMORIES}.items()}
     handles.update({key: _child(dut, path) for key, path in TOP_MEMORIES.items()})
     return handles
 
