@@ -81,8 +81,13 @@ class ArithmeticUnit(ConfigComponent):
         m.submodules.bias = bias = Memory(shape=signed(cfg.act_bits), depth=cfg.bias_depth, init=[])
         # Accumulator word: value in the low acc_bits, "touched" above.
         m.submodules.acc = acc = Memory(shape=unsigned(A + 1), depth=cfg.act_depth, init=[])
-        ports = SimpleNamespace(cb_r=cb.read_port(), cb_w=cb.write_port(), b_r=bias.read_port(),
-                                b_w=bias.write_port(), acc_r=acc.read_port(), acc_w=acc.write_port())
+        # One statement per port: Amaranth names a port's signals after the variable it is
+        # assigned to (acc_w__en, ...: the formal harness and waveforms read those names).
+        cb_r, cb_w = cb.read_port(), cb.write_port()
+        b_r, b_w = bias.read_port(), bias.write_port()
+        acc_r = acc.read_port()
+        acc_w = acc.write_port()
+        ports = SimpleNamespace(cb_r=cb_r, cb_w=cb_w, b_r=b_r, b_w=b_w, acc_r=acc_r, acc_w=acc_w)
         st = self._stage_s(m, ports)
         self._stages_m(m, ports, st)
         result, a_we = self._stage_a(m, st)
