@@ -8,6 +8,7 @@
 #   make bench       benchmarks: figures land in out/bench/*.json and *.md
 #   make verilog CONFIG=eie     synthesizable Verilog for a config
 #   make fpga BOARD=icebreaker  bitstream and report for a board
+#   make fmax        Fmax over nextpnr seeds per board, ECP5 PE-count sweep (hours)
 
 PYTHON3 ?= python3
 VENV    := .venv
@@ -23,7 +24,7 @@ export PYTHONHASHSEED := 0
 
 FRAMES  ?= 100000
 
-.PHONY: install demo test regression formal fuzz mutation bench verilog fpga clean
+.PHONY: install demo test regression formal fuzz mutation bench fmax verilog fpga clean
 
 install: $(STAMP)
 
@@ -57,6 +58,9 @@ mutation: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench --out out/bench
+
+fmax: $(STAMP)
+	$(PY) -m bench.fpga_fmax --out out/bench
 
 verilog: $(STAMP)
 	$(EIE) verilog --config $(CONFIG) -o out/verilog

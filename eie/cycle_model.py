@@ -1,28 +1,32 @@
 """Cycle model of the RTL in hw/: predicts every layer's cycle count exactly.
 
-The rules (docs/hw.md, "Timing") are a recurrence over the broadcasts of a layer, evaluated
-with NumPy vectors across the PEs (one Python step per non-zero input, no per-entry loop).
-Local time ``t = 0`` is the layer's LOAD cycle.
+The rules (docs/hw.md, "Timing") are a recurrence over the slot rows and broadcasts of a
+layer, evaluated with NumPy vectors across the PEs (one Python step per row and per non-zero
+input, no per-entry loop). Local time ``t = 0`` is the layer's LOAD cycle; every latency is
+`eie.timing`'s, for the layer's PE count N (F = ``forward_stages(N)``, the CCU-to-PE delay).
 
-* Scanner: slot row ``r`` (inputs ``r*N .. r*N+N-1``) is read at START (t = 1) for r = 0 and
-  in the cycle the previous row is finished; a row with ``m`` non-zeros is finished with its
-  last broadcast, an all-zero row in the cycle it arrives. So broadcast ``i`` is offered at
-  ``s_i = b_{i-1} + 1 + (zero rows between)`` (``b_{-1} = 1``, row ``-1``).
-* Broadcast ``i`` happens at ``b_i = max(s_i, max_k p[k, i-D] + 1)``: a queue of depth D is
-  full until the PE pops entry ``i - D`` (``amaranth.lib.fifo.SyncFIFO`` level rules).
-* PE ``k`` pops broadcast ``i`` at ``p[k, i] = max(b_i + 1, p[k, i-1] + 1, c)``, where ``c``
-  is the issue start of the C-th most recent non-empty column before it (its column queue of
-  depth C must have room). ``e[k, i]`` is the column's entry count in that PE (padding
-  included); an empty column is dropped after its pointer read. A non-empty column starts
-  issuing at ``max(p + 2, end of the previous non-empty column)`` and issues ``e`` cycles.
-* PE ``k`` is idle from ``start + e + 3`` after its last entry (arithmetic pipeline) or
-  ``p + 2`` after an empty column. The scan is done after the last row (``E_scan``); the
-  drain check passes at ``t_d = max(2, E_scan + 1, max idle)``; write-back then takes
-  ``max(1, ceil(out_len / N))`` cycles, WB_FLUSH one more (a row is written two cycles after
-  its write-back starts) and FINISH one more: cycles = ``t_d + max(1, R) + 3``.
+* Scanner: slot row ``r`` is read at ``a_r = max(a_{r-1} + 1, d_{r-B} + 1)`` (``a_0 = 1``, at
+  most B = ``row_buffer_depth`` rows ahead) and can be picked from ``a_r + row_latency``; it
+  is consumed (``d_r``) with its last broadcast, an all-zero row one cycle after the row
+  before it (not before it can be picked). A row's first non-zero is offered the cycle after
+  the row before it is consumed and it can be picked; each next one the cycle after the
+  previous broadcast.
+* Broadcast ``i`` happens at ``b_i = max(s_i, max_k p[k, i-D] + credit_return + 1)``: the
+  CCU's credit for PE ``k`` comes back ``credit_return`` cycles after its pop of ``i - D``.
+* PE ``k`` pops broadcast ``i`` at ``p[k, i] = max(b_i + F + 1, p[k, i-1] + 1, c)``, where
+  ``c`` is the C-th latest end of the column-queue reservations of the columns before it
+  (C = ``column_queue_depth(N)``): a non-empty column holds its reservation until its issue starts,
+  an empty one until ``p + empty_column_hold``. ``e[k, i]`` is the column's entry count in
+  that PE (padding included). A non-empty column starts issuing at ``max(p +
+  issue_after_pop, end of the previous non-empty column)`` and issues ``e`` cycles.
+* PE ``k`` is idle from ``start + e + arith_tail`` after its last entry or ``p +
+  empty_column_tail`` after an empty column; the CCU sees it ``reduce_stages`` later. The
+  drain check passes at ``t_d = max(2, E_scan + 1, max idle + reduce_stages, b_last + F +
+  reduce_stages)``; write-back then takes ``max(1, ceil(out_len / N))`` cycles, WB_FLUSH
+  ``wb_flush_cycles`` more and FINISH one more: cycles = ``t_d + max(1, R) + wb_flush_cycles + 2``.
 
-`batch_timing` runs the recurrence for several configs of one layer side by side (what
-`eie explore` sweeps); `layer_timing` is it with one config, so the rules exist once.
+`batch_timing` runs the recurrence for several configs of one layer (what `eie explore`
+sweeps); `layer_timing` is it with one config, so the rules exist once.
 `layer_timing` also returns DESIGN.md's lower bound ``max(non-zero inputs, max over PEs of
 entries in the columns of non-zero inputs)`` and the per-PE busy and stall counts that the
 RTL's performance counters report.
@@ -36,7 +40,7 @@ import numpy as np
 
 from eie.config import EIEConfig
 from eie import format as fmt
-from eie.timing import COLUMN_QUEUE_DEPTH
+from eie import timing
 
 __all__ = ["LayerTiming", "layer_timing", "batch_timing", "network_timing", "lower_bound", "column_entries",
            "CycleModel", "RunTiming"]
@@ -70,90 +74,122 @@ def lower_bound(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> int:
     return int(max(len(nz), int(e.sum(axis=1).max()) if len(nz) else 0))
 
 
+class _PEs:
+    """The PEs' side of the recurrence, one broadcast at a time, vectorised over the PEs:
+    pops (queue order, column-queue reservations), issue starts, idle times."""
+
+    def __init__(self, n_pe: int):
+        C = timing.column_queue_depth(n_pe)
+        self.forward = timing.forward_stages(n_pe)
+        self.issue_after_pop = timing.issue_after_pop(n_pe)
+        self.empty_hold = timing.empty_column_hold(n_pe)
+        self.arith_tail, self.empty_tail = timing.arith_tail(n_pe), timing.empty_column_tail(n_pe)
+        self.lanes = np.arange(n_pe)
+        self.held = np.full((n_pe, C), _NEVER, np.int64)   # the C latest reservation ends
+        self.free_at = np.zeros(n_pe, np.int64)             # first cycle the issue stage is free
+        self.idle = np.full(n_pe, _NEVER, np.int64)
+        self.prev_p = np.full(n_pe, _NEVER, np.int64)
+
+    def take(self, b: int, e: np.ndarray) -> np.ndarray:
+        """Broadcast committed in cycle ``b`` with ``e`` entries per PE: returns its pops."""
+        lanes, held = self.lanes, self.held
+        oldest = held.argmin(axis=1)
+        p = np.maximum(np.maximum(self.prev_p + 1, held[lanes, oldest]), b + self.forward + 1)
+        ne = e > 0
+        start = np.maximum(p + self.issue_after_pop, self.free_at)
+        self.free_at = np.where(ne, start + e, self.free_at)
+        # A non-empty column is held until its issue starts, an empty one until its drop.
+        held[lanes, oldest] = np.maximum(held[lanes, oldest],
+                                         np.where(ne, start, p + self.empty_hold))
+        np.maximum(self.idle, np.where(ne, start + e + self.arith_tail, p + self.empty_tail),
+                   out=self.idle)
+        self.prev_p = p
+        return p
+
+
+_NEVER = -(1 << 40)
+
+
 def layer_timing(cfg: EIEConfig, layer: fmt.EncodedLayer, x) -> LayerTiming:
     """Cycles of one layer on the RTL for the input vector ``x`` (fixed-point ints)."""
     in_len = min(layer.in_len, cfg.max_len)
     out_len = min(layer.out_len, cfg.max_len)
-    counts = column_entries(layer, np.arange(in_len))
-    return batch_timing([counts], [np.asarray(x)[:in_len]], [cfg.n_pe], [cfg.queue_depth], [out_len])[0]
+    x = np.asarray(x)[:in_len]
+    nz = np.flatnonzero(x)
+    e = column_entries(layer, nz).T.copy() if len(nz) else np.zeros((0, cfg.n_pe), np.int64)
+    return _timing(e, nz, in_len, cfg.n_pe, cfg.queue_depth, out_len)
 
 
 def batch_timing(counts: list, xs: list, n_pe: list, depth: list, out_len: list) -> list[LayerTiming]:
-    """`layer_timing` of several configs of one layer at once, their PEs side by side.
+    """`layer_timing` of several configs of one layer.
 
     Config ``c`` has ``n_pe[c]`` PEs, queue depth ``depth[c]``, entries ``counts[c]`` of
     shape (n_pe, in_len) per PE and column (padding included, as `column_entries` or
     `eie.format.pattern_entries` give them), the device input ``xs[c]`` (in_len,) and
     ``out_len[c]`` outputs. The inputs must hold the same number of non-zeros (the same
-    vector in each config's device order): the recurrence then steps over the broadcasts
-    once for every config. The exact model is this with one config.
+    vector in each config's device order). Each config runs the one recurrence of
+    `layer_timing` (its latencies depend on its PE count, `eie.timing`).
     """
     nz = [np.flatnonzero(np.asarray(x)) for x in xs]
-    M = len(nz[0])
-    if any(len(n) != M for n in nz):
+    if any(len(n) != len(nz[0]) for n in nz):
         raise ValueError("every config of a batch needs the same number of non-zero inputs")
-    n_pe = np.asarray(n_pe, np.int64)
-    # int32: entries of one column in one PE; (M, lanes) of a whole sweep stays small.
-    e = np.concatenate([np.asarray(c)[:, n].T.reshape(M, N).astype(np.int32)
-                        for c, n, N in zip(counts, nz, n_pe)], axis=1)
-    rows = np.stack([n // k for n, k in zip(nz, n_pe)], axis=1) if M else np.zeros((0, len(n_pe)), np.int64)
-    gaps = np.maximum(np.diff(np.vstack([np.full((1, len(n_pe)), -1), rows]), axis=0) - 1, 0)
-    last_b, idle, stall = _broadcasts(e, gaps, n_pe, np.asarray(depth, np.int64))
     out = []
-    lane = np.concatenate([[0], np.cumsum(n_pe)])
-    for c, N in enumerate(n_pe):
-        S = -(-len(xs[c]) // int(N))
-        R = -(-int(out_len[c]) // int(N))
-        last_row = int(rows[-1, c]) if M else -1
-        scan_end = int(last_b[c]) + (S - 1 - last_row)
-        drain = max(2, scan_end + 1, int(idle[c]) if M else 0)
-        busy = e[:, lane[c]:lane[c + 1]].sum(axis=0, dtype=np.int64)
-        out.append(LayerTiming(cycles=int(drain + max(1, R) + 3), bound=int(max(M, int(busy.max()) if M else 0)),
-                               broadcasts=M, busy=busy.astype(np.int64),
-                               stall=stall[lane[c]:lane[c + 1]].astype(np.int64),
-                               scan_end=scan_end, drain=int(drain)))
+    for c, n in enumerate(nz):
+        N = int(n_pe[c])
+        e = np.asarray(counts[c])[:, n].T.astype(np.int64) if len(n) else np.zeros((0, N), np.int64)
+        out.append(_timing(e, n, len(xs[c]), N, int(depth[c]), int(out_len[c])))
     return out
 
 
-def _broadcasts(e: np.ndarray, gaps: np.ndarray, n_pe: np.ndarray, depth: np.ndarray):
-    """The recurrence of docs/hw.md ("Timing") over the broadcasts, rules 1-4, for configs
-    side by side (config ``c`` owns the next ``n_pe[c]`` lanes of ``e``): NumPy vectors
-    across the lanes, one Python step per non-zero input. ``e`` (M, lanes): entries of
-    broadcast ``i`` in each lane's PE; ``gaps`` (M, configs): all-zero slot rows before it.
+def _timing(e: np.ndarray, nz: np.ndarray, in_len: int, N: int, D: int, out_len: int) -> LayerTiming:
+    """The recurrence for one config: ``e`` (M, N) entries of each non-zero input's column in
+    each PE, ``nz`` the non-zero inputs' indices, ``in_len`` inputs, N PEs, queue depth D."""
+    M = len(nz)
+    S = -(-in_len // N)
+    R = -(-out_len // N)
+    per_row = np.bincount(nz // N, minlength=S)
+    F = timing.forward_stages(N)
+    lat, depth = timing.row_latency(N), timing.row_buffer_depth(N)
+    credit = timing.credit_return(N)
 
-    Returns each config's last broadcast cycle and idle cycle, and each lane's stall count.
-    """
-    M, L = e.shape
-    C = COLUMN_QUEUE_DEPTH
-    never = -(1 << 40)
-    starts = np.concatenate([[0], np.cumsum(n_pe)[:-1]])
-    lane_cfg = np.repeat(np.arange(len(n_pe)), n_pe)
-    D, Dmax = depth[lane_cfg], int(depth.max())
-    lanes = np.arange(L)
-    hist = np.full((Dmax, L), never, np.int64)  # pops of the last Dmax broadcasts (ring by i)
-    ring = np.full((L, C), never, np.int64)     # issue start of each PE's last C non-empty columns
-    count = np.zeros(L, np.int64)               # non-empty columns so far, per PE
-    free_at = np.zeros(L, np.int64)             # first cycle the issue stage is free
-    idle = np.zeros(L, np.int64)
-    stall = np.zeros(L, np.int64)
-    prev_b, prev_p = np.ones(len(n_pe), np.int64), np.full(L, never, np.int64)
-    for i in range(M):
-        si = prev_b + 1 + gaps[i]                              # 1. scanner offers it
-        old = hist[(i - D) % Dmax, lanes]                      # p[k, i-D]: never while i < D
-        bi = np.maximum(si, np.maximum.reduceat(old, starts) + 1)   # 2. every queue has room
-        stall += np.maximum(old + 1 - si[lane_cfg], 0)
-        slot = count % C
-        pi = np.maximum(np.maximum(prev_p + 1, ring[lanes, slot]), bi[lane_cfg] + 1)   # 3. pop
-        hist[i % Dmax] = pi
-        ei = e[i]
-        ne = ei > 0
-        start = np.maximum(pi + 2, free_at)                    # 4. issue
-        free_at = np.where(ne, start + ei, free_at)
-        ring[lanes[ne], slot[ne]] = start[ne]
-        count += ne
-        np.maximum(idle, np.where(ne, start + ei + 3, pi + 2), out=idle)
-        prev_b, prev_p = bi, pi
-    return prev_b, np.maximum.reduceat(idle, starts), stall
+    b = np.zeros(M, np.int64)
+    s = np.zeros(M, np.int64)
+    p = np.zeros((M, N), np.int64)
+    pes = _PEs(N)
+    done = np.zeros(S, np.int64)          # the cycle each slot row is consumed
+    read = timing.FIRST_ROW_READ - 1      # the last row read's cycle
+    prev_done = timing.FIRST_ROW_READ
+    i = 0
+    for r in range(S):
+        read = max(read + 1, done[r - depth] + 1 if r >= depth else timing.FIRST_ROW_READ)
+        ready = read + lat                # the row can be picked from its buffer
+        if per_row[r] == 0:
+            prev_done = done[r] = max(prev_done + 1, ready)
+            continue
+        prev_b = max(prev_done, ready)    # so the row's first offer is in the cycle after
+        for _ in range(int(per_row[r])):
+            s[i] = prev_b + 1
+            b[i] = s[i] if i < D else max(s[i], int(p[i - D].max()) + credit + 1)
+            p[i] = pes.take(int(b[i]), e[i])
+            prev_b = int(b[i])
+            i += 1
+        prev_done = done[r] = prev_b
+
+    scan_end = int(done[S - 1]) if S else timing.FIRST_ROW_READ
+    drain = max(2, scan_end + 1)
+    if M:
+        settle = F + timing.reduce_stages(N)
+        drain = max(drain, int(pes.idle.max()) + timing.reduce_stages(N), int(b[-1]) + settle)
+    cycles = drain + max(1, R) + timing.wb_flush_cycles(N) + 2
+
+    busy = e.sum(axis=0) if M else np.zeros(N, np.int64)
+    if M > D:
+        stall = np.maximum(p[:M - D] + credit + 1 - s[D:, None], 0).sum(axis=0)
+    else:
+        stall = np.zeros(N, np.int64)
+    bound = int(max(M, int(busy.max()) if M else 0))
+    return LayerTiming(cycles=int(cycles), bound=bound, broadcasts=M, busy=busy.astype(np.int64),
+                       stall=stall.astype(np.int64), scan_end=int(scan_end), drain=int(drain))
 
 
 def network_timing(program: fmt.Program, x, inputs: list | None = None) -> list[LayerTiming]:

@@ -11,6 +11,8 @@ atomically (`eie.atomic`):
   the modeled GOP/s at that clock (`fpga.performance`);
 * ``build/``: the tools' logs (``top.rpt`` Yosys, ``top.tim`` nextpnr) and scripts.
 
+Before any of that, `fpga.capacity.check_fits` refuses a config the board cannot hold.
+
 The netlist is the one the Verilog and Verilator builds use (`hw.netlist`): the PE converted
 once as its own module, added to amaranth's build plan as ``<pe module>.il`` (the Lattice
 build scripts read every ``.il`` file of the plan), the top instantiating it N times
@@ -34,6 +36,7 @@ from typing import Callable
 from eie.atomic import atomic_dir
 from eie.config import EIEConfig
 
+from .capacity import boot_rom_blocks, check_fits
 from .dfu import add_dfu_suffix
 from .pll import plan_clock
 from .report import attempt_result, build_report, failure_message, write_report
@@ -107,6 +110,9 @@ def build_board(board, out_dir, *, cfg=None, freq: float | None = None, baud: in
     baked = _images(bake, cfg)
     model_images = _images(model, cfg) if model is not None else baked
     boot = boot_commands(baked) if baked is not None else None
+    if core_factory is None:
+        # Before anything is built: a config the board cannot hold fails here, in one line.
+        check_fits(board, cfg, extra_bram=boot_rom_blocks(board.family, len(boot or b"")))
     env = tool_env(board)
     make_core, netlists = _design(cfg, core_factory)
     job = _Job(board=board, cfg=cfg, make_core=make_core, netlists=netlists, baud=baud, boot=boot,
@@ -152,14 +158,16 @@ def build_plan(board, top, netlists: dict | None = None, *, seed: int = 1):
     RTLIL) added for Yosys to read before ``top.il``, and the all-zero memory contents left
     out of ``top.il`` (`hw.netlist.strip_zero_meminit`: the iCE40 SPRAM cannot be
     initialised, so Yosys maps only a memory without contents to it; the hardware writes
-    every memory it reads)."""
+    every memory it reads), and the distribution trees' registers kept apart
+    (`hw.distribute.KEEP_SCRIPT`: Yosys would merge the copies)."""
+    from hw.distribute import KEEP_SCRIPT
     from hw.netlist import strip_zero_meminit
 
     platform = board.platform()
     for name, text in (netlists or {}).items():
         platform.add_file(name, text)
     plan = platform.prepare(
-        top, name="top", synth_opts=board.synth_opts,
+        top, name="top", synth_opts=board.synth_opts, script_after_read=KEEP_SCRIPT,
         nextpnr_opts=f"--timing-allow-fail --seed {seed} {board.nextpnr_opts}".strip())
     plan.files["top.il"] = strip_zero_meminit(plan.files["top.il"])
     return plan

@@ -3,36 +3,50 @@
 Entries arrive from the sparse-matrix read unit one per cycle (stage S). The unit keeps the
 running local row of the column (``row = z`` for a column's first entry, ``row + z + 1``
 after), looks the weight up in its copy of the codebook, multiplies it by the column's
-activation (stage M) and adds the product into the row's accumulator (stage A), saturating
-at every step as eie/numerics.py defines. Accumulators live in a memory with a "touched" bit
-per row: an untouched row starts from ``bias << shift`` (lazy bias initialisation), and
-write-back clears the bit again, so no per-layer initialisation pass is needed (a sweep after
-reset clears them once). When two consecutive entries hit the same row, the second takes
-the first's result from a bypass register instead of the memory, which has not been written
-yet. Rows at or past the layer's ``out_rows`` are ignored (only malformed images have them).
+activation and adds the product into the row's accumulator, saturating at every step as
+eie/numerics.py defines. Accumulators live in a memory with a "touched" bit per row: an
+untouched row starts from ``bias << shift`` (lazy bias initialisation), and write-back clears
+the bit again, so no per-layer initialisation pass is needed (a sweep after reset clears them
+once). Rows at or past the layer's ``out_rows`` are ignored (only malformed images have them).
 
-Write-back (``wb_en``/``wb_row``) reads a row's accumulator and bias, and two cycles later
-hands out ``round_half_up(acc >> shift)``, saturated, ReLU'd (``wb_valid``/``wb_data``). An
-untouched row hands out its bias as it is: ``round_half_up((bias << shift) >> shift)`` is
-``bias``, already in the activation range, so the lazy bias needs no shifter on this path.
-The rounding is split so that the shifter and the adder sit in different cycles:
-``(acc + 2**(s-1)) >> s == (((acc << 1) >> s) + 1) >> 1`` for every ``s >= 0``, and the
-``+ 1`` only needs ``act_bits + 2`` bits once the top bits have decided saturation.
+The registered build has four stages (`eie.timing.arith_latency` = 3 cycles from S to the
+accumulator write), so that every memory's output goes straight into a register and the
+multiplier sits between registers (a DSP block needs no fabric logic on either side):
 
-Timing: the bias is read one stage early (its address follows the entry's row in stage S) and
-``bias << shift`` is registered before stage A, so the accumulate loop is only
-forward/stored/bias mux -> add -> saturate. Saturation tests the sum's top bits rather than
-comparing it with the limits (no second carry chain).
+* S: row, codebook address, bias address (the bias address runs beside the row: ``bias_base
+  + row`` without the row's clamp, since a clamped row is ignored anyway);
+* M1: codebook and bias data registered; the accumulator read;
+* M2: ``act * weight`` and ``bias << shift`` registered; the accumulator data registered;
+* A: ``base + product``, saturated, written back (``base`` is the stored value, the bias of an
+  untouched row, or the result of one of the two entries ahead of it on the same row, which
+  the memory does not have yet: two forwarding registers).
+
+The compact build has three (S; M: the accumulator read, the product and the shifted bias
+from the memories' outputs registered; A, from the accumulator memory's output, with one
+forwarding register).
+
+Write-back (``wb_en``/``wb_row``) reads a row's accumulator and bias (registered: and
+registers them), and `eie.timing.writeback_latency` cycles later hands out ``round_half_up(acc >> shift)``,
+saturated, ReLU'd (``wb_valid``/``wb_data``). An untouched row hands out its bias as it is:
+``round_half_up((bias << shift) >> shift)`` is ``bias``, already in the activation range, so
+the lazy bias needs no shifter on this path. The rounding is split so that the shifter and
+the adder sit in different cycles: ``(acc + 2**(s-1)) >> s == (((acc << 1) >> s) + 1) >> 1``
+for every ``s >= 0``, and the ``+ 1`` only needs ``act_bits + 2`` bits once the top bits have
+decided saturation. Saturation tests the sum's top bits rather than comparing it with the
+limits (no second carry chain).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned, Cat, Mux, C
+from types import SimpleNamespace
+
+from amaranth.hdl import Module, Signal, signed, unsigned, Cat, Mux, C, Const
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie.contract import host_addr_bits
+from eie import timing
 from .layouts import HostPort, LayerParams, ConfigComponent, entry_layout, row_bits
 
 __all__ = ["ArithmeticUnit"]
@@ -61,28 +75,39 @@ class ArithmeticUnit(ConfigComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        rb = row_bits(cfg)
         A = cfg.acc_bits
         m.submodules.codebook = cb = Memory(shape=signed(cfg.weight_bits),
                                             depth=cfg.max_layers * cfg.codebook_size, init=[])
         m.submodules.bias = bias = Memory(shape=signed(cfg.act_bits), depth=cfg.bias_depth, init=[])
         # Accumulator word: value in the low acc_bits, "touched" above.
         m.submodules.acc = acc = Memory(shape=unsigned(A + 1), depth=cfg.act_depth, init=[])
+        # One statement per port: Amaranth names a port's signals after the variable it is
+        # assigned to (acc_w__en, ...: the formal harness and waveforms read those names).
         cb_r, cb_w = cb.read_port(), cb.write_port()
         b_r, b_w = bias.read_port(), bias.write_port()
-        acc_r, acc_w = acc.read_port(), acc.write_port()
-        p = self.params
+        acc_r = acc.read_port()
+        acc_w = acc.write_port()
+        ports = SimpleNamespace(cb_r=cb_r, cb_w=cb_w, b_r=b_r, b_w=b_w, acc_r=acc_r, acc_w=acc_w)
+        st = self._stage_s(m, ports)
+        self._stages_m(m, ports, st)
+        result, a_we = self._stage_a(m, st)
+        self._writeback(m, st)
+        self._acc_writes(m, ports, st, result, a_we)
+        m.d.comb += self.idle.eq(~st.m1_valid & ~st.m2_valid & ~st.a_valid)
+        return m
 
-        # ---- stage S: running row, codebook read ----
-        row_prev = Signal(rb)
+    def _stage_s(self, m, ports):
+        """Stage S: running row, codebook and bias reads; the host ports of both memories."""
+        cfg, p = self._cfg, self.params
+        rb = row_bits(cfg)
+        cb_r, cb_w, b_r, b_w = ports.cb_r, ports.cb_w, ports.b_r, ports.b_w
+        row_prev = Signal(rb, reset_less=True)
         z = self.e_entry.z
         step = Mux(self.e_first, z, row_prev + z + 1)
         row_max = (1 << rb) - 1
         row_s = Signal(rb)
         m.d.comb += row_s.eq(Mux(step > row_max, row_max, step))
-        # The bias address runs beside the row (bias_base + row, without the row's clamp:
-        # a row that is clamped is out of range and ignored), so the bias is read in stage S.
-        bias_prev = Signal.like(p.bias_base)
+        bias_prev = Signal.like(p.bias_base, reset_less=True)
         bias_s = Signal.like(p.bias_base)
         m.d.comb += bias_s.eq(Mux(self.e_first, p.bias_base + z, bias_prev + z + 1))
         with m.If(self.e_valid):
@@ -93,57 +118,109 @@ class ArithmeticUnit(ConfigComponent):
             m.d.comb += cb_r.addr.eq(Cat(self.e_entry.v, p.layer))
         m.d.comb += [cb_w.addr.eq(self.cb_host.addr), cb_w.data.eq(self.cb_host.wdata),
                      cb_w.en.eq(self.cb_host.we), self.cb_host.rdata.eq(cb_r.data)]
-
-        m_valid, m_row, m_in = Signal(), Signal(rb), Signal()
-        m_act = Signal(signed(cfg.act_bits))
-        m.d.sync += [m_valid.eq(self.e_valid), m_row.eq(row_s), m_act.eq(self.e_act),
-                     m_in.eq(row_s < p.out_rows)]
-
-        # ---- stage M: multiply, read the accumulator and bias ----
-        a_valid, a_row, a_in, a_fwd = Signal(), Signal(rb), Signal(), Signal()
-        a_prod = Signal(signed(cfg.act_bits + cfg.weight_bits))
-        a_we = a_valid & a_in
-        m.d.sync += [a_valid.eq(m_valid), a_row.eq(m_row), a_in.eq(m_in),
-                     a_prod.eq(m_act * cb_r.data),
-                     a_fwd.eq(a_we & (a_row == m_row))]
-
-        wbs_valid, wbs_row = Signal(), Signal(rb)
-        m.d.sync += [wbs_valid.eq(self.wb_en), wbs_row.eq(self.wb_row)]
-        m.d.comb += acc_r.addr.eq(Mux(self.wb_en, self.wb_row, m_row))
         with m.If(self.bias_host.re | self.bias_host.we):
             m.d.comb += b_r.addr.eq(self.bias_host.addr)
         with m.Elif(self.wb_en):
             m.d.comb += b_r.addr.eq(p.bias_base + self.wb_row)
         with m.Else():
             m.d.comb += b_r.addr.eq(bias_s)
-        # bias << shift for stage A (exact for the shifts numerics allows).
-        a_bias = Signal(signed(A))
-        m.d.sync += a_bias.eq((b_r.data << p.shift)[:A].as_signed())
         m.d.comb += [b_w.addr.eq(self.bias_host.addr), b_w.data.eq(self.bias_host.wdata),
                      b_w.en.eq(self.bias_host.we), self.bias_host.rdata.eq(b_r.data)]
+        st = SimpleNamespace(m1_valid=Signal(), m1_row=Signal(rb, reset_less=True),
+                             m1_in=Signal(reset_less=True),
+                             m1_act=Signal(signed(cfg.act_bits), reset_less=True))
+        m.d.sync += [st.m1_valid.eq(self.e_valid), st.m1_row.eq(row_s), st.m1_act.eq(self.e_act),
+                     st.m1_in.eq(row_s < p.out_rows)]
+        return st
 
-        # ---- stage A: accumulate with saturation ----
-        acc_min, acc_max = cfg.acc_min, cfg.acc_max
-        stored = acc_r.data[:A].as_signed()
-        touched = acc_r.data[A]
-        last = Signal(signed(A))
+    def _stages_m(self, m, ports, st):
+        """Registered: M1 (memory outputs registered, the accumulator read) and M2 (the
+        product and the shifted bias registered, the accumulator data registered). Compact:
+        M (the accumulator read; the product and the shifted bias from the memories' outputs
+        registered). Also the forwarding decisions for stage A."""
+        cfg, p = self._cfg, self.params
+        rb, A = row_bits(cfg), cfg.acc_bits
+        reg = timing.registered(cfg.n_pe)
+        assert (timing.arith_latency(cfg.n_pe), timing.writeback_latency(cfg.n_pe)) == ((3, 3) if reg else (2, 2))
+        m.d.comb += ports.acc_r.addr.eq(Mux(self.wb_en, self.wb_row, st.m1_row))
+        if reg:
+            # M1 -> M2: the codebook and bias data registered as they leave the memories.
+            m_valid, m_in = Signal(), Signal(reset_less=True)
+            m_row = Signal(rb, reset_less=True)
+            m_act = Signal(signed(cfg.act_bits), reset_less=True)
+            weight = Signal(signed(cfg.weight_bits), reset_less=True)
+            st.bias_q = Signal(signed(cfg.act_bits), reset_less=True)     # bias read last cycle
+            m.d.sync += [m_valid.eq(st.m1_valid), m_in.eq(st.m1_in), m_row.eq(st.m1_row),
+                         m_act.eq(st.m1_act), weight.eq(ports.cb_r.data), st.bias_q.eq(ports.b_r.data)]
+            st.acc_q = Signal(A + 1, reset_less=True)                    # accumulator read last cycle
+            m.d.sync += st.acc_q.eq(ports.acc_r.data)
+        else:
+            m_valid, m_in, m_row, m_act = st.m1_valid, st.m1_in, st.m1_row, st.m1_act
+            weight, st.bias_q, st.acc_q = ports.cb_r.data, ports.b_r.data, ports.acc_r.data
+        st.m2_valid = m_valid if reg else Const(0)
+        # M2 (M) -> A
+        st.a_valid, st.a_in = Signal(), Signal(reset_less=True)
+        st.a_row = Signal(rb, reset_less=True)
+        st.a_prod = Signal(signed(cfg.act_bits + cfg.weight_bits), reset_less=True)
+        st.a_bias = Signal(signed(A), reset_less=True)
+        m.d.sync += [st.a_valid.eq(m_valid), st.a_in.eq(m_in), st.a_row.eq(m_row),
+                     st.a_prod.eq(m_act * weight),
+                     # bias << shift (exact for the shifts numerics allows)
+                     st.a_bias.eq((st.bias_q << p.shift)[:A].as_signed())]
+        # The entry in A read its accumulator before the entry ahead of it wrote the row
+        # (registered: and in the cycle the one two ahead did): those results are forwarded
+        # when the row is the same, the nearer one first.
+        st.fwd1, st.fwd2 = Signal(reset_less=True), Signal(reset_less=True)
+        m.d.sync += st.fwd1.eq(st.a_valid & st.a_in & (st.a_row == m_row))
+        if reg:
+            b_valid, b_in = Signal(), Signal(reset_less=True)      # the entry in A last cycle
+            b_row = Signal(rb, reset_less=True)
+            m.d.sync += [b_valid.eq(st.a_valid), b_in.eq(st.a_in), b_row.eq(st.a_row),
+                         st.fwd2.eq(b_valid & b_in & (b_row == m_row))]
+
+    def _stage_a(self, m, st):
+        """Stage A: accumulate with saturation; returns (result, write enable)."""
+        cfg = self._cfg
+        A = cfg.acc_bits
+        stored = st.acc_q[:A].as_signed()
+        touched = st.acc_q[A]
+        last = Signal(signed(A), reset_less=True)       # result of the entry one ahead
+        last2 = Signal(signed(A), reset_less=True)      # ... and of the one two ahead
         base = Signal(signed(A))
-        m.d.comb += base.eq(Mux(a_fwd, last, Mux(touched, stored, a_bias)))
+        m.d.comb += base.eq(Mux(st.fwd1, last, Mux(st.fwd2, last2, Mux(touched, stored, st.a_bias))))
         total = Signal(signed(A + 1))    # |base + product| < 2**A: acc_bits >= act + weight bits
-        m.d.comb += total.eq(base + a_prod)
+        m.d.comb += total.eq(base + st.a_prod)
         result = Signal(signed(A))
-        m.d.comb += result.eq(_saturate(total, A, acc_min, acc_max))
-        with m.If(a_valid):
-            m.d.sync += last.eq(result)
+        m.d.comb += result.eq(_saturate(total, A, cfg.acc_min, cfg.acc_max))
+        m.d.sync += last.eq(result)
+        if timing.registered(cfg.n_pe):
+            m.d.sync += last2.eq(last)
+        return result, st.a_valid & st.a_in
 
-        # ---- write-back: requantize one row, two cycles after wb_en ----
-        # Stage 1 (wbs): shift.  Stage 2 (wb2): round, saturate, ReLU.
-        W = cfg.act_bits
-        wb2_valid, wb2_row, wb2_touched = Signal(), Signal(rb), Signal()
-        wb2_half = Signal(signed(A + 1))                # (acc << 1) >> shift
-        wb2_bias = Signal(signed(W))
-        m.d.sync += [wb2_valid.eq(wbs_valid), wb2_row.eq(wbs_row), wb2_touched.eq(touched),
-                     wb2_half.eq((stored << 1) >> p.shift), wb2_bias.eq(b_r.data)]
+    def _writeback(self, m, st):
+        """Requantize one row: read (wb_en), [registered: the data registered], shifted,
+        rounded."""
+        cfg, p = self._cfg, self.params
+        rb, A, W = row_bits(cfg), cfg.acc_bits, cfg.act_bits
+        st.wbs_valid = Signal()
+        st.wbs_row = Signal(rb, reset_less=True)
+        m.d.sync += [st.wbs_valid.eq(self.wb_en), st.wbs_row.eq(self.wb_row)]
+        if timing.registered(cfg.n_pe):
+            # wb1: the accumulator and the bias are in acc_q and bias_q (registered as they
+            # left the memories).
+            shift_valid = Signal()
+            shift_row = Signal(rb, reset_less=True)
+            m.d.sync += [shift_valid.eq(st.wbs_valid), shift_row.eq(st.wbs_row)]
+        else:
+            shift_valid, shift_row = st.wbs_valid, st.wbs_row
+        # Shift; then (wb2) round, saturate, ReLU.
+        stored = st.acc_q[:A].as_signed()
+        wb2_valid, wb2_touched = Signal(), Signal(reset_less=True)
+        wb2_row = Signal(rb, reset_less=True)
+        wb2_half = Signal(signed(A + 1), reset_less=True)                # (acc << 1) >> shift
+        wb2_bias = Signal(signed(W), reset_less=True)
+        m.d.sync += [wb2_valid.eq(shift_valid), wb2_row.eq(shift_row), wb2_touched.eq(st.acc_q[A]),
+                     wb2_half.eq((stored << 1) >> p.shift), wb2_bias.eq(st.bias_q)]
         rounded = Signal(signed(W + 2))
         m.d.comb += rounded.eq((wb2_half[:W + 2].as_signed() + 1) >> 1)
         # If (acc << 1) >> shift fits W + 2 bits, round it narrow; else it saturates either way.
@@ -154,19 +231,19 @@ class ArithmeticUnit(ConfigComponent):
         m.d.comb += [self.wb_valid.eq(wb2_valid), self.wb_addr.eq(wb2_row),
                      self.wb_data.eq(Mux(p.relu & y[-1], 0, y))]
 
-        # ---- accumulator writes: reset sweep, write-back clear, stage A ----
+    def _acc_writes(self, m, ports, st, result, a_we):
+        """Accumulator writes: the reset sweep, write-back's clear, stage A."""
+        cfg = self._cfg
+        acc_w = ports.acc_w
         sweep = Signal(range(cfg.act_depth + 1))
         m.d.comb += self.ready.eq(sweep == cfg.act_depth)
         with m.If(~self.ready):
             m.d.comb += [acc_w.en.eq(1), acc_w.addr.eq(sweep), acc_w.data.eq(0)]
             m.d.sync += sweep.eq(sweep + 1)
-        with m.Elif(wbs_valid):
-            m.d.comb += [acc_w.en.eq(1), acc_w.addr.eq(wbs_row), acc_w.data.eq(0)]
+        with m.Elif(st.wbs_valid):
+            m.d.comb += [acc_w.en.eq(1), acc_w.addr.eq(st.wbs_row), acc_w.data.eq(0)]
         with m.Elif(a_we):
-            m.d.comb += [acc_w.en.eq(1), acc_w.addr.eq(a_row), acc_w.data.eq(Cat(result, C(1, 1)))]
-
-        m.d.comb += self.idle.eq(~m_valid & ~a_valid)
-        return m
+            m.d.comb += [acc_w.en.eq(1), acc_w.addr.eq(st.a_row), acc_w.data.eq(Cat(result, C(1, 1)))]
 
 
 def _fits(value, bits: int):

@@ -1,13 +1,15 @@
-"""Central control unit: the command engine, the layer sequencer, the layer table, the link to the PEs.
+"""Central control unit: the command engine, the layer sequencer, the layer table, the links to the PEs.
 
 The CCU has two modes, each a Component of its own: I/O (`hw.commands.CommandEngine`: the
 host's commands, memory reads and writes, replies) and compute (`hw.sequencer.LayerSequencer`:
 a RUN's layers, the broadcast of non-zero inputs, write-back). This module holds what they
 share: the layer table (``layers``, written by the host, read by the engine for READ_MEM and
-by the sequencer in LOAD), the per-layer cycle counts (``layer_cycles``), and the link to
-the PE array (``array``, an `hw.layouts.ArrayLink`: the sequencer's `PECompute` and the
-engine's bus once, the PEs' answers one lane per PE). `hw.fanout` turns that link into one
-`PELink` per PE in the top.
+by the sequencer in LOAD), the per-layer cycle counts (``layer_cycles``), and the fan-out to
+the PEs: one `hw.layouts.PELink` per PE (``pes[k]``) and a reset per PE (``pe_rst``), through
+the registered trees of `hw.distribute.Distributor` (the host bus's read and write enables
+decoded per PE, the PEs' read data ORed together: only the PE that was read drives it), so
+`hw.top` connects each PE with a single ``wiring.connect``. The distributor holds the engine
+in its FETCH state (``hold``) while a read of a PE memory is on its way.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from amaranth.lib.wiring import In, Out
 from eie.config import EIEConfig
 from eie.contract import Mem
 from .commands import CommandEngine
-from .layouts import COUNTER_BITS, ArrayLink, ConfigComponent, layer_layout
+from .distribute import Distributor
+from .layouts import COUNTER_BITS, PELink, ConfigComponent, layer_layout
 from .sequencer import LayerSequencer
 
 __all__ = ["CCU"]
@@ -33,7 +36,8 @@ class CCU(ConfigComponent):
             "host_tx": Out(stream.Signature(cfg.host_bits)),
             "host_tx_last": Out(1),
             "busy": Out(1),
-            "array": Out(ArrayLink(cfg)),
+            "pes": Out(PELink(cfg)).array(cfg.n_pe),
+            "pe_rst": Out(cfg.n_pe),
         }
 
     def elaborate(self, platform):
@@ -49,12 +53,12 @@ class CCU(ConfigComponent):
             seq.run_start.eq(cmd.run_start), seq.run_layers.eq(cmd.run_layers),
             seq.run_first.eq(cmd.run_first), cmd.last_first.eq(seq.last_first),
             cmd.run_done.eq(seq.run_done),
-            cmd.ready.eq(seq.pe_ready.all()), cmd.out_sel.eq(seq.out_sel),
+            cmd.ready.eq(seq.pe_ready), cmd.out_sel.eq(seq.out_sel),
             cmd.last_layers.eq(seq.last_layers), cmd.cycle.eq(seq.cycle),
             cmd.run_cycles.eq(seq.run_cycles), cmd.broadcasts.eq(seq.broadcasts),
         ]
         self._tables(m, cmd, seq)
-        self._array(m, cmd, seq)
+        self._fan_out(m, cmd, seq)
         return m
 
     def _tables(self, m, cmd, seq):
@@ -74,14 +78,19 @@ class CCU(ConfigComponent):
             lc_w.addr.eq(seq.lc_addr), lc_w.data.eq(seq.lc_data), lc_w.en.eq(seq.lc_we),
         ]
 
-    def _array(self, m, cmd, seq):
-        """The array link: the sequencer's PE signals and the engine's bus out, the answers in."""
-        a = self.array
-        wiring.connect(m, seq.pe, wiring.flipped(a.compute))
-        wiring.connect(m, cmd.bus, wiring.flipped(a.bus))
+    def _fan_out(self, m, cmd, seq):
+        """The PELinks through the distributor's registered trees; the engine held in FETCH
+        while a PE memory read is on its way."""
+        m.submodules.distribute = dist = Distributor(self._cfg)
+        wiring.connect(m, seq.pe, dist.compute)
+        wiring.connect(m, cmd.bus, dist.bus)
         m.d.comb += [
-            a.bus_pe.eq(cmd.bus_pe), a.bus_all.eq(cmd.bus_all),
-            seq.room.eq(a.room), seq.scan_data.eq(a.scan_data),
-            seq.pe_idle.eq(a.idle), seq.pe_ready.eq(a.ready),
-            cmd.busy_counts.eq(a.busy_counts), cmd.stall_counts.eq(a.stall_counts),
+            dist.stall.eq(seq.stall), dist.bus_pe.eq(cmd.bus_pe), dist.bus_all.eq(cmd.bus_all),
+            dist.fetch.eq(cmd.table_re), cmd.hold.eq(dist.hold),
+            seq.ret.eq(dist.pop), seq.scan_data.eq(dist.scan_data),
+            seq.pe_idle.eq(dist.idle), seq.pe_ready.eq(dist.ready),
+            cmd.busy_counts.eq(dist.busy_counts), cmd.stall_counts.eq(dist.stall_counts),
+            self.pe_rst.eq(dist.pe_rst),
         ]
+        for k in range(self._cfg.n_pe):
+            wiring.connect(m, dist.pes[k], wiring.flipped(self.pes[k]))

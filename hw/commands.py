@@ -64,6 +64,8 @@ class CommandEngine(ConfigComponent):
             "bus_all": Out(1),
             "table_re": Out(1),
             "table_rdata": In(fmt.layer_word_bits(cfg)),
+            # The read issued in FETCH is on its way back from the PEs (hw.distribute): stay.
+            "hold": In(1),
             "run_start": Out(1),
             "run_layers": Out(8),
             "run_first": Out(8),
@@ -367,7 +369,10 @@ class CommandEngine(ConfigComponent):
             # memory whose data arrives in LATCH).
             m.d.comb += [self.bus.re.eq(r.src == SRC_MEM), self.table_re.eq(1)]
             self._pick_counter(m, r)
-            m.next = "LATCH"
+            # ``hold``: a PE memory's read data is `eie.timing.host_read_latency` cycles away;
+            # the distributor sends the read once and holds the engine here until it is back.
+            with m.If(~self.hold):
+                m.next = "LATCH"
         with m.State("LATCH"):
             m.d.sync += r.bpos.eq(0)
             status = cat_fields(contract.STATUS_FIELDS, ready=self.ready, out_sel=self.out_sel,

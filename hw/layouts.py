@@ -5,9 +5,7 @@ Bit layouts of stored words are built from the ordered field lists of `eie.forma
 bit offset is restated here: the encoder, the images, the host protocol, the golden model
 and the RTL all read the one definition (tests/test_layouts.py checks the bits agree). The
 signatures are the buses between the CCU and the PEs (docs/hw.md): `PELink` is everything
-the CCU and one PE exchange, so a new member is wired (or missed) in one place; `ArrayLink`
-is the CCU's side of the whole array (each shared signal once, the PEs' answers one lane per
-PE), which `hw.fanout` turns into one `PELink` per PE.
+the CCU and one PE exchange, so a new member is wired (or missed) in one place.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from eie import contract
 from eie import format as fmt
 
 __all__ = ["struct_from_fields", "cat_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
-           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "ArrayLink", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
+           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
            "COUNTER_BITS"]
 
 COUNTER_BITS = contract.COUNTER_BITS
@@ -147,18 +145,18 @@ class LayerParams(wiring.Signature):
 
 
 class PECompute(wiring.Signature):
-    """What the CCU drives to every PE alike in compute mode (all ``Out`` from the CCU): the
-    broadcast of a non-zero input (offered with ``bcast_valid``, taken by every PE in the
-    ``bcast_commit`` cycle), the layer parameters, ``running``, the act file ``sel``, counter
-    ``clear``, the scanner's read of the source act file (``scan_*``) and write-back
-    (``wb_*``)."""
+    """What the CCU drives to every PE alike in compute mode (all ``Out`` from the CCU): a
+    committed broadcast of a non-zero input (``bcast_we``: every PE writes ``bcast`` into its
+    queue; the CCU's credits guarantee room), the layer parameters, ``running``, the act file
+    ``sel``, counter ``clear``, the scanner's read of the source act file (``scan_*``) and
+    write-back (``wb_*``). The PEs see each of them `eie.timing.forward_stages` cycles after
+    the CCU drives it (hw/distribute.py)."""
 
     def __init__(self, cfg: EIEConfig):
         rb = row_bits(cfg)
         super().__init__({
-            "bcast_valid": Out(1),
+            "bcast_we": Out(1),
             "bcast": Out(bcast_layout(cfg)),
-            "bcast_commit": Out(1),
             "params": Out(LayerParams(cfg)),
             "running": Out(1),
             "sel": Out(1),
@@ -173,46 +171,24 @@ class PECompute(wiring.Signature):
 class PELink(wiring.Signature):
     """Everything the CCU and one PE exchange, seen from the CCU (``Out``: to the PE).
 
-    `PECompute`'s members, then the PE's answers: ``room`` (its queue can take a broadcast),
-    ``scan_data`` (its slot of the scanned row), ``idle`` (nothing in flight), ``ready`` (its
-    reset sweep is done), its performance counters, and the host bus (``bus``: this PE's
-    ``re``/``we`` already decoded).
+    `PECompute`'s members; ``stall`` (a broadcast waits on this PE's credits this cycle: the
+    PE counts it); the host bus (``bus``: this PE's ``re``/``we`` already decoded; read data
+    `eie.timing.pe_bus_read_latency` cycles after ``re``, zero unless this PE was read); then
+    the PE's answers: ``pop`` (it took the head of its queue: a credit back to the CCU),
+    ``scan_data`` (its slot of the scanned row, the cycle after ``scan_en``), ``idle``
+    (nothing in flight), ``ready`` (its reset sweep is done) and its performance counters.
     """
 
     def __init__(self, cfg: EIEConfig):
         super().__init__({
             **dict(PECompute(cfg).members),
-            "room": In(1),
-            "scan_data": In(signed(cfg.act_bits)),
+            "stall": Out(1),
             "bus": Out(PEBus(cfg)),
+            "pop": In(1),
+            "scan_data": In(signed(cfg.act_bits)),
             "idle": In(1),
             "ready": In(1),
             "busy_count": In(COUNTER_BITS),
             "stall_count": In(COUNTER_BITS),
         })
 
-
-class ArrayLink(wiring.Signature):
-    """Everything the CCU exchanges with the whole PE array, seen from the CCU.
-
-    ``compute`` (`PECompute`) and the host ``bus`` go to every PE alike: ``bus.re`` and
-    ``bus.we`` are meant for PE ``bus_pe`` only (writes for every PE with ``bus_all``) and
-    ``bus.rdata`` is the OR of every PE's read data. The PEs' answers come one lane per PE.
-    `hw.fanout.fan_out` turns this into one `PELink` per PE, so every shared signal is one
-    port of the CCU, whatever the PE count.
-    """
-
-    def __init__(self, cfg: EIEConfig):
-        n = cfg.n_pe
-        super().__init__({
-            "compute": Out(PECompute(cfg)),
-            "bus": Out(PEBus(cfg)),
-            "bus_pe": Out(cfg.pe_bits),
-            "bus_all": Out(1),
-            "room": In(n),
-            "scan_data": In(data.ArrayLayout(signed(cfg.act_bits), n)),
-            "idle": In(n),
-            "ready": In(n),
-            "busy_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
-            "stall_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
-        })

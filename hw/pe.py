@@ -1,15 +1,18 @@
 """One processing element: queue, pointer read, sparse-matrix read, arithmetic, act files.
 
-The CCU offers a broadcast (index, value of a non-zero input) to every PE; it is taken by
-all PEs in the same cycle (``bcast_commit``) when every PE's queue has room. A PE pops the
-head of its activation queue (at most one a cycle) when its column queue will have room,
-reads the column's start and end pointers (one cycle) and drops the column if it is empty,
-else pushes it into the column queue (``COLUMN_QUEUE_DEPTH``); the sparse-matrix read unit
-takes columns from there and issues one entry per cycle into the arithmetic unit. So an
-empty column costs a pointer read but no issue cycle, while earlier columns are issued. Write-back is driven row by row by the CCU. The PE's
-memories are reached by the host over ``bus`` (memory ids of docs/protocol.md) outside
-compute. Performance counters: ``busy_count`` (entries issued) and ``stall_count`` (cycles
-the broadcast waited on this PE's full queue), cleared by ``clear``.
+Every PE writes each broadcast (index, value of a non-zero input) the CCU commits into its
+activation queue (``bcast_we``); the CCU's credits (hw/admission.py) guarantee the room, and
+each pop returns one (``pop``). The queue holds the column's pointer address (``ptr_base +
+index``, added as the broadcast comes in) and the value. A PE pops the head (at most one a
+cycle) when a column-queue entry is free for it, reads the column's start and end pointers
+(`eie.timing.pointer_latency` cycles) and drops the column if it is empty, else pushes it
+into the column queue (`eie.timing.column_queue_depth`); the sparse-matrix read unit takes columns
+from there and issues one entry per cycle into the arithmetic unit. So an empty column costs
+a pointer read but no issue cycle, while earlier columns are issued. Write-back is driven row
+by row by the CCU. The PE's memories are reached by the host over ``bus`` (memory ids of
+docs/protocol.md) outside compute. Performance counters: ``busy_count`` (entries issued) and
+``stall_count`` (cycles a broadcast waited on this PE's credits: the CCU's ``stall``),
+cleared by ``clear``.
 
 Submodules are named so a backdoor finds the memories: ``queue``, ``ptr_read``
 (``ptr_even``/``ptr_odd``), ``spmat_read`` (``spmat``), ``arith`` (``codebook``, ``bias``,
@@ -18,20 +21,26 @@ Submodules are named so a backdoor finds the memories: ``queue``, ``ptr_read``
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, Cat
+from amaranth.hdl import Module, Signal, signed, unsigned, Cat
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 
-from eie.config import EIEConfig
+from eie.config import EIEConfig, bits_for
 from eie.contract import Mem
-from eie.timing import COLUMN_QUEUE_DEPTH
-from .layouts import PELink, bcast_layout, ConfigComponent
+from eie import timing
+from .layouts import PELink, ConfigComponent
 from .arith import ArithmeticUnit
 from .ptr_read import PointerRead
 from .spmat_read import SpmatRead
 from .actrf import ActRegFiles
 
-__all__ = ["PE"]
+__all__ = ["PE", "queue_layout"]
+
+
+
+def queue_layout(cfg: EIEConfig) -> data.StructLayout:
+    """An activation-queue entry: the column's pointer address and the activation."""
+    return data.StructLayout({"ptr": unsigned(bits_for(cfg.ptr_depth)), "value": signed(cfg.act_bits)})
 
 
 class PE(ConfigComponent):
@@ -43,42 +52,19 @@ class PE(ConfigComponent):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        lay = bcast_layout(cfg)
+        lay = queue_layout(cfg)
         m.submodules.queue = q = SyncFIFO(width=lay.size, depth=cfg.queue_depth)
         m.submodules.ptr_read = ptr = PointerRead(cfg)
         m.submodules.spmat_read = spm = SpmatRead(cfg)
         m.submodules.arith = ar = ArithmeticUnit(cfg)
         m.submodules.act = act = ActRegFiles(cfg)
 
-        # Queue: every PE takes the broadcast in the same cycle.
-        m.d.comb += [q.w_data.eq(self.bcast.as_value()), q.w_en.eq(self.bcast_commit),
-                     self.room.eq(q.w_rdy)]
+        # Queue: every PE writes every committed broadcast.
+        entry = Signal(lay)
+        m.d.comb += [entry.ptr.eq(self.params.ptr_base + self.bcast.index), entry.value.eq(self.bcast.value),
+                     q.w_data.eq(entry.as_value()), q.w_en.eq(self.bcast_we)]
         head = data.View(lay, q.r_data)
-
-        # Column queue: (start, end, act) of non-empty columns.
-        ptr_bits = cfg.ptr_bits
-        m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits, depth=COLUMN_QUEUE_DEPTH)
-        p_valid = Signal()
-        p_act = Signal(signed(cfg.act_bits))
-        push = Signal()
-        m.d.comb += [push.eq(p_valid & ptr.nonempty),
-                     cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, p_act))]
-        # Pop when the column queue will have room next cycle; read the column's pointers.
-        pop = Signal()
-        # room_next = level + push - r_en < depth, without an adder after the pointer compare:
-        # push only matters when the queue is one short of full (or full and popped).
-        full_less_one = cq.level == COLUMN_QUEUE_DEPTH - 1
-        room_next = ((cq.level < COLUMN_QUEUE_DEPTH - 1)
-                     | (full_less_one & (~push | cq.r_en))
-                     | (~cq.w_rdy & cq.r_en & ~push))
-        m.d.comb += [pop.eq(q.r_rdy & self.running & room_next), q.r_en.eq(pop),
-                     ptr.en.eq(pop), ptr.addr.eq(self.params.ptr_base + head.index)]
-        m.d.sync += p_valid.eq(pop)
-        with m.If(pop):
-            m.d.sync += p_act.eq(head.value)
-        m.d.comb += [spm.col_valid.eq(cq.r_rdy), spm.col_start.eq(cq.r_data[:ptr_bits]),
-                     spm.col_end.eq(cq.r_data[ptr_bits:2 * ptr_bits]),
-                     spm.col_act.eq(cq.r_data[2 * ptr_bits:].as_signed()), cq.r_en.eq(spm.col_take)]
+        reserved = self._columns(m, q, head, ptr, spm)
 
         # Entries into the arithmetic unit; write-back into the destination act file.
         m.d.comb += [ar.e_valid.eq(spm.e_valid), ar.e_entry.eq(spm.e_entry),
@@ -89,29 +75,10 @@ class PE(ConfigComponent):
                      act.scan_addr.eq(self.scan_addr), act.scan_en.eq(self.scan_en),
                      self.scan_data.eq(act.scan_data),
                      act.wb_en.eq(ar.wb_valid), act.wb_addr.eq(ar.wb_addr), act.wb_data.eq(ar.wb_data)]
-
-        # Host bus: decode the memory id; read data follows the id of last cycle's read and is
-        # zero unless this PE was read last cycle, so the top ORs the PEs' read data together.
-        bus = self.bus
-        ports = {Mem.PTR: ptr.host, Mem.SPMAT: spm.host, Mem.BIAS: ar.bias_host,
-                 Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1}
-        mem_q = Signal(3)
-        read_q = Signal()
-        m.d.sync += read_q.eq(bus.re)
-        with m.If(bus.re):
-            m.d.sync += mem_q.eq(bus.mem)
-        for mem, port in ports.items():
-            hit = bus.mem == mem
-            m.d.comb += [port.addr.eq(bus.addr), port.wdata.eq(bus.wdata),
-                         port.we.eq(bus.we & hit), port.re.eq(bus.re & hit)]
-        with m.If(read_q):
-            with m.Switch(mem_q):
-                for mem, port in ports.items():
-                    with m.Case(mem):
-                        m.d.comb += bus.rdata.eq(port.rdata)
-
+        self._bus(m, {Mem.PTR: ptr.host, Mem.SPMAT: spm.host, Mem.BIAS: ar.bias_host,
+                      Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1})
         m.d.comb += [
-            self.idle.eq(~q.r_rdy & ~p_valid & ~cq.r_rdy & spm.idle & ar.idle),
+            self.idle.eq(~self.bcast_we & ~q.r_rdy & (reserved == 0) & spm.idle & ar.idle),
             self.ready.eq(ar.ready),
         ]
 
@@ -121,6 +88,57 @@ class PE(ConfigComponent):
         with m.Else():
             with m.If(spm.issue):
                 m.d.sync += self.busy_count.eq(self.busy_count + 1)
-            with m.If(self.bcast_valid & ~q.w_rdy):
+            with m.If(self.stall):
                 m.d.sync += self.stall_count.eq(self.stall_count + 1)
         return m
+
+    def _columns(self, m, q, head, ptr, spm):
+        """Pop, pointer read, column queue; returns the count of reserved column entries."""
+        cfg = self._cfg
+        ptr_bits = cfg.ptr_bits
+        C = timing.column_queue_depth(cfg.n_pe)
+        m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits, depth=C)
+        acts = [Signal(signed(cfg.act_bits), reset_less=True) for _ in range(timing.pointer_latency(cfg.n_pe))]
+        push, drop = Signal(), Signal()
+        m.d.comb += [push.eq(ptr.valid & ptr.nonempty), drop.eq(ptr.valid & ~ptr.nonempty),
+                     cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, acts[-1]))]
+        # Pop when a column-queue entry is free for the column: ``reserved`` counts the pops
+        # still in the pointer pipeline and the columns queued; it is a register, so the pop
+        # waits on no pointer compare. An entry taken this cycle is free already.
+        reserved = Signal(range(C + 1))
+        pop = Signal()
+        m.d.comb += [pop.eq(q.r_rdy & self.running & ((reserved < C) | cq.r_en)), q.r_en.eq(pop),
+                     self.pop.eq(pop), ptr.en.eq(pop), ptr.addr.eq(head.ptr)]
+        m.d.sync += reserved.eq(reserved + pop - drop - cq.r_en)
+        m.d.sync += acts[0].eq(head.value)
+        for a, b in zip(acts, acts[1:]):
+            m.d.sync += b.eq(a)
+        m.d.comb += [spm.col_valid.eq(cq.r_rdy), spm.col_start.eq(cq.r_data[:ptr_bits]),
+                     spm.col_end.eq(cq.r_data[ptr_bits:2 * ptr_bits]),
+                     spm.col_act.eq(cq.r_data[2 * ptr_bits:].as_signed()), cq.r_en.eq(spm.col_take)]
+        return reserved
+
+    def _bus(self, m, ports):
+        """Host bus: decode the memory id; the read data of the memory read last cycle
+        (registered build: registered) is zero unless this PE was read, so the CCU ORs the
+        PEs' read data."""
+        bus = self.bus
+        mem_q = Signal(3)
+        read_q = Signal()
+        m.d.sync += read_q.eq(bus.re)
+        with m.If(bus.re):
+            m.d.sync += mem_q.eq(bus.mem)
+        for mem, port in ports.items():
+            hit = bus.mem == mem
+            m.d.comb += [port.addr.eq(bus.addr), port.wdata.eq(bus.wdata),
+                         port.we.eq(bus.we & hit), port.re.eq(bus.re & hit)]
+        reg = timing.registered(self._cfg.n_pe)
+        assert timing.pe_bus_read_latency(self._cfg.n_pe) == (2 if reg else 1)
+        domain = m.d.sync if reg else m.d.comb
+        if reg:
+            domain += bus.rdata.eq(0)
+        with m.If(read_q):
+            with m.Switch(mem_q):
+                for mem, port in ports.items():
+                    with m.Case(mem):
+                        domain += bus.rdata.eq(port.rdata)

@@ -3,8 +3,12 @@
 Column ``c`` of a layer is described by ``ptr[a]`` and ``ptr[a+1]`` with ``a = ptr_base + c``.
 As in EIE the pointer memory is split into an even bank (``ptr_even``: ``ptr[2i]``) and an odd
 bank (``ptr_odd``: ``ptr[2i+1]``), each single-ported for reads, so the two neighbours always
-come from different banks and arrive together, one cycle after ``en``. The host reaches both
-banks through one `HostPort` addressed with the flat pointer index.
+come from different banks and arrive together, with ``start < end``,
+`eie.timing.pointer_latency` cycles after ``en``: in the registered build the banks' outputs
+go straight into registers first (a block RAM's clock-to-output time leaves no room for
+logic behind it), in the compact build they are ordered and compared as they leave the
+banks. The host reaches both banks through one `HostPort` addressed with the flat pointer
+index (read data the cycle after ``re``, from the banks' outputs).
 """
 
 from __future__ import annotations
@@ -15,20 +19,22 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
 from eie.contract import host_addr_bits
+from eie import timing
 from .layouts import HostPort, ConfigComponent
 
 __all__ = ["PointerRead"]
 
 
 class PointerRead(ConfigComponent):
-    """Ports: ``addr``/``en`` (flat index of the column's start pointer), ``start``/``end``
-    and ``nonempty`` (``start < end``), valid the cycle after ``en``; ``host`` (flat index;
-    has the banks in the cycles it reads or writes)."""
+    """Ports: ``addr``/``en`` (flat index of the column's start pointer); ``valid``,
+    ``start``/``end`` and ``nonempty`` (``start < end``), `eie.timing.pointer_latency` cycles
+    after ``en``; ``host`` (flat index; has the banks in the cycles it reads or writes)."""
 
     def _ports(self, cfg: EIEConfig):
         return {
             "addr": In(bits_for(cfg.ptr_depth)),
             "en": In(1),
+            "valid": Out(1),
             "start": Out(cfg.ptr_bits),
             "end": Out(cfg.ptr_bits),
             "nonempty": Out(1),
@@ -45,25 +51,38 @@ class PointerRead(ConfigComponent):
         ew, ow = even.write_port(), odd.write_port()
 
         half = self.addr >> 1
-        parity = Signal()       # parity of the address read last cycle
+        parity1 = Signal()      # parity of the address read last cycle
         # The banks read ``addr`` in every cycle the host does not use them, whether or not
         # ``en`` is set: ``en`` (the PE's pop) comes late in the cycle and stays off the
         # memories' address path; the data of a cycle without ``en`` is not looked at.
         with m.If(self.host.re | self.host.we):
             m.d.comb += [er.addr.eq(self.host.addr >> 1), orp.addr.eq(self.host.addr >> 1)]
-            m.d.sync += parity.eq(self.host.addr[0])
+            m.d.sync += parity1.eq(self.host.addr[0])
         with m.Else():
             # Even a: ptr[a] in even[a/2], ptr[a+1] in odd[a/2].
             # Odd a:  ptr[a] in odd[a>>1], ptr[a+1] in even[(a>>1)+1].
             m.d.comb += [er.addr.eq(half + self.addr[0]), orp.addr.eq(half)]
-            m.d.sync += parity.eq(self.addr[0])
+            m.d.sync += parity1.eq(self.addr[0])
+        valid1 = Signal()
+        m.d.sync += valid1.eq(self.en)
+        if timing.registered(cfg.n_pe):
+            # Stage 2: the banks' outputs registered as they are; order and compare after.
+            even = Signal(cfg.ptr_bits, reset_less=True)
+            odd = Signal(cfg.ptr_bits, reset_less=True)
+            parity = Signal(reset_less=True)
+            m.d.sync += [self.valid.eq(valid1), even.eq(er.data), odd.eq(orp.data), parity.eq(parity1)]
+        else:
+            even, odd, parity = er.data, orp.data, parity1
+            m.d.comb += self.valid.eq(valid1)
+        assert timing.pointer_latency(cfg.n_pe) == (2 if timing.registered(cfg.n_pe) else 1)
         m.d.comb += [
-            self.start.eq(Mux(parity, orp.data, er.data)),
-            self.end.eq(Mux(parity, er.data, orp.data)),
-            # start < end, compared on both bank orders before the parity choice (the memories'
-            # outputs go straight into the comparators; the column queue's push waits on it).
-            self.nonempty.eq(Mux(parity, orp.data < er.data, er.data < orp.data)),
-            self.host.rdata.eq(self.start),
+            self.start.eq(Mux(parity, odd, even)),
+            self.end.eq(Mux(parity, even, odd)),
+            # Compact: both orders compared before the parity mux, so the memories' outputs
+            # go straight into the comparators; registered: one compare after the registers.
+            self.nonempty.eq(self.start < self.end if timing.registered(cfg.n_pe)
+                             else Mux(parity, odd < even, even < odd)),
+            self.host.rdata.eq(Mux(parity1, orp.data, er.data)),
             ew.addr.eq(self.host.addr >> 1), ew.data.eq(self.host.wdata),
             ew.en.eq(self.host.we & ~self.host.addr[0]),
             ow.addr.eq(self.host.addr >> 1), ow.data.eq(self.host.wdata),

@@ -4,12 +4,14 @@ Started by the command engine (``run_start``, with ``run_layers`` and ``run_firs
 layer run reads act file 0 whatever its table entry), it waits until every PE
 has finished its reset sweep (RUN_WAIT), then for each layer reads its layer-table entry
 (LOAD), starts the scanner and latches the layer parameters the PEs read (START),
-broadcasts every non-zero input to all PEs in the same cycle whenever every PE's queue has
-room, waits until the scanner is done and every PE is idle (SCAN), drives write-back one
-local row per cycle (WB), lets the last row reach the act file (WB_FLUSH), then records the
-layer's cycle count and flips the act files (FINISH). After the last layer it raises
-``run_done`` for one cycle. docs/hw.md gives the cycle-exact rules that
-`eie.cycle_model` implements.
+broadcasts every non-zero input to all PEs in the same cycle whenever every PE has a credit
+(hw/admission.py), waits until the scanner is done and every PE is idle (SCAN), drives
+write-back one local row per cycle (WB), lets the last row reach the act file (WB_FLUSH,
+`eie.timing.wb_flush_cycles`), then records the layer's cycle count and flips the act
+files (FINISH). After the last layer it raises ``run_done`` for one cycle. Everything it
+drives reaches the PEs through the CCU's distributor, all of it equally late, and their
+answers (``ret``, ``scan_data``, ``pe_idle``, ``pe_ready``) come back registered.
+docs/hw.md gives the cycle-exact rules that `eie.cycle_model` implements.
 
 It also keeps the counters READ_COUNTERS reports: the free-running ``cycle``, the last
 run's ``run_cycles`` and ``broadcasts``, and each layer's cycles (written into the CCU's
@@ -24,6 +26,8 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig, bits_for
 from eie import format as fmt
+from eie import timing
+from .admission import Admission
 from .layouts import COUNTER_BITS, ConfigComponent, PECompute, layer_layout
 from .scanner import Scanner
 
@@ -50,12 +54,13 @@ class LayerSequencer(ConfigComponent):
             "out_sel": Out(1),
             "last_layers": Out(8),
             "last_first": Out(8),
-            # To every PE (the CCU fans it out), and each PE's answers.
+            # To every PE (the CCU fans it out), to each PE, and the PEs' answers.
             "pe": Out(PECompute(cfg)),
+            "stall": Out(n),
             "scan_data": In(data.ArrayLayout(signed(cfg.act_bits), n)),
-            "room": In(n),
-            "pe_idle": In(n),
-            "pe_ready": In(n),
+            "ret": In(n),
+            "pe_idle": In(1),
+            "pe_ready": In(1),
         }
 
     def elaborate(self, platform):
@@ -70,6 +75,8 @@ class LayerSequencer(ConfigComponent):
         lcyc = Signal(COUNTER_BITS)
         wb_base = Signal(cfg.len_bits + 1)
         out_rows = Signal(bits_for(cfg.act_depth))
+        flush_cycles = timing.wb_flush_cycles(N)
+        flush = Signal(range(max(flush_cycles, 2)))
         m.d.sync += [self.cycle.eq(self.cycle + 1), lcyc.eq(lcyc + 1)]
 
         # The table's read data holds the running layer's entry: read only in LOAD (and by
@@ -89,14 +96,23 @@ class LayerSequencer(ConfigComponent):
             pe.scan_addr.eq(scan.row_addr),
             pe.scan_en.eq(scan.row_en),
             scan.row_data.eq(self.scan_data),
-            pe.bcast_valid.eq(scan.bc_valid),
             pe.bcast.eq(scan.bc),
         ]
-        commit = Signal()
-        m.d.comb += [commit.eq(scan.bc_valid & self.room.all()),
-                     pe.bcast_commit.eq(commit), scan.bc_commit.eq(commit)]
+        m.submodules.admission = adm = Admission(cfg)
+        commit = adm.commit
+        m.d.comb += [adm.valid.eq(scan.bc_valid), adm.ret.eq(self.ret), self.stall.eq(adm.stall),
+                     pe.bcast_we.eq(commit), scan.bc_commit.eq(commit)]
         with m.If(commit):
             m.d.sync += self.broadcasts.eq(self.broadcasts + 1)
+        # The PEs' idle bit is reduce_stages old and a broadcast reaches them forward_stages
+        # after its commit: the drain check waits until the bit has seen the last one
+        # (``since`` counts the cycles after the commit).
+        settle = max(0, timing.forward_stages(N) + timing.reduce_stages(N) - 1)
+        since = Signal(range(settle + 1), init=settle)
+        with m.If(commit):
+            m.d.sync += since.eq(0)
+        with m.Elif(since != settle):
+            m.d.sync += since.eq(since + 1)
 
         with m.FSM(name="sequencer"):
             with m.State("IDLE"):
@@ -107,7 +123,7 @@ class LayerSequencer(ConfigComponent):
                     m.next = "RUN_WAIT"
             with m.State("RUN_WAIT"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(self.pe_ready.all()):
+                with m.If(self.pe_ready):
                     m.d.comb += pe.clear.eq(1)
                     m.d.sync += [self.run_cycles.eq(0), self.broadcasts.eq(0), layer.eq(first),
                                  pe.sel.eq(0), self.last_layers.eq(n_layers), self.last_first.eq(first)]
@@ -126,19 +142,22 @@ class LayerSequencer(ConfigComponent):
                 m.next = "SCAN"
             with m.State("SCAN"):
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1)]
-                with m.If(scan.done & self.pe_idle.all()):
+                with m.If(scan.done & self.pe_idle & (since == settle)):
                     m.d.sync += [wb_base.eq(0), pe.wb_row.eq(0)]
                     m.next = "WB"
             with m.State("WB"):
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1), pe.wb_en.eq(wb_base < out_len)]
                 m.d.sync += [wb_base.eq(wb_base + N), pe.wb_row.eq(pe.wb_row + 1)]
                 with m.If(wb_base + N >= out_len):
+                    m.d.sync += flush.eq(0)
                     m.next = "WB_FLUSH"
             with m.State("WB_FLUSH"):
-                # The arithmetic units hand out a row two cycles after wb_en: the last one is
-                # written in FINISH, before sel flips.
+                # The arithmetic units write a row writeback_latency cycles after wb_en: the
+                # last one is written in FINISH, before sel flips.
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1)]
-                m.next = "FINISH"
+                m.d.sync += flush.eq(flush + 1)
+                with m.If(flush == flush_cycles - 1):
+                    m.next = "FINISH"
             with m.State("FINISH"):
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1),
                              self.lc_addr.eq(layer), self.lc_data.eq(lcyc + 1), self.lc_we.eq(1)]

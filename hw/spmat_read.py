@@ -1,9 +1,10 @@
 """Sparse-matrix read unit: wide words in, one (v, z) entry per cycle out.
 
 It takes a column as (start, end) entry addresses from the PE's column queue and issues the
-column's entries one per cycle: each cycle it reads the memory word holding the entry it will
-hand on the next cycle, so entries that cross a word boundary, and consecutive columns, follow
-each other with no bubble. A new column is taken (``col_take``) in the cycle after the
+column's entries one per cycle: each cycle it reads the memory word holding the entry it
+issues and hands the entry on `eie.timing.spmat_latency` cycles after the issue (the
+registered build registers the word as it leaves the memory first), so entries that cross a
+word boundary, and consecutive columns, follow each other with no bubble. A new column is taken (``col_take``) in the cycle after the
 previous one's last issue, and its first entry issues in that same cycle. Empty columns never
 get here (the PE drops them after the pointer read); if one did, it would cost one cycle.
 Padding entries (v = 0) are issued like any other: they advance the row and add zero.
@@ -20,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie.contract import host_addr_bits
+from eie import timing
 from .layouts import HostPort, ConfigComponent, entry_layout, word_layout
 
 __all__ = ["SpmatRead"]
@@ -69,13 +71,26 @@ class SpmatRead(ConfigComponent):
                          act_i.eq(self.col_act), self.col_take.eq(1)]
             m.d.sync += [addr.eq(nxt), end.eq(self.col_end), act.eq(self.col_act), active.eq(more)]
 
-        s_valid = Signal()
-        s_lane = Signal(max(lane_bits, 1))
-        s_first = Signal()
-        s_act = Signal(signed(cfg.act_bits))
-        m.d.sync += [s_valid.eq(self.issue), s_first.eq(first), s_act.eq(act_i)]
+        # Stage 1: the word leaves the memory (compact: the entry is picked from it);
+        # registered, stage 2: the word registered, the entry picked from it.
+        s1_valid, s1_first = Signal(), Signal()
+        s1_lane = Signal(max(lane_bits, 1), reset_less=True)
+        s1_act = Signal(signed(cfg.act_bits), reset_less=True)
+        m.d.sync += [s1_valid.eq(self.issue), s1_first.eq(first), s1_act.eq(act_i)]
         if lane_bits:
-            m.d.sync += s_lane.eq(issue_addr[:lane_bits])
+            m.d.sync += s1_lane.eq(issue_addr[:lane_bits])
+        if timing.registered(cfg.n_pe):
+            s_valid, s_first = Signal(), Signal()
+            s_lane = Signal(max(lane_bits, 1), reset_less=True)
+            s_act = Signal(signed(cfg.act_bits), reset_less=True)
+            s_word = Signal(word_layout(cfg), reset_less=True)
+            m.d.sync += [s_valid.eq(s1_valid), s_first.eq(s1_first), s_act.eq(s1_act),
+                         s_lane.eq(s1_lane), s_word.eq(rp.data)]
+            m.d.comb += self.idle.eq(~active & ~s1_valid & ~s_valid)
+        else:
+            s_valid, s_first, s_lane, s_act, s_word = s1_valid, s1_first, s1_lane, s1_act, rp.data
+            m.d.comb += self.idle.eq(~active & ~s1_valid)
+        assert timing.spmat_latency(cfg.n_pe) == (2 if timing.registered(cfg.n_pe) else 1)
         # One address for both ports, and no read while writing: the shape of a single-port
         # RAM, which is what Yosys maps to the iCE40UP5K's SPRAM. The host writes only in
         # I/O mode, when nothing issues.
@@ -87,10 +102,9 @@ class SpmatRead(ConfigComponent):
 
         m.d.comb += [
             self.e_valid.eq(s_valid),
-            self.e_entry.eq(rp.data[s_lane] if lane_bits else rp.data[0]),
+            self.e_entry.eq(s_word[s_lane] if lane_bits else s_word[0]),
             self.e_first.eq(s_first),
             self.e_act.eq(s_act),
-            self.idle.eq(~active & ~s_valid),
             self.host.rdata.eq(rp.data.as_value()),
             rp.addr.eq(word_addr), rp.en.eq(~self.host.we),
             wp.addr.eq(word_addr), wp.data.eq(self.host.wdata), wp.en.eq(self.host.we),

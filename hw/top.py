@@ -8,9 +8,10 @@ are framed by their length) and ``busy: Out(1)`` (a RUN is computing). With the 
 bits the two streams are ``stream.Signature(8)``, which the board tops connect as they are.
 In the generated Verilog the streams carry AXI4-Stream names (`hw.ports.VERILOG_PORTS`:
 ``s_axis_tdata`` ... ``m_axis_tlast``).
-Submodules are ``ccu`` and ``pe0`` .. ``pe{N-1}``, joined by `hw.fanout.fan_out` (the
-CCU's `hw.layouts.ArrayLink` to one `PELink` per PE, in this module); docs/hw.md lists the
-memories inside them by name for backdoor loading.
+Submodules are ``ccu`` and ``pe0`` .. ``pe{N-1}``, each PE joined to its `hw.layouts.PELink`
+(the CCU's registered distribution trees, `hw.distribute`) by one ``wiring.connect`` and
+reset by its own register (``ccu.pe_rst[k]``); docs/hw.md lists the memories inside them by
+name for backdoor loading.
 
 With ``hierarchical=True`` each PE is an `PEInstance` of one separately converted PE
 module (`hw.netlist`), as the Verilog, Verilator and FPGA builds use it; the default, flat,
@@ -19,14 +20,13 @@ is what Amaranth's simulator runs.
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
+from amaranth.hdl import ClockSignal, Instance, Module, ResetInserter
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from .layouts import PELink, ConfigComponent
 from .ccu import CCU
-from .fanout import fan_out
 from .pe import PE
 
 __all__ = ["EIETop", "PEInstance"]
@@ -34,14 +34,16 @@ __all__ = ["EIETop", "PEInstance"]
 
 class PEInstance(wiring.Component):
     """A PE as an instance of the module ``module`` (`hw.netlist.pe_module_name`), with the
-    PE's own ports: Verilog port ``a__b`` for signature member ``a.b``, plus ``clk``, ``rst``."""
+    PE's own ports: Verilog port ``a__b`` for signature member ``a.b``, plus ``clk``, and
+    ``rst`` from ``rst`` (the PE's own reset register, `hw.distribute`)."""
 
-    def __init__(self, cfg: EIEConfig, module: str):
+    def __init__(self, cfg: EIEConfig, module: str, rst):
         self._module = module
+        self._rst = rst
         super().__init__(PELink(cfg).flip())
 
     def elaborate(self, platform):
-        ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+        ports = {"i_clk": ClockSignal(), "i_rst": self._rst}
         for path, member, value in self.signature.flatten(self):
             prefix = "i_" if member.flow == In else "o_"
             ports[prefix + "__".join(str(p) for p in path)] = value
@@ -77,11 +79,14 @@ class EIETop(ConfigComponent):
         """PEs are instances of the one PE module (`hw.netlist.pe_rtlil` holds it)."""
         return self._hierarchical
 
-    def _pe(self):
+    def _pe(self, rst):
+        """(the PE's interface, the elaboratable to add): its reset is ``rst``."""
         if self._hierarchical:
             from .netlist import pe_module_name
-            return PEInstance(self._cfg, pe_module_name(self._cfg))
-        return PE(self._cfg)
+            pe = PEInstance(self._cfg, pe_module_name(self._cfg), rst)
+            return pe, pe
+        pe = PE(self._cfg)
+        return pe, ResetInserter(rst)(pe)
 
     def elaborate(self, platform):
         m = Module()
@@ -89,9 +94,9 @@ class EIETop(ConfigComponent):
         m.submodules.ccu = ccu = CCU(cfg)
         pes = []
         for k in range(cfg.n_pe):
-            m.submodules[f"pe{k}"] = pe = self._pe()
-            pes.append(pe)
-        fan_out(m, ccu.array, pes)
+            pe, elaboratable = self._pe(ccu.pe_rst[k])
+            m.submodules[f"pe{k}"] = elaboratable
+            wiring.connect(m, ccu.pes[k], pe)
         wiring.connect(m, wiring.flipped(self.host_rx), ccu.host_rx)
         wiring.connect(m, ccu.host_tx, wiring.flipped(self.host_tx))
         m.d.comb += [self.busy.eq(ccu.busy), self.host_tx_last.eq(ccu.host_tx_last)]

@@ -48,7 +48,8 @@ def test_balanced_round_trip(case):
     print(f"seed={seed} n_pe={n_pe} z_bits={z_bits} sizes={sizes}")
     cfg = roomy(n_pe, z_bits)
     layers = network(np.random.default_rng(seed), sizes, cfg, density)
-    prog = fmt.encode_network(layers, cfg, balance=True)
+    # allow_loss: a random codebook value may round to 0 (what is checked here is placement).
+    prog = fmt.encode_network(layers, cfg, balance=True, allow_loss=True)
     prev = None
     for q, e in zip(layers, prog.layers):
         assert e.out_len == fmt.padded_len(q.out_len, n_pe)

@@ -25,18 +25,33 @@ def test_single_entry_by_hand():
     cfg = TINY.replace(n_pe=1)
     e = layer(cfg, [[3]])
     t = layer_timing(cfg, e, np.array([5]))
-    # b0 = 2, pop 3, pointers 4 (into the column queue), issue 5, idle from 9; t_d = 9;
-    # WB 10; WB_FLUSH 11; FINISH 12 -> 13 cycles.
-    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (9, 13, 1, 1)
+    # One PE: the compact build. Row 0 read at 1 (START), in the scanner's buffer at 3,
+    # offered and committed at 4, into the PE's queue the same cycle; popped 5, pointers 6 (the
+    # column pushed), issued 7, in the arithmetic unit 8, accumulator written at the end of
+    # 10, idle from 11: t_d = 11; WB 12; WB_FLUSH 13; FINISH 14 -> 15 cycles.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (11, 15, 1, 1)
     assert list(t.busy) == [1] and list(t.stall) == [0]
+
+
+def test_single_entry_registered_by_hand():
+    cfg = TINY.replace(n_pe=4)
+    e = layer(cfg, [[3]])
+    t = layer_timing(cfg, e, np.array([5]))
+    # Four PEs: the registered build. Row 0 read at 1, in the buffer at 6, committed at 7; in
+    # the PEs' queues at 8, popped 9, pointers registered 10, in the column queue 11, issued
+    # 12, accumulator written at the end of 17, idle from 18, which the CCU sees at 20 (a
+    # register per PE and one for the AND): t_d = 20; WB 21; WB_FLUSH 22, 23; FINISH 24.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (20, 25, 1, 1)
+    assert list(t.busy) == [1, 0, 0, 0] and list(t.stall) == [0] * 4
 
 
 def test_all_zero_input_by_hand():
     cfg = TINY
     e = layer(cfg, np.ones((8, 10), int))
     t = layer_timing(cfg, e, np.zeros(10, int))
-    # 3 slot rows consumed at t = 2, 3, 4; t_d = 5; two write-back rows; FINISH at 9.
-    assert (t.scan_end, t.drain, t.cycles, t.bound) == (4, 5, 10, 0)
+    # 3 slot rows read at t = 1, 2, 3, in the buffer and consumed at 6, 7, 8; t_d = 9; two
+    # write-back rows, two flush cycles; FINISH at 14.
+    assert (t.scan_end, t.drain, t.cycles, t.bound) == (8, 9, 15, 0)
 
 
 def test_queue_full_stalls():

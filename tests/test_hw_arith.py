@@ -16,6 +16,7 @@ from amaranth.sim import Simulator
 
 from eie import numerics
 from eie.config import EIEConfig
+from eie import timing
 from hw.arith import ArithmeticUnit
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
@@ -45,8 +46,8 @@ def reference(entries, bias, shift, relu):
             for r in range(ROWS)]
 
 
-def run(codebook, bias, entries, shift, relu):
-    dut = ArithmeticUnit(CFG)
+def run(codebook, bias, entries, shift, relu, cfg=CFG):
+    dut = ArithmeticUnit(cfg)
     out = {}
 
     async def bench(ctx):
@@ -67,7 +68,7 @@ def run(codebook, bias, entries, shift, relu):
         ctx.set(dut.e_valid, 0)
         while not ctx.get(dut.idle):
             await ctx.tick()
-        for r in range(ROWS + 2):
+        for r in range(ROWS + timing.writeback_latency(cfg.n_pe)):
             ctx.set(dut.wb_en, int(r < ROWS)); ctx.set(dut.wb_row, r % ROWS)
             await ctx.tick()
             if ctx.get(dut.wb_valid):
@@ -81,9 +82,10 @@ def run(codebook, bias, entries, shift, relu):
     return [out.get(r) for r in range(ROWS)]
 
 
+@pytest.mark.parametrize("n_pe", [1, 4], ids=["compact", "registered"])
 @pytest.mark.parametrize("shift", sorted({0, 1, 2, 7, 8, 15, numerics.max_shift(CFG)}))
 @pytest.mark.parametrize("relu", [False, True])
-def test_accumulate_and_write_back(shift, relu):
+def test_accumulate_and_write_back(shift, relu, n_pe):
     seed = int(os.environ.get("EIE_SEED", 1000 + 2 * shift + relu))
     print(f"seed {seed}")
     rnd = random.Random(seed)
@@ -95,7 +97,7 @@ def test_accumulate_and_write_back(shift, relu):
         row = rnd.randrange(ROWS - 1)
         for _ in range(rnd.choice([1, 1, 2, 3])):
             entries.append((row, draw_values(rnd, CFG.act_bits, 1)[0], rnd.randrange(CFG.codebook_size)))
-    got = run(codebook, bias, entries, shift, relu)
+    got = run(codebook, bias, entries, shift, relu, cfg=CFG.replace(n_pe=n_pe))
     want = reference([(r, a, codebook[v]) for r, a, v in entries], bias, shift, relu)
     assert got == want
 
@@ -111,7 +113,25 @@ def test_rounding_ties_and_limits():
     # (act_max << 4) + 8 (rounds past act_max: saturates), act_min << 4 (exactly act_min).
     entries = [(0, 8, 1), (1, 8, 2), (2, 24, 1), (3, -24, 1),
                (4, amax, 3), (4, 8, 1), (5, CFG.act_min, 3), (6, amax, 3)]
-    got = run(codebook, bias, entries, shift, relu=False)
+    got = run(codebook, bias, entries, shift, relu=False, cfg=CFG.replace(n_pe=4))
+    assert got == run(codebook, bias, entries, shift, relu=False)
     want = reference([(r, a, codebook[v]) for r, a, v in entries], bias, shift, relu=False)
     assert want[:4] == [1, 0, 2, -1] and want[4] == amax and want[5] == CFG.act_min
     assert got == want
+
+
+@pytest.mark.parametrize("n_pe", [1, 4], ids=["compact", "registered"])
+@pytest.mark.parametrize("pattern", ["aab", "aba", "abba", "abab", "aaab", "abca", "abcab"])
+def test_forwarding(pattern, n_pe):
+    """Back-to-back entries that hit a row one, two and three entries after the last hit: the
+    accumulator memory is read two cycles before the result ahead is written, so the unit
+    forwards from the two entries ahead (a row three ahead comes from the memory)."""
+    seed = int(os.environ.get("EIE_SEED", sum(map(ord, pattern))))
+    print(f"seed {seed}")
+    rnd = random.Random(seed)
+    codebook = [0] + draw_values(rnd, CFG.weight_bits, CFG.codebook_size - 1)
+    bias = draw_values(rnd, CFG.act_bits, ROWS)
+    entries = [(ord(c) - ord("a"), rnd.randint(-3000, 3000), rnd.randrange(1, CFG.codebook_size))
+               for c in pattern * 3]
+    got = run(codebook, bias, entries, 3, relu=False, cfg=CFG.replace(n_pe=n_pe))
+    assert got == reference([(r, a, codebook[v]) for r, a, v in entries], bias, 3, relu=False)

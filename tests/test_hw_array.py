@@ -117,9 +117,10 @@ def test_queue_stalls_depth_two():
     """Dense columns and a shallow queue: the broadcast stalls, counters count it."""
     rng = np.random.default_rng(9)
     cfg = TINY.replace(queue_depth=2)
-    layers = [random_layer(rng, cfg, 24, 16, 0.6)]
+    # ~13 entries per column and PE: the column queue fills, then the activation queue.
+    layers = [random_layer(rng, cfg, 64, 32, 0.8)]
     program = fmt.encode_network(layers, cfg)
-    results = check_against_models(cfg, program, [random_input(rng, cfg, 16, 0.8)])
+    results = check_against_models(cfg, program, [random_input(rng, cfg, 32, 0.8)])
     assert sum(results[0][1].stall) > 0
 
 

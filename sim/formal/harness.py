@@ -24,8 +24,11 @@ the design's registers start from their reset values, its memories (no initial c
     previous value (stored, forwarded or the lazy bias) plus the product, computed exactly
     and clamped to the accumulator range, so no sum ever wraps.
 
-* `LNZDHarness`: `hw.lnzd.LNZD` for several PE counts against a reference priority encoder
-  (the first enabled non-zero lane, its value; index and value 0 when there is none).
+* `LNZDHarness`: a priority encoder with the ports of the former `hw.lnzd.LNZD`, for several
+  PE counts, against a reference (the first enabled non-zero lane, its value; index and value
+  0 when there is none). The design has no LNZD since the scanner picks the next lane by mask
+  arithmetic (hw/scanner.py, checked by tests/test_hw_scanner.py and every array run); the
+  harness is kept for tests/test_formal.py's check that a wrong encoder fails.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
-from hw.lnzd import LNZD
 
 __all__ = ["queue_wires", "acc_prefixes", "acc_wires", "port_widths", "DesignHarness", "LNZDHarness", "GROUPS"]
 
@@ -229,11 +231,11 @@ class DesignHarness(wiring.Component):
 
 
 class LNZDHarness(wiring.Component):
-    """`hw.lnzd.LNZD` of ``cfg`` at every PE count in ``sizes``, each against a reference
-    priority encoder (its ports ``values<N>``, ``enable<N>`` are free). ``lnzd`` builds the
-    design from a config (another class with the same ports, for tests that a wrong one fails)."""
+    """A priority encoder built by ``lnzd`` (from a config; the former `hw.lnzd.LNZD`'s ports)
+    at every PE count in ``sizes``, each against a reference priority encoder (its ports
+    ``values<N>``, ``enable<N>`` are free)."""
 
-    def __init__(self, cfg: EIEConfig, sizes, lnzd=LNZD):
+    def __init__(self, cfg: EIEConfig, sizes, lnzd):
         self._cfg, self._sizes, self._lnzd = cfg, sorted(set(int(n) for n in sizes)), lnzd
         members = {}
         for n in self._sizes:

@@ -5,8 +5,6 @@ entry per word: the degenerate corner of the regression, with memories of a few 
 that a bounded proof from reset reaches compute). Jobs (`JOBS`, `quick_jobs`):
 
 =================  ======================================================================
-``lnzd``           `hw.lnzd.LNZD` = a reference priority encoder, every PE count in
-                   `LNZD_SIZES` (combinational: one step is every input)
 ``tx-comb-<cfg>``  host_tx valid and payload do not depend on ready (netlist structure)
 ``commands-<cfg>`` the command engine alone, every input free: host_tx holds while it
                    waits (host_rx assumed to follow the rule), k-induction
@@ -37,19 +35,17 @@ from hw.top import EIETop
 from sim.cases import regression_config
 
 from .expose import exposed_rtlil
-from .harness import DesignHarness, LNZDHarness, acc_prefixes, acc_wires, queue_wires
+from .harness import DesignHarness, acc_prefixes, acc_wires, queue_wires
 from .sby import SbyResult, run_sby
 from .structural import check_stream_independence
 
-__all__ = ["CONFIGS", "LNZD_SIZES", "Job", "JOBS", "quick_jobs", "run_job"]
+__all__ = ["CONFIGS", "Job", "JOBS", "quick_jobs", "run_job"]
 
 CONFIGS: dict[str, EIEConfig] = {
     "tiny": PRESETS["tiny"],
     "pe1": regression_config(1, 1, entries_per_word=1).replace(
         act_depth=4, bias_depth=8, ptr_depth=16, spmat_depth=16, max_layers=2),
 }
-
-LNZD_SIZES = list(range(1, 18)) + [32, 64]
 
 
 @dataclass(frozen=True)
@@ -76,13 +72,6 @@ def _harnessed(dut_factory, cfg: EIEConfig, exposed: list[str], groups, acc=(), 
         harness = DesignHarness(cfg, dut.signature, module, text, exposed=exposed, groups=groups,
                                 acc=acc, covers=covers)
         return {"dut.il": text, "harness.il": rtlil.convert(harness, name="harness", emit_src=False)}, "harness"
-    return files
-
-
-def _lnzd_files(sizes):
-    def files():
-        h = LNZDHarness(PRESETS["tiny"], sizes)
-        return {"lnzd.il": rtlil.convert(h, name="harness", emit_src=False)}, "harness"
     return files
 
 
@@ -118,8 +107,7 @@ def _top_jobs(name: str, cfg: EIEConfig, bmc_depth: int, prove_depth: int, compu
 
 
 JOBS: list[Job] = [
-    Job("lnzd", f"LNZD = reference priority encoder, N = {LNZD_SIZES[0]}..17, 32, 64",
-        "LNZD(N)", "prove", 1, _lnzd_files(LNZD_SIZES), quick=True),
+    # (No ``lnzd`` job: the timing branch's scanner has no LNZD, hw/lnzd.py is gone.)
     # pe1's base cases (14 steps) reach compute (the first full queue is at step 11), so a
     # property broken from reset fails with a trace, not only as an induction step.
     *_top_jobs("pe1", CONFIGS["pe1"], bmc_depth=40, prove_depth=14, compute_covers=True),
