@@ -170,6 +170,21 @@ def test_balanced_prune_mask_keeps_the_same_count_per_pe():
         balance.balanced_prune_mask(w, 1.5, n_pe)
 
 
+def test_balanced_prune_mask_fewer_rows_than_pes_and_alive():
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(10, 100))
+    mask = balance.balanced_prune_mask(w, 0.26, 64)       # LeNet's fc3 on 64 PEs: 10 PEs hold rows
+    assert mask.sum() == 260 and set(mask.sum(axis=1)) == {26}
+    alive = rng.random(w.shape) < 0.5
+    alive[0::4] = False
+    alive[0, :5] = True                                   # PE 0 has 5 weights left: keeps them all
+    mask = balance.balanced_prune_mask(w, 0.2, 4, alive=alive)
+    per_pe = np.array([mask[k::4].sum() for k in range(4)])
+    assert mask.sum() == 200 and not (mask & ~alive).any()
+    assert per_pe.tolist() == [5, 65, 65, 65]              # the others share the rest evenly
+    assert np.array_equal(mask, balance.balanced_prune_mask(w, 0.2, 4, alive=alive))
+
+
 @pytest.mark.parametrize("max_run", [1, 3, 15])
 def test_placement_counts_are_the_pattern_counts(max_run):
     # The swap pass keeps each PE's per-column entries up to date as rows move; they must
