@@ -57,6 +57,20 @@ def _eie_layer(e: fmt.EncodedLayer, cfg) -> dict:
     }
 
 
+def _interleaved_layer(q: fmt.QuantizedLayer, cfg) -> dict:
+    """The figures of `_eie_layer` had row ``i`` stayed in PE ``i % n_pe`` (EIE's placement):
+    what a balanced encoding is compared with."""
+    from eie.balance import interleaved_positions, pe_entries
+
+    entries = pe_entries(q.indices, interleaved_positions(q.out_len), cfg.n_pe, cfg.max_run).astype(np.int64)
+    total = int(entries.sum())
+    padding = total - int(np.count_nonzero(q.indices))
+    mean = float(entries.mean())
+    return {"entries": total, "padding": padding, "padding_pct": 100.0 * padding / max(total, 1),
+            "entries_per_pe_max": int(entries.max()), "entries_per_pe_mean": mean,
+            "load_imbalance": float(entries.max() / mean) if mean else 1.0}
+
+
 def build_report(result, config_name: str = "") -> dict:
     """The report of a `CompressResult` as a JSON-ready dict."""
     from .pipeline import options_dict
@@ -68,6 +82,8 @@ def build_report(result, config_name: str = "") -> dict:
         s = layer_storage(q.indices, k, q.out_len, (k + 1).bit_length() - 1)
         eie = _eie_layer(e, cfg)
         eie["ratio"] = s["bits_dense"] / eie["sram_bits"]
+        if e.out_positions is not None:
+            eie["interleaved"] = _interleaved_layer(q, cfg)
         layers.append({"name": q.name, "shape": [q.out_len, q.in_len], "relu": bool(q.relu), **s,
                        "codebook": [float(x) for x in q.codebook], "eie": eie})
     tot = {k: sum(l[k] for l in layers) for k in (
@@ -87,9 +103,14 @@ def build_report(result, config_name: str = "") -> dict:
     eie_tot = {k: sum(l["eie"][k] for l in layers) for k in ("entries", "padding", "sram_bits")}
     eie_tot["ratio"] = tot["bits_dense"] / eie_tot["sram_bits"]
     data = result.data
+    balanced = any(e.out_positions is not None for e in result.program.layers)
     return {
         "source": result.source,
         "mode": "one-shot" if result.options.one_shot else "full",
+        "pruning": "balanced (ESE: the same count in every PE's share)" if result.options.balanced_prune
+                   else "magnitude (per layer)",
+        "placement": "balanced" if balanced else "interleaved",
+        "format_version": 2 if balanced else 1,
         "config": {"name": config_name, "hash": cfg.hash, "description": cfg.describe(), **cfg.to_dict()},
         "data": None if data is None else {
             "name": data.name, "description": data.description, "task": TASK,
@@ -132,6 +153,8 @@ def render_markdown(rep: dict) -> str:
                  f"- validation: {d['validation_source'] or 'none (not needed: densities were given)'}"] if d else []),
               f"- mode: {rep['mode']}; densities ({rep['density_source']}) "
               + ", ".join(f"{l['name']} {100 * x:.3g} %" for l, x in zip(rep["layers"], rep["densities"])),
+              f"- pruning: {rep.get('pruning', 'magnitude (per layer)')}; rows in the images: "
+              f"{rep.get('placement', 'interleaved')} (image format version {rep.get('format_version', 1)})",
               ""]
     for w in rep["warnings"]:
         lines += [f"> **Warning:** {w}", ""]
@@ -179,6 +202,19 @@ def render_markdown(rep: dict) -> str:
     et = rep["eie_total"]
     lines.append(f"| **total** | {et['entries']:,} | | | | | | {et['sram_bits']:,} | {et['ratio']:.1f}x |")
     lines.append("")
+    if any("interleaved" in l["eie"] for l in rep["layers"]):
+        lines += ["Balanced row placement (`--balance`): each layer's rows placed to even out the PEs' "
+                  "entries, padding included; the same layers with row i in PE i mod N (EIE's placement) "
+                  "before the arrow.", "",
+                  "| layer | entries | padding | entries/PE max | imbalance |", "|---|---:|---:|---:|---:|"]
+        for l in rep["layers"]:
+            e, b = l["eie"], l["eie"].get("interleaved")
+            if b is None:
+                continue
+            lines.append(f"| {l['name']} | {b['entries']:,} -> {e['entries']:,} | {b['padding_pct']:.1f} % -> "
+                         f"{e['padding_pct']:.1f} % | {b['entries_per_pe_max']:,} -> {e['entries_per_pe_max']:,} | "
+                         f"{b['load_imbalance']:.3f} -> {e['load_imbalance']:.3f} |")
+        lines.append("")
 
     lines += ["## Timings", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in rep["timings"].items()]
