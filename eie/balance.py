@@ -5,7 +5,8 @@ happen to hold. `balanced_positions` chooses each row's PE and slot instead, to 
 the entries every PE stores, padding included: rows are dealt heaviest first, each to the PE
 with the least work so far that still has one of its ``ceil(out_len / n_pe)`` slots free
 (so a PE with heavy rows takes fewer), then rows are swapped between the busiest and the
-idlest PE while that lowers the busiest PE's entries counted with padding. The result is
+idlest PE while that lowers the busiest PE's entries counted with padding; where row ``i`` in
+PE ``i % n_pe`` leaves the busiest PE no busier, that placement is kept. The result is
 ``positions[i]``, the device row of model row ``i``, for
 `eie.format.encode_network(..., balance=True)`.
 
@@ -170,8 +171,13 @@ def balanced_placements(rows, cols, shape, n_pe: int, max_runs, column_weights=N
     rs = _Rows(rows, cols, shape, n_pe, column_weights)
     pos = _deal(rs.weights, n_pe)
     counts = rs.counts(pos, list(max_runs))
-    return [_swap_pass(rs, pos, c, m, swap_rounds) if swap_rounds else (pos, c)
-            for m, c in zip(max_runs, counts)]
+    placed = [_swap_pass(rs, pos, c, m, swap_rounds) if swap_rounds else (pos, c)
+              for m, c in zip(max_runs, counts)]
+    # EIE's placement when it is at least as even (a matrix pruned balanced, ESE-style, already
+    # is; the greedy deal need not find that again).
+    plain = interleaved_positions(rs.out_len)
+    return [(plain, pc) if rs.loads(pc).max() <= rs.loads(c).max() else (p, c)
+            for (p, c), pc in zip(placed, rs.counts(plain, list(max_runs)))]
 
 
 def balanced_placement(rows, cols, shape, n_pe: int, max_run: int, column_weights=None,

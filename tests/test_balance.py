@@ -185,6 +185,18 @@ def test_balanced_prune_mask_fewer_rows_than_pes_and_alive():
     assert np.array_equal(mask, balance.balanced_prune_mask(w, 0.2, 4, alive=alive))
 
 
+def test_an_even_interleaved_placement_is_kept():
+    # ESE-pruned: every PE already holds the same count; the deal would not find that again.
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(300, 80)) * rng.gamma(0.5, size=(300, 1))      # a few heavy rows
+    idx = balance.balanced_prune_mask(w, 0.08, 64).astype(np.int64)
+    pos = balance.balanced_positions(idx, 64, 15)
+    assert np.array_equal(pos, np.arange(300))
+    skewed = (np.abs(w) > np.quantile(np.abs(w), 0.92)).astype(np.int64)  # plain pruning: moved
+    moved = balance.balanced_positions(skewed, 64, 15)
+    assert balance.pe_entries(skewed, moved, 64, 15).max() < balance.pe_entries(skewed, np.arange(300), 64, 15).max()
+
+
 @pytest.mark.parametrize("max_run", [1, 3, 15])
 def test_placement_counts_are_the_pattern_counts(max_run):
     # The swap pass keeps each PE's per-column entries up to date as rows move; they must
