@@ -17,8 +17,16 @@ Targets (the issue's acceptance):
 For reference it also trains a dense model for as many epochs as the whole flow used
 (dense + retraining + fine-tuning), in case longer training alone explains a gain.
 
+Load balance (`balance_comparison`, skipped with ``--no-balance``): at the paper's densities,
+one dense model compressed twice, with plain magnitude pruning and with ESE's
+load-balance-aware pruning (``eie compress --balanced-prune``), each encoded with EIE's
+interleaved rows and with balanced rows (``--balance``): float and fixed-point test
+accuracy, padding, static imbalance and the cycle model's cycles on the first
+`CYCLE_SAMPLES` test images.
+
     python -m bench.lenet --out out/bench     # lenet.json, lenet.md, and the run in lenet/
     python -m bench.lenet --net all           # and LeNet-5 beside it (bench.lenet5: lenet5.json, lenet5.md)
+    python -m bench.lenet --out out/bench --balance-only   # lenet_balance.json, lenet_balance.md
 
 Exit status 1 when a target is missed.
 """
@@ -34,13 +42,92 @@ from pathlib import Path
 
 from eie.atomic import atomic_write_text
 
-__all__ = ["run", "markdown", "main", "TARGETS"]
+__all__ = ["run", "markdown", "main", "TARGETS", "balance_comparison", "balance_markdown", "CYCLE_SAMPLES"]
 
 TARGETS = {"compression": 50.0, "fixed_vs_dense": 0.5, "fixed_vs_float": 0.5}
+CYCLE_SAMPLES = 200   # test images run on the cycle model per encoding (~60 ms each)
+
+
+def balance_comparison(config: str = "eie", *, seed: int = 0, progress: bool = True, samples: int = CYCLE_SAMPLES,
+                       log=print) -> dict:
+    """Plain vs balanced pruning, each with interleaved and balanced rows, at the paper's
+    densities on one dense LeNet-300-100 (see the module docstring)."""
+    import numpy as np
+
+    from compress.data import load_dataset
+    from compress.demo import DENSE_EPOCHS
+    from compress.flow import fixed_point_accuracy
+    from compress.loader import layers_from_state
+    from compress.models import ARCHITECTURES, train_dense
+    from compress.pipeline import CompressOptions, compress_layers
+    from eie import format as fmt
+    from eie import numerics
+    from eie.config import get_config
+    from eie.cycle_model import CycleModel
+
+    cfg = get_config(config)
+    sizes, data_name = ARCHITECTURES["lenet300"]
+    data = load_dataset(data_name)
+    t0 = time.perf_counter()
+    dense = train_dense(sizes, data, epochs=DENSE_EPOCHS, seed=seed, progress=progress)
+    layers = layers_from_state({k: v.numpy() for k, v in dense.named_state().items()}, "LeNet-300-100")
+    x_q = numerics.act_from_float(np.asarray(data.x_test[:samples], np.float64), cfg)
+    rows = []
+    for balanced_prune in (False, True):
+        log(f"balance comparison: {'balanced' if balanced_prune else 'plain'} pruning at the paper's densities")
+        options = CompressOptions(densities="paper", seed=seed, progress=progress, balanced_prune=balanced_prune)
+        result = compress_layers(layers, cfg, data, options, source="built-in LeNet-300-100 (bench.lenet)",
+                                 input_shape=(sizes[0],))
+        for balance in (False, True):
+            program = fmt.encode_network(result.quantized, cfg, balance=balance) if balance else result.program
+            fixed = fixed_point_accuracy(program, data.x_test, data.y_test)
+            if fixed != result.accuracy["fixed_point"]:   # balanced rows compute the same network
+                raise RuntimeError(f"balanced rows: fixed-point accuracy {fixed} %, interleaved "
+                                   f"{result.accuracy['fixed_point']} %")
+            timing = CycleModel(program).run(x_q)
+            per_layer = np.array([[t.cycles for t in ls] for ls in timing.layers], np.float64).mean(axis=0)
+            rows.append({
+                "pruning": "balanced" if balanced_prune else "plain",
+                "placement": "balanced" if balance else "interleaved",
+                "accuracy": {"dense": result.accuracy["dense"], "pruned": result.accuracy["pruned"],
+                             "compressed_float": result.accuracy["compressed_float"], "fixed_point": fixed},
+                "cycles_mean": float(timing.total_cycles.mean()),
+                "layers": [{"name": e.name, "cycles_mean": float(c),
+                            "nonzeros_per_pe_max": int(max(int(np.count_nonzero(v)) for v in e.v)),
+                            "nonzeros_per_pe_min": int(min(int(np.count_nonzero(v)) for v in e.v)),
+                            "entries_per_pe_max": int(e.entries_per_pe.max()),
+                            "load_imbalance": float(e.entries_per_pe.max() / e.entries_per_pe.mean()),
+                            "padding": int(e.padding_per_pe.sum()), "entries": int(e.entries_per_pe.sum())}
+                           for e, c in zip(program.layers, per_layer)],
+            })
+    plain = rows[0]["cycles_mean"]
+    for r in rows:
+        r["cycles_vs_plain"] = r["cycles_mean"] / plain
+    return {"config": config, "config_hash": cfg.hash, "seed": seed, "densities": list(result.densities),
+            "cycle_samples": int(len(x_q)), "test_samples": int(len(data.y_test)), "rows": rows,
+            "seconds": time.perf_counter() - t0,
+            "command": f"python -m bench.lenet --config {config} --seed {seed}"}
+
+
+def balance_markdown(b: dict) -> str:
+    lines = ["## Load balance: plain vs ESE-balanced pruning, interleaved vs balanced rows", "",
+             f"Paper's densities ({', '.join(f'{100 * d:g} %' for d in b['densities'])}), one dense model, "
+             f"config `{b['config']}`, seed {b['seed']}; accuracies on the {b['test_samples']} test images, "
+             f"cycles of the cycle model (all layers, mean) on the first {b['cycle_samples']}; imbalance: busiest "
+             f"PE's entries (padding included) over the mean, per layer. {b['seconds']:.0f} s.", "",
+             "| pruning | rows | float | fixed point | cycles | vs plain | imbalance per layer | padding entries |",
+             "|---|---|---:|---:|---:|---:|---|---:|"]
+    for r in b["rows"]:
+        a = r["accuracy"]
+        lines.append(f"| {r['pruning']} | {r['placement']} | {a['compressed_float']:.2f} % | {a['fixed_point']:.2f} % | "
+                     f"{r['cycles_mean']:.1f} | {r['cycles_vs_plain']:.3f}x | "
+                     + " / ".join(f"{l['load_imbalance']:.3f}" for l in r["layers"])
+                     + f" | {sum(l['padding'] for l in r['layers']):,} |")
+    return "\n".join(lines + [""])
 
 
 def run(out: Path, *, config: str = "eie", seed: int = 0, progress: bool = True, reference: bool = True,
-        densities=None, log=print) -> dict:
+        densities=None, balance: bool = True, log=print) -> dict:
     """Run the benchmark; write ``lenet.json`` and ``lenet.md`` into ``out``."""
     import torch
 
@@ -100,6 +187,7 @@ def run(out: Path, *, config: str = "eie", seed: int = 0, progress: bool = True,
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "processor": platform.processor() or platform.machine()},
         "report": str(out / "lenet" / "report.md"),
+        "balance": balance_comparison(config, seed=seed, progress=progress, log=log) if balance else None,
     }
     atomic_write_text(out / "lenet.json", json.dumps(data, indent=1) + "\n")
     atomic_write_text(out / "lenet.md", markdown(data))
@@ -158,6 +246,8 @@ def markdown(data: dict) -> str:
     lines += ["", f"EIE images for `{data['config']}` (per-PE v/z entries, pointers, fixed-point codebooks "
               f"and biases, no Huffman): {e['sram_bits'] / 8 / 1024:.1f} KiB, {e['ratio']:.1f}x smaller than "
               "dense float32.", "", f"Full report: `{data['report']}`.", ""]
+    if data.get("balance"):
+        lines += ["", balance_markdown(data["balance"])]
     return "\n".join(lines)
 
 
@@ -170,14 +260,27 @@ def main(argv=None) -> int:
                    help="automatic densities (default) or the paper's 8 %%, 9 %%, 26 %%")
     p.add_argument("--no-reference", action="store_true",
                    help="skip the dense model trained as long as the whole flow")
+    p.add_argument("--no-balance", action="store_true",
+                   help="skip the load-balance comparison (plain vs balanced pruning and rows)")
+    p.add_argument("--balance-only", action="store_true",
+                   help="only the load-balance comparison: lenet_balance.json and lenet_balance.md")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--net", choices=("lenet300", "lenet5", "all"), default="lenet300",
                    help="LeNet-300-100 (default), LeNet-5 (bench.lenet5, the paper's Table 3), or both")
     args = p.parse_args(argv)
+    if args.balance_only:
+        b = balance_comparison(args.config, seed=args.seed, progress=not args.quiet)
+        b["command"] += " --balance-only"
+        out = Path(args.out)
+        atomic_write_text(out / "lenet_balance.json", json.dumps(b, indent=1) + "\n")
+        atomic_write_text(out / "lenet_balance.md", balance_markdown(b))
+        print(balance_markdown(b))
+        return 0
     ok = True
     if args.net in ("lenet300", "all"):
         data = run(Path(args.out), config=args.config, seed=args.seed, progress=not args.quiet,
-                   reference=not args.no_reference, densities=None if args.density == "auto" else "paper")
+                   reference=not args.no_reference, densities=None if args.density == "auto" else "paper",
+                   balance=not args.no_balance)
         print(markdown(data))
         ok = data["pass"]
     if args.net in ("lenet5", "all"):

@@ -12,6 +12,8 @@ not flattened. ``train``, ``test`` and the optional ``val`` are each an ``(x, y)
 pair of tensors or arrays, or an iterable of ``(x, y)`` batches such as a ``DataLoader``
 (read once, into memory). They are checked like a data file (`compress.datafile`).
 Without ``densities`` they are chosen automatically within ``max_drop`` points.
+``balance=True`` writes load-balanced images (``eie compress --balance``), and
+``balanced_prune=True`` prunes as ESE did (``--balanced-prune``).
 
 Returns the `CompressResult`; with ``out`` it also writes the same folder as the CLI
 (images, report, plots; ``result.report`` is the report dict). Errors are `EIEError`s
@@ -86,7 +88,7 @@ def model_layers(model, input_shape=None):
 
 def compress(model, train, test, *, val=None, config: str | EIEConfig = "eie", out=None,
              densities=None, max_drop: float = 0.5, allow_fixed_point_loss: bool = False,
-             input_shape=None, **options) -> CompressResult:
+             input_shape=None, balance: bool = False, balanced_prune: bool = False, **options) -> CompressResult:
     """Compress ``model`` with your data; see the module docstring. ``options``: any other
     `CompressOptions` field (``prune_epochs``, ``codebook_bits``, ``seed``, ``progress``, ...)."""
     from .convnet import output_size
@@ -105,7 +107,8 @@ def compress(model, train, test, *, val=None, config: str | EIEConfig = "eie", o
     data = dataset_from_arrays(arrays, shape, output_size(layers), source="arrays (Python API)",
                                name="your data")
     opts = CompressOptions(densities=None if densities == "auto" else densities, max_drop=max_drop,
-                           allow_fixed_point_loss=allow_fixed_point_loss, **options)
+                           allow_fixed_point_loss=allow_fixed_point_loss, balance=balance,
+                           balanced_prune=balanced_prune, **options)
     result = compress_layers(layers, cfg, data, opts, source=source, input_shape=shape)
     if out is not None:
         write_outputs(result, out, config_name=config if isinstance(config, str) else "")

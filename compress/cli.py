@@ -73,6 +73,12 @@ def _add_training_args(p, density_default: str):
                    help="centroid fine-tuning epochs (default 5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--balance", action="store_true",
+                   help="load-balanced row placement in the images: each layer's rows placed to even out "
+                        "the PEs' entries, padding included (image format version 2; outputs in model order)")
+    p.add_argument("--balanced-prune", action="store_true",
+                   help="ESE's load-balance-aware pruning: every PE's share of a layer keeps the same number "
+                        "of weights, in every pruning step")
 
 
 def register(sub):
@@ -119,7 +125,8 @@ def _options(args, one_shot=False, density_default=None):
                            max_drop=args.max_drop, codebook_bits=parse_bits(args.codebook_bits),
                            allow_fixed_point_loss=args.allow_fixed_point_loss,
                            prune_steps=args.prune_steps, prune_epochs=args.prune_epochs,
-                           finetune_epochs=args.finetune_epochs, seed=args.seed, progress=not args.quiet)
+                           finetune_epochs=args.finetune_epochs, seed=args.seed, progress=not args.quiet,
+                           balance=args.balance, balanced_prune=args.balanced_prune)
 
 
 def _summary(rep: dict, out: Path):

@@ -111,9 +111,13 @@ class CompressOptions:
 
     ``densities``: one per layer or one for all; ``"paper"`` (LeNet-300-100 and LeNet-5); None:
     automatic with data (one-shot without data: `default_densities`). ``codebook_bits``:
-    bits of each layer's codebook index (``2**b - 1`` shared values, at most the config's
-    ``v_bits``); None: ``v_bits`` for every layer; ``"paper"``: 8 for conv layers, 5 for
-    fully connected ones (`paper_bits`; a config with ``v_bits >= 8`` holds them).
+    bits of each layer's codebook index for storage (``2**b - 1`` shared values, at most
+    the config's ``v_bits``); None: ``v_bits`` for every layer; ``"paper"``: 8 for conv
+    layers, 5 for fully connected ones (`paper_bits`; a config with ``v_bits >= 8`` holds
+    them). ``balance``: the images place each layer's rows to even out the PEs' entries
+    (`eie.format.encode_network(..., balance=True)`, image format version 2; fully connected
+    networks only). ``balanced_prune``: ESE's load-balance-aware pruning, every PE's share of
+    a layer keeping the same count (`compress.prune.balanced_mask`), in every pruning step.
     """
 
     densities: tuple[float, ...] | str | None = None
@@ -131,6 +135,8 @@ class CompressOptions:
     batch_size: int = 64
     seed: int = 0
     progress: bool = True
+    balance: bool = False           # load-balanced row placement in the images
+    balanced_prune: bool = False    # ESE's load-balance-aware pruning
 
     def check(self, n_layers: int, cfg: EIEConfig | None = None):
         if self.init not in INIT_METHODS:
@@ -161,6 +167,13 @@ class CompressOptions:
         for name in ("prune_epochs", "finetune_epochs"):
             if getattr(self, name) < 0:
                 raise OptionError(f"{name} must not be negative, not {getattr(self, name)}")
+        for name, flag in (("balance", "--balance"), ("balanced_prune", "--balanced-prune")):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise OptionError(f"{name} must be True or False, not {value!r}")
+            if value and cfg is not None and cfg.n_pe < 2:
+                raise OptionError(f"{flag} ({name}=True) balances work over PEs, but the config has "
+                                  f"{cfg.n_pe} PE: use a config with 2 or more PEs, or leave it out")
 
     def clusters(self, cfg: EIEConfig, n_layers: int) -> list[int]:
         """Shared values per layer: ``2**bits - 1`` (entry 0 is the zero weight)."""
@@ -255,7 +268,7 @@ def compress_layers(layers: list[LinearLayer], cfg: EIEConfig, data: Dataset | N
     timings, warnings = {}, [ONE_SHOT_WARNING] if options.one_shot else []
     t0 = time.perf_counter()
     if densities is not None:
-        check_fits(layers, densities, cfg)
+        check_fits(layers, densities, cfg, options)
     if data is not None:
         what = f"the calibration data ({data.name}: training and validation splits)"
         _problems(calibrate.dense_range_problems(build_model(layers), data.calibration(), cfg, what),

@@ -79,6 +79,18 @@ def network_text(net: dict) -> str:
                           op["op"], lambda: f"{op['op']} {k}{extra}{pads}")())
     c, h, w = net["input_shape"]
     return f"{c}x{h}x{w} -> " + " -> ".join(parts)
+def _interleaved_layer(q: fmt.QuantizedLayer, cfg) -> dict:
+    """The figures of `_eie_layer` had row ``i`` stayed in PE ``i % n_pe`` (EIE's placement):
+    what a balanced encoding is compared with."""
+    from eie.balance import interleaved_positions, pe_entries
+
+    entries = pe_entries(q.indices, interleaved_positions(q.out_len), cfg.n_pe, cfg.max_run).astype(np.int64)
+    total = int(entries.sum())
+    padding = total - int(np.count_nonzero(q.indices))
+    mean = float(entries.mean())
+    return {"entries": total, "padding": padding, "padding_pct": 100.0 * padding / max(total, 1),
+            "entries_per_pe_max": int(entries.max()), "entries_per_pe_mean": mean,
+            "load_imbalance": float(entries.max() / mean) if mean else 1.0}
 
 
 def build_report(result, config_name: str = "") -> dict:
@@ -92,6 +104,8 @@ def build_report(result, config_name: str = "") -> dict:
         s = layer_storage(q.indices, k, q.out_len, (k + 1).bit_length() - 1)
         eie = _eie_layer(e, cfg)
         eie["ratio"] = s["bits_dense"] / eie["sram_bits"]
+        if e.out_positions is not None:
+            eie["interleaved"] = _interleaved_layer(q, cfg)
         layers.append({"name": q.name, "shape": [q.out_len, q.in_len], "relu": bool(q.relu),
                        "kind": "conv" if isinstance(dense, ConvLayer) else "fc",
                        "weight_shape": [int(d) for d in dense.weight.shape], **s,
@@ -113,9 +127,14 @@ def build_report(result, config_name: str = "") -> dict:
     eie_tot = {k: sum(l["eie"][k] for l in layers) for k in ("entries", "padding", "sram_bits")}
     eie_tot["ratio"] = tot["bits_dense"] / eie_tot["sram_bits"]
     data = result.data
+    balanced = any(e.out_positions is not None for e in result.program.layers)
     return {
         "source": result.source,
         "mode": "one-shot" if result.options.one_shot else "full",
+        "pruning": "balanced (ESE: the same count in every PE's share)" if result.options.balanced_prune
+                   else "magnitude (per layer)",
+        "placement": "balanced" if balanced else "interleaved",
+        "format_version": 2 if balanced else 1,
         "config": {"name": config_name, "hash": cfg.hash, "description": cfg.describe(), **cfg.to_dict()},
         "data": None if data is None else {
             "name": data.name, "description": data.description, "task": TASK,
@@ -161,6 +180,8 @@ def render_markdown(rep: dict) -> str:
               + ", ".join(f"{l['name']} {100 * x:.3g} %" for l, x in zip(rep["layers"], rep["densities"])),
               *([f"- conv net on the array: {network_text(rep['network'])} (each conv runs once per im2col "
                  "patch; pooling and flattening on the host)"] if rep.get("network") else []),
+              f"- pruning: {rep.get('pruning', 'magnitude (per layer)')}; rows in the images: "
+              f"{rep.get('placement', 'interleaved')} (image format version {rep.get('format_version', 1)})",
               ""]
     for w in rep["warnings"]:
         lines += [f"> **Warning:** {w}", ""]
@@ -208,6 +229,19 @@ def render_markdown(rep: dict) -> str:
     et = rep["eie_total"]
     lines.append(f"| **total** | {et['entries']:,} | | | | | | {et['sram_bits']:,} | {et['ratio']:.1f}x |")
     lines.append("")
+    if any("interleaved" in l["eie"] for l in rep["layers"]):
+        lines += ["Balanced row placement (`--balance`): each layer's rows placed to even out the PEs' "
+                  "entries, padding included; the same layers with row i in PE i mod N (EIE's placement) "
+                  "before the arrow.", "",
+                  "| layer | entries | padding | entries/PE max | imbalance |", "|---|---:|---:|---:|---:|"]
+        for l in rep["layers"]:
+            e, b = l["eie"], l["eie"].get("interleaved")
+            if b is None:
+                continue
+            lines.append(f"| {l['name']} | {b['entries']:,} -> {e['entries']:,} | {b['padding_pct']:.1f} % -> "
+                         f"{e['padding_pct']:.1f} % | {b['entries_per_pe_max']:,} -> {e['entries_per_pe_max']:,} | "
+                         f"{b['load_imbalance']:.3f} -> {e['load_imbalance']:.3f} |")
+        lines.append("")
 
     lines += ["## Timings", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in rep["timings"].items()]

@@ -28,7 +28,7 @@ def select_densities(layers, cfg, data: Dataset, options, warnings) -> tuple[Sta
     cands, first_error = [], None
     for t, d in candidates(sens):
         try:
-            check_fits(layers, d, cfg)
+            check_fits(layers, d, cfg, options)
             cands.append((t, d))
         except fmt.CapacityError as e:
             first_error = first_error or e
@@ -42,7 +42,7 @@ def select_densities(layers, cfg, data: Dataset, options, warnings) -> tuple[Sta
     reference, ref_source, ref_trial = sens.dense, "dense model (as given)", None
     if data.val_seen_by_model:
         full = (1.0,) * len(layers)
-        check_fits(layers, full, cfg)
+        check_fits(layers, full, cfg, options)
         acc, kept, st = run(full)
         ref_trial = Trial("reference: 100 %", full, acc, True, kept, st)
         reference, ref_source = acc, "the flow at 100 % density (retrained without the validation samples)"

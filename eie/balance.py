@@ -5,7 +5,8 @@ happen to hold. `balanced_positions` chooses each row's PE and slot instead, to 
 the entries every PE stores, padding included: rows are dealt heaviest first, each to the PE
 with the least work so far that still has one of its ``ceil(out_len / n_pe)`` slots free
 (so a PE with heavy rows takes fewer), then rows are swapped between the busiest and the
-idlest PE while that lowers the busiest PE's entries counted with padding. The result is
+idlest PE while that lowers the busiest PE's entries counted with padding; where row ``i`` in
+PE ``i % n_pe`` leaves the busiest PE no busier, that placement is kept. The result is
 ``positions[i]``, the device row of model row ``i``, for
 `eie.format.encode_network(..., balance=True)`.
 
@@ -170,8 +171,13 @@ def balanced_placements(rows, cols, shape, n_pe: int, max_runs, column_weights=N
     rs = _Rows(rows, cols, shape, n_pe, column_weights)
     pos = _deal(rs.weights, n_pe)
     counts = rs.counts(pos, list(max_runs))
-    return [_swap_pass(rs, pos, c, m, swap_rounds) if swap_rounds else (pos, c)
-            for m, c in zip(max_runs, counts)]
+    placed = [_swap_pass(rs, pos, c, m, swap_rounds) if swap_rounds else (pos, c)
+              for m, c in zip(max_runs, counts)]
+    # EIE's placement when it is at least as even (a matrix pruned balanced, ESE-style, already
+    # is; the greedy deal need not find that again).
+    plain = interleaved_positions(rs.out_len)
+    return [(plain, pc) if rs.loads(pc).max() <= rs.loads(c).max() else (p, c)
+            for (p, c), pc in zip(placed, rs.counts(plain, list(max_runs)))]
 
 
 def balanced_placement(rows, cols, shape, n_pe: int, max_run: int, column_weights=None,
@@ -206,36 +212,59 @@ def balanced_positions(indices, n_pe: int, max_run: int, column_weights=None,
     return balanced_positions_coo(rows, cols, idx.shape, n_pe, max_run, column_weights, swap_rounds)
 
 
-def balanced_prune_mask(weights, density: float, n_pe: int, positions=None) -> np.ndarray:
+def balanced_prune_mask(weights, density: float, n_pe: int, positions=None, alive=None) -> np.ndarray:
     """ESE's load-balance-aware pruning: keep the ``density`` largest-magnitude weights of
-    each PE's share of the matrix, so every PE keeps the same count (±1).
+    the matrix spread so that every PE's share keeps the same count (±1).
 
     ``positions`` (device row of each row, default interleaved) says which rows a PE owns.
-    Returns a boolean mask of the weights kept, the matrix's shape.
+    ``alive`` (boolean, the matrix's shape): only these weights may be kept (an earlier
+    pruning step's mask: pruning never revives). A PE whose share is smaller than its
+    count (fewer rows, or fewer weights alive) keeps them all and the rest goes, evenly,
+    to the others, so the matrix keeps ``round(density * size)`` weights in all (at least
+    one, at most those alive). Ties go to the earlier weight (row-major), so the mask is
+    deterministic. Returns a boolean mask of the weights kept, the matrix's shape.
     """
     w = np.abs(np.asarray(weights, np.float64))
     if w.ndim != 2:
         raise ValueError(f"weights must be a matrix, not shape {w.shape}")
     if not 0.0 <= density <= 1.0:
         raise ValueError(f"density must be between 0 and 1, not {density}")
+    live = np.ones(w.shape, bool) if alive is None else np.asarray(alive, bool)
+    if live.shape != w.shape:
+        raise ValueError(f"alive has shape {live.shape}, the weights {w.shape}")
     out_len = w.shape[0]
     pos = interleaved_positions(out_len) if positions is None else np.asarray(positions, np.int64)
     pe = pos % n_pe
-    total = int(round(density * w.size))
-    mask = np.zeros(w.shape, bool)
     shares = [np.flatnonzero(pe == k) for k in range(n_pe)]
-    sizes = np.array([len(r) * w.shape[1] for r in shares])
-    # The same count for every PE (the remainder to the PEs with the most room).
-    keep = np.full(n_pe, total // n_pe)
-    extra = total - int(keep.sum())
-    keep[np.argsort(-sizes, kind="stable")[:extra]] += 1
-    keep = np.minimum(keep, sizes)
+    room = np.array([int(live[r].sum()) for r in shares], np.int64)
+    total = min(int(room.sum()), max(1, int(round(density * w.size))) if density > 0 else 0)
+    keep = _even_counts(total, room)
+    mask = np.zeros(w.shape, bool)
     for k, r in enumerate(shares):
         if keep[k] == 0:
             continue
-        flat = w[r].ravel()
-        top = np.argpartition(-flat, keep[k] - 1)[:keep[k]]
-        sub = np.zeros(flat.size, bool)
+        score = np.where(live[r], w[r], -1.0).ravel()
+        top = np.argsort(-score, kind="stable")[:keep[k]]
+        sub = np.zeros(score.size, bool)
         sub[top] = True
         mask[r] = sub.reshape(len(r), w.shape[1])
     return mask
+
+
+def _even_counts(total: int, room: np.ndarray) -> np.ndarray:
+    """``total`` split over PEs as evenly as their ``room`` allows (water-filling): every PE
+    gets the same count, or all its room where that is less; the remainder of one goes to
+    the PEs with the most room (ties: lower PE)."""
+    keep = np.zeros(len(room), np.int64)
+    left, open_ = int(total), room > 0
+    while left > 0 and open_.any():
+        share = left // int(open_.sum())
+        if share == 0:
+            order = [k for k in np.argsort(-(room - keep), kind="stable") if open_[k]]
+            keep[order[:left]] += 1
+            break
+        add = np.where(open_, np.minimum(share, room - keep), 0)
+        keep += add
+        left -= int(add.sum())
+        open_ = keep < room
+    return keep

@@ -171,6 +171,33 @@ def test_balanced_prune_mask_keeps_the_same_count_per_pe():
         balance.balanced_prune_mask(w, 1.5, n_pe)
 
 
+def test_balanced_prune_mask_fewer_rows_than_pes_and_alive():
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(10, 100))
+    mask = balance.balanced_prune_mask(w, 0.26, 64)       # LeNet's fc3 on 64 PEs: 10 PEs hold rows
+    assert mask.sum() == 260 and set(mask.sum(axis=1)) == {26}
+    alive = rng.random(w.shape) < 0.5
+    alive[0::4] = False
+    alive[0, :5] = True                                   # PE 0 has 5 weights left: keeps them all
+    mask = balance.balanced_prune_mask(w, 0.2, 4, alive=alive)
+    per_pe = np.array([mask[k::4].sum() for k in range(4)])
+    assert mask.sum() == 200 and not (mask & ~alive).any()
+    assert per_pe.tolist() == [5, 65, 65, 65]              # the others share the rest evenly
+    assert np.array_equal(mask, balance.balanced_prune_mask(w, 0.2, 4, alive=alive))
+
+
+def test_an_even_interleaved_placement_is_kept():
+    # ESE-pruned: every PE already holds the same count; the deal would not find that again.
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(300, 80)) * rng.gamma(0.5, size=(300, 1))      # a few heavy rows
+    idx = balance.balanced_prune_mask(w, 0.08, 64).astype(np.int64)
+    pos = balance.balanced_positions(idx, 64, 15)
+    assert np.array_equal(pos, np.arange(300))
+    skewed = (np.abs(w) > np.quantile(np.abs(w), 0.92)).astype(np.int64)  # plain pruning: moved
+    moved = balance.balanced_positions(skewed, 64, 15)
+    assert balance.pe_entries(skewed, moved, 64, 15).max() < balance.pe_entries(skewed, np.arange(300), 64, 15).max()
+
+
 @pytest.mark.parametrize("max_run", [1, 3, 15])
 def test_placement_counts_are_the_pattern_counts(max_run):
     # The swap pass keeps each PE's per-column entries up to date as rows move; they must
