@@ -2,10 +2,7 @@
 RUN's input and outputs bit for bit against the golden model's (eie.convnet.image_runs), every
 RUN's cycles against the cycle model, the image's outputs against the golden model."""
 
-import os
-
 import numpy as np
-from amaranth.sim import Simulator
 
 from eie import format as fmt
 from eie.config import PRESETS
@@ -14,33 +11,10 @@ from eie.cycle_model import layer_timing
 from eie.golden import GoldenModel
 from eie.network import Conv, Dense, Flatten, Network, Pool
 from host.convnet import infer_network
-from host.driver import EIEDriver
-from hw.top import EIETop
-from sim.amaranth_transport import AmaranthTransport
 
-os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+from array_sim import layer, simulate
 
 TINY = PRESETS["tiny"]
-
-
-def layer(rng, cfg, out_len, in_len, density, name, relu=True):
-    idx = np.where(rng.random((out_len, in_len)) < density, rng.integers(1, cfg.codebook_size, (out_len, in_len)), 0)
-    return fmt.QuantizedLayer(name, idx, np.r_[0.0, rng.normal(0.0, 0.4, cfg.codebook_size - 1)],
-                              rng.normal(0.0, 0.3, out_len), relu)
-
-
-def simulate(cfg, bench_body):
-    dut = EIETop(cfg)
-
-    async def bench(ctx):
-        drv = EIEDriver(AmaranthTransport(ctx, dut, timeout_cycles=50_000), cfg)
-        await drv.check_info()
-        await bench_body(drv)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
 
 
 def tiny_conv_net(rng, cfg):
