@@ -27,6 +27,7 @@ from torch import nn
 from eie.network import Conv, Dense, Flatten, Network, NetworkError
 
 from .loader import ConvLayer, LinearLayer, NonFiniteWeightsError, ShapeMismatchError
+from .models import named_state
 
 __all__ = ["is_conv_net", "network_of", "check_net", "matrix", "input_size", "output_size", "ConvNet",
            "pool_torch"]
@@ -185,11 +186,7 @@ class ConvNet(nn.Module):
         return out
 
     def named_state(self) -> "collections.OrderedDict[str, torch.Tensor]":
-        out = collections.OrderedDict()
-        for name, lin in zip(self.names, self.layers):
-            out[f"{name}.weight"] = lin.weight.detach().clone()
-            out[f"{name}.bias"] = lin.bias.detach().clone()
-        return out
+        return named_state(self.names, self.layers)
 
     def to_layers(self) -> list[LinearLayer]:
         """The layers with the model's current weights (what the flow compresses)."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["MLP", "ARCHITECTURES", "set_determinism", "fit", "evaluate", "predict", "train_dense"]
+__all__ = ["MLP", "ARCHITECTURES", "named_state", "set_determinism", "fit", "evaluate", "predict", "train_dense"]
 
 # name -> (layer sizes, built-in dataset); LeNet-5 is a conv net (`compress.demo.lenet5`).
 ARCHITECTURES = {
@@ -33,6 +33,16 @@ def set_determinism(seed: int):
     np.random.seed(seed % (2 ** 32))
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
+
+
+def named_state(names, layers) -> "collections.OrderedDict[str, torch.Tensor]":
+    """``<name>.weight`` and ``<name>.bias`` of each layer, in order (the model file convention;
+    `MLP` and `compress.convnet.ConvNet` both give their state this way)."""
+    out = collections.OrderedDict()
+    for name, layer in zip(names, layers):
+        out[f"{name}.weight"] = layer.weight.detach().clone()
+        out[f"{name}.bias"] = layer.bias.detach().clone()
+    return out
 
 
 class MLP(nn.Module):
@@ -89,11 +99,7 @@ class MLP(nn.Module):
 
     def named_state(self) -> "collections.OrderedDict[str, torch.Tensor]":
         """``<name>.weight`` and ``<name>.bias`` in forward order (the model file convention)."""
-        out = collections.OrderedDict()
-        for name, lin in zip(self.names, self.layers):
-            out[f"{name}.weight"] = lin.weight.detach().clone()
-            out[f"{name}.bias"] = lin.bias.detach().clone()
-        return out
+        return named_state(self.names, self.layers)
 
     def arrays(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         return [(n, l.weight.detach().numpy().copy(), l.bias.detach().numpy().copy())
