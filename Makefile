@@ -1,7 +1,7 @@
 # eie-gen: every target installs what it needs into .venv first.
 #   make demo        compress LeNet-300-100, write images and report, run the golden model
 #   make test        the fast test suite (CI runs this)
-#   make regression  the full RTL sweep (slow; PER_CONFIG=500: 10,000 cases; SCHEDULER=tcp://...: a Dask cluster), 100,000 fuzzed frames
+#   make regression  the full RTL sweep (slow; 10,060 cases, PER_CONFIG=0: the 760-case sweep; SCHEDULER=tcp://...: a Dask cluster), 100,000 fuzzed frames
 #   make formal      formal proofs (SymbiYosys): figures in out/formal/summary.{json,md}
 #   make fuzz        the quick protocol fuzz set (a couple of minutes): out/fuzz/summary.{json,md}
 #   make mutation    deliberate one-line bugs in hw/, each must be caught: out/mutation/
@@ -23,9 +23,10 @@ export AMARANTH_USE_YOSYS := builtin
 export PYTHONHASHSEED := 0
 
 FRAMES  ?= 100000
-# Cases per config of eie regression (0: the sweep as it is, 38 per config; 500: the
-# 10,000-case sweep of issue 13 on the 20 configs, see docs/verification.md for its speed).
-PER_CONFIG ?= 0
+# Cases per config of eie regression (372: the 10,060-case sweep of issue 13 on 28 configs,
+# 1-256 PEs, queue depths 1-16; 0: the 20 sweep configs alone, 760 cases). Speed and
+# build times: docs/verification.md.
+PER_CONFIG ?= 372
 SCHEDULER ?=
 
 .PHONY: install demo test regression formal fuzz mutation bench fmax verilog fpga clean

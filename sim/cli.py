@@ -210,7 +210,7 @@ def run_regression_cmd(args):
         except ValueError:
             raise EIEError(f"expected comma-separated integers, not {text!r}") from None
 
-    pes = ints(args.pes, regression.SWEEP_PES)
+    pes = ints(args.pes, regression.SCALE_PES if args.per_config else regression.SWEEP_PES)
     depths = ints(args.depths, regression.SWEEP_DEPTHS)
     if args.quick and not (args.pes or args.depths):
         cases = regression.quick_sweep(args.seed)

@@ -36,7 +36,8 @@ from .cases import Case, fits, regression_config
 
 __all__ = ["run_cases", "full_sweep", "quick_sweep", "write_summary", "summarise", "TB_MODULE",
            "SWEEP_PES", "SWEEP_DEPTHS", "PRESET_PES", "WEIGHT_DENSITIES", "INPUT_DENSITIES",
-           "WIDTH_CONFIGS", "BALANCED_KINDS", "scale_cases", "SCALE_KINDS"]
+           "WIDTH_CONFIGS", "BALANCED_KINDS", "scale_cases", "SCALE_KINDS", "scale_configs",
+           "SCALE_PRESETS", "SCALE_DEPTH_CONFIGS", "SCALE_PES", "SCALE_ONLY"]
 
 TB_MODULE = "sim.tb.test_top"
 
@@ -56,6 +57,18 @@ BALANCED_KINDS = ("ragged_rows", "multilayer", "long_runs")
 # (n_pe, queue_depth, entries_per_word, z_bits): entries and words of other widths than
 # EIE's 8 and 64 bits (72 bits: two 36-bit block RAMs).
 WIDTH_CONFIGS = ((4, 8, 8, 5), (16, 1, 4, 8), (2, 2, 4, 3), (8, 8, 8, 6))
+# Configs the scale sweep (``per_config`` > 0) adds to the sweep's: the other presets (the
+# boards' points, EIE's 256 PEs, the unit tests' `tiny`), and queue depth 16 (the most the
+# ECP5's LUT RAM holds at the cost of depth 8) as (n_pe, queue_depth, entries_per_word,
+# host_bits).
+SCALE_PRESETS = ("eie_256", "ecp5", "ecp5_16pe", "ice40", "ice40_1pe", "tiny")
+SCALE_DEPTH_CONFIGS = ((2, 16, 1, 8), (8, 16, 2, 32))
+SCALE_PES = tuple(sorted(set(SWEEP_PES) | {PRESETS[p].n_pe for p in SCALE_PRESETS}))
+# PE counts whose configs run only this many scale cases in the scale sweep (not the grid of
+# `cases_for_config`): under the full testbench the 256-PE array simulates at 1-4 thousand
+# cycles per second (a grid case of a thousand inputs takes minutes, a small scale case
+# 10-40 s). The first two are the single-entry network and the full sparse matrix.
+SCALE_ONLY = {256: 16}
 STRESS = (0.3, 0.3)                 # (idle, backpressure) of stressed cases
 BACKDOOR_ENTRIES = 20000            # cases with more stored entries load through the backdoor
 
@@ -101,6 +114,14 @@ def width_configs(pes=SWEEP_PES, depths=SWEEP_DEPTHS) -> list[EIEConfig]:
     """`WIDTH_CONFIGS` whose PE count and queue depth are swept (8-bit host port)."""
     return [regression_config(n, d, entries_per_word=w, z_bits=z) for n, d, w, z in WIDTH_CONFIGS
             if n in pes and d in depths]
+
+
+def scale_configs(pes=SCALE_PES) -> list[EIEConfig]:
+    """The configs the scale sweep adds (`SCALE_PRESETS`, `SCALE_DEPTH_CONFIGS`) whose PE
+    count is in ``pes``."""
+    out = [PRESETS[p] for p in SCALE_PRESETS]
+    out += [regression_config(n, d, entries_per_word=w, host_bits=h) for n, d, w, h in SCALE_DEPTH_CONFIGS]
+    return [c for c in out if c.n_pe in pes]
 
 
 def cases_for_config(cfg: EIEConfig, seed: int, full_grid: bool = True) -> list[Case]:
@@ -244,9 +265,17 @@ def scale_cases(cfg: EIEConfig, seed: int, n: int, start: int = 0) -> list[Case]
 def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool = True,
                per_config: int = 0) -> list[Case]:
     """Every case of `make regression` except LeNet (see `lenet_cases`). ``per_config``: add
-    `scale_cases` until every config has at least that many cases."""
+    the configs of `scale_configs` (unless ``presets`` is false) and `scale_cases` until
+    every config has at least that many cases (the largest, `SCALE_ONLY`, run scale cases
+    alone)."""
     cases = []
-    for cfg in sweep_configs(pes, depths, presets):
+    configs = sweep_configs(tuple(p for p in pes if p in SWEEP_PES), depths, presets)
+    if per_config and presets:
+        configs += scale_configs(pes)
+    for cfg in configs:
+        if per_config and cfg.n_pe in SCALE_ONLY:
+            cases += scale_cases(cfg, seed, SCALE_ONLY[cfg.n_pe])
+            continue
         mine = cases_for_config(cfg, seed)
         if per_config > len(mine) + 1:
             mine += scale_cases(cfg, seed, per_config - len(mine) - 1)   # + its backdoor twin below

@@ -248,8 +248,23 @@ def test_per_config_tops_up_every_config():
     by_cfg = {}
     for c in cases:
         by_cfg.setdefault(c.cfg.hash, []).append(c)
-    assert len(by_cfg) == 3 and all(len(v) == 50 for v in by_cfg.values())   # 2 sweep configs + (2, 2) width
+    # 2 sweep configs + the (2, 2) width config + the scale sweep's depth-16 config
+    assert len(by_cfg) == 4 and all(len(v) == 50 for v in by_cfg.values())
+    assert {c.cfg.queue_depth for c in cases} == {1, 2, 16}
     assert len({c.name for c in cases}) == len(cases)
+
+
+def test_scale_sweep_spans_the_configs_issue_13_asks():
+    # 1 to 256 PEs, queue depths 1 to 16, 1 to 8 entries per word, every preset; the 256-PE
+    # preset runs a few scale cases alone (its testbench runs at a few thousand cycles/s).
+    cfgs = regression.sweep_configs() + regression.scale_configs()
+    assert len({c.hash for c in cfgs}) >= 20
+    assert min(c.n_pe for c in cfgs) == 1 and max(c.n_pe for c in cfgs) == 256
+    assert {1, 16} <= {c.queue_depth for c in cfgs} and {1, 8} <= {c.entries_per_word for c in cfgs}
+    assert {c.hash for c in PRESETS.values()} <= {c.hash for c in cfgs}
+    cases = regression.full_sweep(seed=1, pes=(256,), per_config=400)
+    assert len(cases) == regression.SCALE_ONLY[256] and {c.cfg.n_pe for c in cases} == {256}
+    assert cases[0].shape == [1, 1] and all(c.tags.get("scale") for c in cases)
 
 
 def test_cli_lists_one_line_per_case(capsys):
