@@ -7,7 +7,7 @@ no priority chain or tree is built. The index of the picked lane is ``base`` (th
 index of the row's lane 0, a multiple of N) plus its lane number, which is an OR of the
 one-hot bits per index bit; when N is a power of two, ``base``'s low bits are zero and the
 sum is a plain concatenation. Combinational. sim/formal proves it equal to a reference
-priority encoder for many N (the ``lanepick`` job).
+priority encoder for many N (the ``lanepick-prio`` job).
 """
 
 from __future__ import annotations
