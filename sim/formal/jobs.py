@@ -96,7 +96,8 @@ def _scan_jobs(name: str, cfg: EIEConfig, depth: int) -> list[Job]:
     design = f"Scanner({name}: {cfg.n_pe} PE)"
     files = lambda covers: lambda: ({"harness.il": to_rtlil(ScanHarness(cfg, covers=covers), "harness")}, "harness")
     return [
-        Job(f"scan-order-{name}", "offers = the rows' non-zero lanes in index order, values, none skipped (any input)",
+        Job(f"scan-order-{name}", "offers = a layer's non-zero inputs once each, lowest first (a row's lanes upward, "
+            "none skipped), with their values; a waiting offer holds (any input)",
             design, "bmc", depth, files(False)),
         Job(f"scan-cover-{name}", "what the scan BMC depth reaches", design, "cover", depth, files(True)),
     ]
@@ -135,8 +136,8 @@ def _top_jobs(name: str, cfg: EIEConfig, bmc_depth: int, prove_depth: int, compu
 
 JOBS: list[Job] = [
     # The scanner's lane picker for many lane counts: combinational, one step is every input.
-    Job("lanepick-prio", f"lowest set lane, index, valid = reference priority encoder "
-        f"(N = 1..17, 32, 64, 256)", "LanePicker", "prove", 1, _lanepick_files, quick=True),
+    Job("lanepick-prio", "one-hot = lowest set lane, index = base + its lane, valid = some lane: a reference "
+        "priority chain, every input (N = 1..17, 32, 64, 256)", "LanePicker", "prove", 1, _lanepick_files, quick=True),
     # pe1's base cases (14 steps) reach compute (the first full queue is at step 11), so a
     # property broken from reset fails with a trace, not only as an induction step.
     *_scan_jobs("pe1", CONFIGS["pe1"], depth=16),

@@ -168,6 +168,7 @@ class ScanHarness(wiring.Component):
             layers = Signal(range(3))        # layers started since reset (saturating)
             arrived, offers = Signal(range(4)), Signal(range(4))     # in this layer, saturating
             read_base = Signal(lb)           # input index of lane 0 of the next row to read
+            after_offers = Signal()          # the layer before this one had offers
             with m.If(arrive):
                 m.d.sync += arrived.eq(Mux(arrived == 3, 3, arrived + 1))
             with m.If(taken):
@@ -175,7 +176,7 @@ class ScanHarness(wiring.Component):
             with m.If(scan.row_en):
                 m.d.sync += read_base.eq(read_base + n)
             with m.If(self.start):
-                m.d.sync += [layers.eq(Mux(layers == 2, 2, layers + 1)), arrived.eq(0), offers.eq(0), read_base.eq(Mux(scan.row_en, n, 0))]
+                m.d.sync += [layers.eq(Mux(layers == 2, 2, layers + 1)), after_offers.eq(offers != 0), arrived.eq(0), offers.eq(0), read_base.eq(Mux(scan.row_en, n, 0))]
             m.d.comb += [
                 Cover(taken & (offers == 2), "a third offer committed in one layer"),
                 Cover((layers != 0) & scan.done & (arrived == 3) & (offers >= 2) & ~self.start,
@@ -184,6 +185,7 @@ class ScanHarness(wiring.Component):
                       "a row read held back by a full row buffer"),
                 Cover(started & ~past_rst & waited & offered & (offers >= 1), "an offer waiting for its commit"),
                 Cover(taken & (index == w) & w_nz & (w_value < 0), "the watched lane offered, a negative value"),
-                Cover(taken & (layers == 2) & (offers == 1), "a second offer in a second layer"),
+                Cover(taken & (layers == 2) & after_offers & (offers == 1),
+                      "a second offer in a second layer, after a layer with offers"),
             ]
         return m
