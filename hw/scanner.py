@@ -6,7 +6,7 @@ the buffer has room (`eie.timing.row_buffer_depth` rows in flight or buffered); 
 arrives `eie.timing.row_latency` cycles after its read (the distribution tree, the act file,
 the return registers) with its non-zero mask computed (lanes at indices ``>= in_len``
 masked). Broadcasts are picked from the buffer's head row by mask arithmetic (the lowest set
-bit), one per cycle, into the offer register ``bc``; when an offer is committed the next is
+bit, `hw.lanepick.LanePicker`), one per cycle, into the offer register ``bc``; when an offer is committed the next is
 the head row's next bit, or the first bit of the row behind it. An all-zero row costs one
 cycle. The offer register holds a one-hot lane and the buffer slot of its row: the value is
 selected from the buffered row after the register, on its way into the distribution tree
@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie import timing
+from .lanepick import LanePicker
 from .layouts import bcast_layout, ConfigComponent, row_bits
 
 __all__ = ["Scanner"]
@@ -135,7 +136,7 @@ class Scanner(ConfigComponent):
     def _picker(self, m, entries, count, rows_r):
         """The offer register from the buffer's two head rows (``o_valid``; ``pop``: the head
         row is done; ``take_h``/``take_n``: the offer comes from the head / the next row;
-        ``low_h``/``low_n``: the lowest set bits of their masks)."""
+        ``low_h``/``low_n``: the lowest set bits of their masks, from a `LanePicker` each)."""
         cfg = self._cfg
         n = cfg.n_pe
         h, nx = entries[0], entries[1] if len(entries) > 1 else entries[0]
@@ -145,19 +146,20 @@ class Scanner(ConfigComponent):
         o_index = Signal(cfg.len_bits, reset_less=True)
         o_free = Signal()
         h_v, n_v = count != 0, count > 1
-        low_h, low_n = Signal(n), Signal(n)
-        m.d.comb += [low_h.eq(h.mask & -h.mask), low_n.eq(nx.mask & -nx.mask),
+        m.submodules.pick_h = pick_h = LanePicker(cfg)
+        m.submodules.pick_n = pick_n = LanePicker(cfg)
+        m.d.comb += [pick_h.mask.eq(h.mask), pick_h.base.eq(h.base),
+                     pick_n.mask.eq(nx.mask), pick_n.base.eq(nx.base),
                      o_free.eq(~o_valid | self.bc_commit)]
+        low_h, low_n = pick_h.onehot, pick_n.onehot
         take_h, pop, take_n = Signal(), Signal(), Signal()
-        m.d.comb += [take_h.eq(h_v & (h.mask != 0) & o_free),
-                     pop.eq(h_v & (h.mask == 0) & o_free),
-                     take_n.eq(pop & n_v & (nx.mask != 0))]
+        m.d.comb += [take_h.eq(h_v & pick_h.valid & o_free),
+                     pop.eq(h_v & ~pick_h.valid & o_free),
+                     take_n.eq(pop & n_v & pick_n.valid)]
         with m.If(take_h):
-            m.d.sync += [o_valid.eq(1), o_onehot.eq(low_h), o_slot.eq(h.slot),
-                         o_index.eq(_index(cfg, h.base, low_h))]
+            m.d.sync += [o_valid.eq(1), o_onehot.eq(low_h), o_slot.eq(h.slot), o_index.eq(pick_h.index)]
         with m.Elif(take_n):
-            m.d.sync += [o_valid.eq(1), o_onehot.eq(low_n), o_slot.eq(nx.slot),
-                         o_index.eq(_index(cfg, nx.base, low_n))]
+            m.d.sync += [o_valid.eq(1), o_onehot.eq(low_n), o_slot.eq(nx.slot), o_index.eq(pick_n.index)]
         with m.Elif(o_free):
             m.d.sync += o_valid.eq(0)
         # The value: the offered lane of its buffered row (one-hot AND-OR, after the registers).
@@ -170,14 +172,3 @@ class Scanner(ConfigComponent):
         return SimpleNamespace(o_valid=o_valid, pop=pop, take_h=take_h, take_n=take_n,
                                low_h=low_h, low_n=low_n)
 
-
-def _index(cfg: EIEConfig, base, onehot):
-    """``base`` + the lane number of a one-hot lane mask (a plain concatenation when N is
-    a power of two: the base's low bits are zero)."""
-    n = cfg.n_pe
-    lane_bits = max(1, (n - 1).bit_length())
-    lane = Cat(*[Cat(*[onehot[k] for k in range(n) if (k >> b) & 1]).any() if n > (1 << b) else Const(0, 1)
-                 for b in range(lane_bits)])
-    if n & (n - 1) == 0 and n > 1:
-        return Cat(lane, base[lane_bits:])[:cfg.len_bits]
-    return (base + lane)[:cfg.len_bits]

@@ -4,8 +4,8 @@ a wrong property fails (the proofs are not vacuous). `make formal` runs every jo
 import shutil
 
 import pytest
-from amaranth.hdl import Module, Signal, Mux, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.back import rtlil
 
@@ -15,6 +15,8 @@ from sim.formal.jobs import CONFIGS, quick_jobs, run_job
 from sim.formal.sby import run_sby
 from sim.formal.structural import check_stream_independence
 from sim.formal import harness as H
+from sim.formal import scan as S
+from hw.netlist import to_rtlil
 
 
 def _missing():
@@ -37,26 +39,37 @@ def test_quick_proof(job, tmp_path):
     assert rec["status"] == "PASS", rec
 
 
-class LastLaneLNZD(wiring.Component):
-    """A wrong priority encoder with the LNZD's ports: the *last* enabled non-zero lane wins."""
+class HighestLanePicker(wiring.Component):
+    """A wrong lane picker with `hw.lanepick.LanePicker`'s ports: the *highest* set lane wins."""
 
     def __init__(self, cfg):
-        self._n = cfg.n_pe
-        super().__init__({"values": In(data.ArrayLayout(signed(cfg.act_bits), cfg.n_pe)), "enable": In(cfg.n_pe),
-                          "valid": Out(1), "index": Out(cfg.pe_bits), "value": Out(signed(cfg.act_bits))})
+        self._cfg = cfg
+        super().__init__({"mask": In(cfg.n_pe), "base": In(cfg.len_bits + 1), "valid": Out(1),
+                          "onehot": Out(cfg.n_pe), "index": Out(cfg.len_bits)})
 
     def elaborate(self, platform):
         m = Module()
-        for k in range(self._n):
-            with m.If(self.enable[k] & (self.values[k] != 0)):
-                m.d.comb += [self.valid.eq(1), self.index.eq(k), self.value.eq(self.values[k])]
+        m.d.comb += self.valid.eq(self.mask != 0)
+        for k in range(self._cfg.n_pe):
+            with m.If(self.mask[k]):
+                m.d.comb += [self.onehot.eq(1 << k), self.index.eq(self.base + k)]
         return m
 
 
-def test_wrong_lnzd_fails(tmp_path):
-    h = H.LNZDHarness(PRESETS["tiny"], [1, 3], lnzd=LastLaneLNZD)
-    res = run_sby("bad-lnzd", tmp_path, {"h.il": rtlil.convert(h, name="harness")}, "harness", "prove", 1)
-    assert res.status == "FAIL" and any("index is not the first" in f for f in res.failed), res
+def test_wrong_picker_fails(tmp_path):
+    h = S.LanePickHarness(PRESETS["tiny"], [1, 3, 4], picker=HighestLanePicker)
+    res = run_sby("bad-pick", tmp_path, {"h.il": rtlil.convert(h, name="harness")}, "harness", "prove", 1)
+    assert res.status == "FAIL" and any("onehot is not the lowest set lane" in f for f in res.failed), res
+
+
+def test_scanner_with_wrong_picker_fails(tmp_path, monkeypatch):
+    """The scanner built with the highest-lane picker offers a row's lanes downwards: the
+    sequential proof finds it from reset (the second offer of a row, step 7 on tiny)."""
+    import hw.scanner
+    monkeypatch.setattr(hw.scanner, "LanePicker", HighestLanePicker)
+    text = to_rtlil(S.ScanHarness(CONFIGS["tiny"]), "harness")
+    res = run_sby("bad-scan", tmp_path, {"h.il": text}, "harness", "bmc", 12)
+    assert res.status == "FAIL" and any("out of index order" in f for f in res.failed), res
 
 
 def test_wrong_property_fails(tmp_path):

@@ -24,25 +24,21 @@ the design's registers start from their reset values, its memories (no initial c
     previous value (stored, forwarded or the lazy bias) plus the product, computed exactly
     and clamped to the accumulator range, so no sum ever wraps.
 
-* `LNZDHarness`: a priority encoder with the ports of the former `hw.lnzd.LNZD`, for several
-  PE counts, against a reference (the first enabled non-zero lane, its value; index and value
-  0 when there is none). The design has no LNZD since the scanner picks the next lane by mask
-  arithmetic (hw/scanner.py, checked by tests/test_hw_scanner.py and every array run); the
-  harness is kept for tests/test_formal.py's check that a wrong encoder fails.
+* The scanner's lane selection has its own harnesses: `sim.formal.scan`.
 """
 
 from __future__ import annotations
 
 import re
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, signed
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed
 from amaranth.hdl import Assert, Assume, Cover
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 
-__all__ = ["queue_wires", "acc_prefixes", "acc_wires", "port_widths", "DesignHarness", "LNZDHarness", "GROUPS"]
+__all__ = ["queue_wires", "acc_prefixes", "acc_wires", "port_widths", "DesignHarness", "GROUPS"]
 
 GROUPS = ("streams", "rx_body", "queue", "acc")
 
@@ -229,35 +225,3 @@ class DesignHarness(wiring.Component):
         if self._covers:
             m.d.comb += Cover(Cat(*writes).any(), "an accumulator write that saturates")
 
-
-class LNZDHarness(wiring.Component):
-    """A priority encoder built by ``lnzd`` (from a config; the former `hw.lnzd.LNZD`'s ports)
-    at every PE count in ``sizes``, each against a reference priority encoder (its ports
-    ``values<N>``, ``enable<N>`` are free)."""
-
-    def __init__(self, cfg: EIEConfig, sizes, lnzd):
-        self._cfg, self._sizes, self._lnzd = cfg, sorted(set(int(n) for n in sizes)), lnzd
-        members = {}
-        for n in self._sizes:
-            members[f"values{n}"] = In(data.ArrayLayout(signed(cfg.act_bits), n))
-            members[f"enable{n}"] = In(n)
-        super().__init__(members)
-
-    def elaborate(self, platform):
-        m = Module()
-        for n in self._sizes:
-            values, enable = getattr(self, f"values{n}"), getattr(self, f"enable{n}")
-            m.submodules[f"lnzd{n}"] = dut = self._lnzd(self._cfg.replace(n_pe=n))
-            m.d.comb += [dut.values.eq(values), dut.enable.eq(enable)]
-            hit = [enable[k] & (values[k] != 0) for k in range(n)]
-            # Reference: a chain from the last lane down, so the lowest hit wins.
-            index, value = Const(0, len(dut.index)), Const(0, signed(self._cfg.act_bits))
-            for k in reversed(range(n)):
-                index, value = Mux(hit[k], k, index), Mux(hit[k], values[k], value)
-            valid = Cat(*hit).any()
-            m.d.comb += [
-                Assert(dut.valid == valid, f"LNZD of {n} lanes: valid is not 'some enabled lane is non-zero'"),
-                Assert(dut.index == index, f"LNZD of {n} lanes: index is not the first enabled non-zero lane"),
-                Assert(dut.value == value, f"LNZD of {n} lanes: value is not that lane's value"),
-            ]
-        return m

@@ -4,20 +4,26 @@ Configs: the ``tiny`` preset (4 PEs, queue depth 4) and ``pe1`` (one PE, queue d
 entry per word: the degenerate corner of the regression, with memories of a few words so
 that a bounded proof from reset reaches compute). Jobs (`JOBS`, `quick_jobs`):
 
-=================  ======================================================================
-``tx-comb-<cfg>``  host_tx valid and payload do not depend on ready (netlist structure)
-``commands-<cfg>`` the command engine alone, every input free: host_tx holds while it
-                   waits (host_rx assumed to follow the rule), k-induction
-``arith-<cfg>``    the arithmetic unit alone, every input free: each accumulator write is
-                   the exact sum clamped to the range, k-induction
-``rxgap-<cfg>``    the command engine alone, every input free: host_rx.ready is low at most
-                   three cycles in a row inside a command, bounded (BMC)
-``top-<cfg>``      the whole array from reset: streams, queues never written while full,
-                   accumulator sums, bounded (BMC)
-``queue-<cfg>``    the whole array, queue property, k-induction
-``cover-<cfg>``    what the BMC depth reaches: a reply byte held by backpressure and (pe1)
-                   the first queue write, a full queue, a saturating accumulator write
-=================  ======================================================================
+======================  ====================================================================
+``lanepick-prio``       the scanner's lane picker = a reference priority encoder (lowest set
+                        lane, its index, valid) for N = 1..17, 32, 64, 256 lanes, every input
+``scan-order-<cfg>``    the scanner alone, every input free: the offers are the non-zero lanes of
+                        the rows read, lowest first, with their values, none skipped (BMC)
+``scan-cover-<cfg>``    what scan's depth reaches: three offers in a layer, a finished layer of
+                        three rows, a full row buffer, an offer waiting for its commit
+``tx-comb-<cfg>``       host_tx valid and payload do not depend on ready (netlist structure)
+``commands-<cfg>``      the command engine alone, every input free: host_tx holds while it
+                        waits (host_rx assumed to follow the rule), k-induction
+``arith-<cfg>``         the arithmetic unit alone, every input free: each accumulator write is
+                        the exact sum clamped to the range, k-induction
+``rxgap-<cfg>``         the command engine alone, every input free: host_rx.ready is low at most
+                        three cycles in a row inside a command, bounded (BMC)
+``top-<cfg>``           the whole array from reset: streams, queues never written while full,
+                        accumulator sums, bounded (BMC)
+``queue-<cfg>``         the whole array, queue property, k-induction
+``cover-<cfg>``         what the BMC depth reaches: a reply byte held by backpressure and (pe1)
+                        the first queue write, a full queue, a saturating accumulator write
+======================  ====================================================================
 """
 
 from __future__ import annotations
@@ -31,11 +37,13 @@ from amaranth.back import rtlil
 from eie.config import EIEConfig, PRESETS
 from hw.arith import ArithmeticUnit
 from hw.commands import CommandEngine
+from hw.netlist import to_rtlil
 from hw.top import EIETop
 from sim.cases import regression_config
 
 from .expose import exposed_rtlil
 from .harness import DesignHarness, acc_prefixes, acc_wires, queue_wires
+from .scan import LanePickHarness, ScanHarness
 from .sby import SbyResult, run_sby
 from .structural import check_stream_independence
 
@@ -75,6 +83,26 @@ def _harnessed(dut_factory, cfg: EIEConfig, exposed: list[str], groups, acc=(), 
     return files
 
 
+LANE_COUNTS = (*range(1, 18), 32, 64, 256)
+
+
+def _lanepick_files():
+    h = LanePickHarness(CONFIGS["tiny"], LANE_COUNTS)
+    return {"harness.il": rtlil.convert(h, name="harness", emit_src=False)}, "harness"
+
+
+def _scan_jobs(name: str, cfg: EIEConfig, depth: int) -> list[Job]:
+    """The scanner's jobs for one config: the offer order by BMC, and its covers."""
+    design = f"Scanner({name}: {cfg.n_pe} PE)"
+    files = lambda covers: lambda: ({"harness.il": to_rtlil(ScanHarness(cfg, covers=covers), "harness")}, "harness")
+    return [
+        Job(f"scan-order-{name}", "offers = a layer's non-zero inputs once each, lowest first (a row's lanes upward, "
+            "none skipped), with their values; a waiting offer holds (any input)",
+            design, "bmc", depth, files(False)),
+        Job(f"scan-cover-{name}", "what the scan BMC depth reaches", design, "cover", depth, files(True)),
+    ]
+
+
 def _top_jobs(name: str, cfg: EIEConfig, bmc_depth: int, prove_depth: int, compute_covers: bool,
               rx_depth: int = 18) -> list[Job]:
     """The array's jobs for one config. ``compute_covers``: the BMC depth reaches compute
@@ -107,9 +135,13 @@ def _top_jobs(name: str, cfg: EIEConfig, bmc_depth: int, prove_depth: int, compu
 
 
 JOBS: list[Job] = [
-    # (No ``lnzd`` job: the timing branch's scanner has no LNZD, hw/lnzd.py is gone.)
+    # The scanner's lane picker for many lane counts: combinational, one step is every input.
+    Job("lanepick-prio", "one-hot = lowest set lane, index = base + its lane, valid = some lane: a reference "
+        "priority chain, every input (N = 1..17, 32, 64, 256)", "LanePicker", "prove", 1, _lanepick_files, quick=True),
     # pe1's base cases (14 steps) reach compute (the first full queue is at step 11), so a
     # property broken from reset fails with a trace, not only as an induction step.
+    *_scan_jobs("pe1", CONFIGS["pe1"], depth=16),
+    *_scan_jobs("tiny", CONFIGS["tiny"], depth=16),
     *_top_jobs("pe1", CONFIGS["pe1"], bmc_depth=40, prove_depth=14, compute_covers=True),
     # tiny's reset sweep takes 32 cycles: compute starts beyond its BMC depth; its queues and
     # accumulators are proved by k-induction (queue-tiny, arith-tiny).
