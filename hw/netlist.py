@@ -29,12 +29,14 @@ builds and the area benchmark):
 passes Amaranth's own Verilog back end runs; `design_verilog` also removes, from the modules
 outside the PE (the top and the CCU, which hold no processes of their own), the alias wires
 Amaranth declares for every copy of a signal (``opt_clean -purge``): the top had one alias
-of every shared signal per PE. The PE's modules are written as cells with each synchronous
-reset inside its flop (``if (rst) q <= init; else q <= d``) instead of Amaranth's ``always
-@*`` next-state blocks ending in ``if (rst)``: the next-state logic then no longer reads
-the ``rst`` input, so Verilator evaluates it only after the clock edge instead of at every
-evaluation (the input-combinational region, twice a cycle): 1.7x the simulation speed of
-the 64-PE array, and a smaller PE (docs/verification.md).
+of every shared signal per PE. The PE's modules, the distributor's and the admission's (the
+CCU's modules that are mostly registers: one per tree node, per PE and per credit counter)
+are written as cells with each synchronous reset inside its flop (``if (rst) q <= init;
+else q <= d``) instead of Amaranth's ``always @*`` next-state blocks ending in ``if
+(rst)``: the next-state logic then no longer reads the ``rst`` input, so Verilator
+evaluates it only after the clock edge instead of at every evaluation (the
+input-combinational region, twice a cycle): 1.7x the simulation speed of the 64-PE array,
+and smaller modules (docs/verification.md).
 """
 
 from __future__ import annotations
@@ -194,14 +196,21 @@ def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = (), flops: tuple[str,
         return (tmp / "out.v").read_text()
 
 
+def _flop_modules(cfg: EIEConfig) -> tuple[str, ...]:
+    """The modules `design_verilog` writes with their resets inside the flops."""
+    top, pe = top_name(cfg), pe_module_name(cfg)
+    return pe, f"{pe}.*", f"{top}.ccu.distribute", f"{top}.ccu.sequencer.admission"
+
+
 def design_verilog(cfg: EIEConfig, *, flop_resets: bool = True) -> str:
     """The whole array as Verilog: the PE's module once, the top instantiating it N times,
-    identical modules once, no alias wires in the top and the CCU, the PE's resets inside its
-    flops (unless not ``flop_resets``: for measuring what that buys), the top's streams under
-    their AXI4-Stream names (`hw.ports.VERILOG_PORTS`)."""
+    identical modules once, no alias wires in the top and the CCU, the resets of the PE, the
+    distributor and the admission inside their flops (unless not ``flop_resets``: for
+    measuring what that buys), the top's streams under their AXI4-Stream names
+    (`hw.ports.VERILOG_PORTS`)."""
     from .ports import VERILOG_PORTS
 
     top, pe = top_name(cfg), pe_module_name(cfg)
     return to_verilog(drop_dead_wires(pe_rtlil(cfg)), dedupe_modules(drop_dead_wires(top_rtlil(cfg))),
-                      purge=(top, f"{top}.ccu*"), flops=(pe, f"{pe}.*") if flop_resets else (),
+                      purge=(top, f"{top}.ccu*"), flops=_flop_modules(cfg) if flop_resets else (),
                       rename=(top, VERILOG_PORTS))
