@@ -3,11 +3,12 @@
 Two things every path out of Amaranth shares (`eie verilog`, the Verilator builds, the FPGA
 builds and the area benchmark):
 
-* **The PE is one module.** `pe_rtlil` converts one `hw.pe.PE` for a config into its own
-  module (``eie_<hash>_pe``, with its submodules); the top (`hw.top.EIETop` with
-  ``hierarchical=True``) instantiates it N times as ``pe0 .. pe{N-1}`` through
-  `hw.top.PEInstance`, so the Verilog holds the PE once (Amaranth 0.5 does not deduplicate
-  identical modules). Amaranth's own simulator needs the flat design (it cannot run an
+* **The PE is one module.** `pe_rtlil` converts one `hw.pe.PackedPE` for a config into its
+  own module (``eie_<hash>_pe``, with its submodules; its `hw.layouts.PELink` packed into two
+  ports, ``to_pe`` and ``from_pe``); the top (`hw.top.EIETop` with ``hierarchical=True``)
+  instantiates it N times as ``pe0 .. pe{N-1}`` through `hw.top.PEInstance`, so the Verilog
+  holds the PE once (Amaranth 0.5 does not deduplicate identical modules) and each instance
+  connects four ports. Amaranth's own simulator needs the flat design (it cannot run an
   ``Instance``); the unit tests keep using it.
 * **Memories start without contents.** Amaranth gives every memory initial contents (zeros
   by default) and writes them as one ``$meminit_v2`` cell each; `strip_zero_meminit` drops
@@ -153,8 +154,8 @@ def to_rtlil(elaboratable, name: str) -> str:
 
 def pe_rtlil(cfg: EIEConfig) -> str:
     """The PE's module (and its submodules) for ``cfg``."""
-    from .pe import PE
-    return to_rtlil(PE(cfg), pe_module_name(cfg))
+    from .pe import PackedPE
+    return to_rtlil(PackedPE(cfg), pe_module_name(cfg))
 
 
 def top_rtlil(cfg: EIEConfig) -> str:
