@@ -2,18 +2,23 @@
 every CCU -> PE signal starts and ends in a register, and so does every PE -> CCU answer; in
 the compact build (a few PEs on a small FPGA) the same connections are direct wires.
 
-* **Forward trees.** Each `hw.layouts.PECompute` member and the host bus pass through
-  `eie.timing.forward_stages` levels of registers; a register feeds at most
-  `eie.timing.FANOUT` registers of the next level, and one of the last level feeds at most
-  FANOUT PEs. The host bus's read and write enables are decoded per PE in the last level (one
-  register per PE), and so are the per-PE ``stall`` bits. The PEs' resets come out of the
+* **Forward trees.** The `hw.layouts.PECompute` members and the host bus pass through
+  `eie.timing.forward_stages` levels of registers, as two words (the 1-bit members, which
+  reset, and the wider ones with the bus's address and data, which do not); a register
+  feeds at most `eie.timing.FANOUT` registers of the next level, and one of the last level
+  feeds at most FANOUT PEs. The host bus's read and write enables are decoded per PE in the
+  last level (a bit per PE), and so are the per-PE ``stall`` bits. The PEs' resets come out of the
   same kind of tree (``pe_rst``), so the global reset net drives FANOUT loads, not every
   flop of every PE.
 * **Answers.** A PE's ``pop`` and ``scan_data`` pass two registers
   (`eie.timing.return_stages`); ``idle`` and ``ready`` are ANDed and the PEs' bus read data
   ORed by trees with a register per level (at most FANOUT inputs per node); the performance
   counters are registered once beside the CCU (they are read in I/O mode, long after they
-  last changed).
+  last changed). Per-PE registers are N-bit registers, a bit per PE: one statement in the
+  Verilog instead of N.
+* **PE side.** PE k's `hw.layouts.PELink` is two words (`hw.layouts.link_layouts`),
+  ``pe_in[k]`` and ``pe_out[k]``, so the Verilog has one port each way, not one per member
+  and PE.
 * **Host reads.** The command engine expects read data the cycle after its read; the bus
   takes `eie.timing.host_read_latency` cycles. ``hold`` keeps the engine in its read cycle
   (its FETCH state: the beat adapters and everything else run on) until the data is back; ``fetch`` is the engine's read cycle

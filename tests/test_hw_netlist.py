@@ -111,6 +111,26 @@ def test_top_holds_each_shared_signal_once():
     assert "busy_counts[1]" not in text
 
 
+def test_pe_instance_connects_two_words():
+    """A PE instance connects clk, rst and its two link words (`hw.layouts.link_layouts`),
+    and no port is split into one per driving net (Amaranth's ``port$..``) on the way."""
+    cfg = PRESETS["tiny"]
+    text = netlist.design_verilog(cfg)
+    blocks = re.findall(rf"^\s*{netlist.pe_module_name(cfg)} pe\d+ \((.*?)\);", text, re.M | re.S)
+    assert len(blocks) == cfg.n_pe
+    for block in blocks:
+        assert sorted(re.findall(r"\.(\w+)\(", block)) == ["clk", "from_pe", "rst", "to_pe"], block
+    top = netlist.top_name(cfg)
+    for name in ("ccu ", "ccu.distribute ", "ccu.sequencer ", "ccu.sequencer.admission ", "ccu.sequencer.scanner "):
+        module = re.search(rf"^module \\{top}\.{re.escape(name)}\(.*?^endmodule", text, re.M | re.S).group(0)
+        assert "port$" not in module, name
+
+
+def test_eie_preset_verilog_size():
+    """Issue 12: the 64-PE `eie` preset's Verilog is at most 300 KB."""
+    assert len(netlist.design_verilog(PRESETS["eie"])) <= 300_000
+
+
 @pytest.mark.verilator
 @pytest.mark.parametrize("changes", [{}, {"host_bits": 32},
                                      {"n_pe": 1, "queue_depth": 1, "entries_per_word": 1, "max_layers": 1,
