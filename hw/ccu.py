@@ -8,8 +8,8 @@ by the sequencer in LOAD), the per-layer cycle counts (``layer_cycles``), and th
 the PEs: PE k's `hw.layouts.PELink` as two words (``pe_in[k]``, ``pe_out[k]``,
 `hw.layouts.link_layouts`) and a reset per PE (``pe_rst``), through the registered trees of
 `hw.distribute.Distributor` (the host bus's read and write enables decoded per PE, the PEs'
-read data ORed together: only the PE that was read drives it). The distributor holds the engine
-in its FETCH state (``hold``) while a read of a PE memory is on its way.
+read data ORed together: only the PE that was read drives it). The distributor holds the
+engine in its FETCH state (``hold``) while a read of a PE memory is on its way.
 """
 
 from __future__ import annotations

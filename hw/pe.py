@@ -82,7 +82,7 @@ class PE(ConfigComponent):
                      io.scan_data.eq(act.scan_data),
                      act.wb_en.eq(ar.wb_valid), act.wb_addr.eq(ar.wb_addr), act.wb_data.eq(ar.wb_data)]
         self._bus(m, io, {Mem.PTR: ptr.host, Mem.SPMAT: spm.host, Mem.BIAS: ar.bias_host,
-                      Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1})
+                          Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1})
         m.d.comb += [
             io.idle.eq(~io.bcast_we & ~q.r_rdy & (reserved == 0) & spm.idle & ar.idle),
             io.ready.eq(ar.ready),
