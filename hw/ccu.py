@@ -5,17 +5,17 @@ host's commands, memory reads and writes, replies) and compute (`hw.sequencer.La
 a RUN's layers, the broadcast of non-zero inputs, write-back). This module holds what they
 share: the layer table (``layers``, written by the host, read by the engine for READ_MEM and
 by the sequencer in LOAD), the per-layer cycle counts (``layer_cycles``), and the fan-out to
-the PEs: one `hw.layouts.PELink` per PE (``pes[k]``) and a reset per PE (``pe_rst``), through
-the registered trees of `hw.distribute.Distributor` (the host bus's read and write enables
-decoded per PE, the PEs' read data ORed together: only the PE that was read drives it), so
-`hw.top` connects each PE with a single ``wiring.connect``. The distributor holds the engine
-in its FETCH state (``hold``) while a read of a PE memory is on its way.
+the PEs: PE k's `hw.layouts.PELink` as two words (``pe_in[k]``, ``pe_out[k]``,
+`hw.layouts.link_layouts`) and a reset per PE (``pe_rst``), through the registered trees of
+`hw.distribute.Distributor` (the host bus's read and write enables decoded per PE, the PEs'
+read data ORed together: only the PE that was read drives it). The distributor holds the
+engine in its FETCH state (``hold``) while a read of a PE memory is on its way.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux
-from amaranth.lib import wiring, stream
+from amaranth.lib import data, wiring, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +23,7 @@ from eie.config import EIEConfig
 from eie.contract import Mem
 from .commands import CommandEngine
 from .distribute import Distributor
-from .layouts import COUNTER_BITS, PELink, ConfigComponent, layer_layout
+from .layouts import COUNTER_BITS, ConfigComponent, layer_layout, link_layouts
 from .sequencer import LayerSequencer
 
 __all__ = ["CCU"]
@@ -31,12 +31,14 @@ __all__ = ["CCU"]
 
 class CCU(ConfigComponent):
     def _ports(self, cfg: EIEConfig):
+        to_pe, from_pe = link_layouts(cfg)
         return {
             "host_rx": In(stream.Signature(cfg.host_bits)),
             "host_tx": Out(stream.Signature(cfg.host_bits)),
             "host_tx_last": Out(1),
             "busy": Out(1),
-            "pes": Out(PELink(cfg)).array(cfg.n_pe),
+            "pe_in": Out(data.ArrayLayout(to_pe, cfg.n_pe)),
+            "pe_out": In(data.ArrayLayout(from_pe, cfg.n_pe)),
             "pe_rst": Out(cfg.n_pe),
         }
 
@@ -79,7 +81,7 @@ class CCU(ConfigComponent):
         ]
 
     def _fan_out(self, m, cmd, seq):
-        """The PELinks through the distributor's registered trees; the engine held in FETCH
+        """The PEs' links through the distributor's registered trees; the engine held in FETCH
         while a PE memory read is on its way."""
         m.submodules.distribute = dist = Distributor(self._cfg)
         wiring.connect(m, seq.pe, dist.compute)
@@ -90,7 +92,5 @@ class CCU(ConfigComponent):
             seq.ret.eq(dist.pop), seq.scan_data.eq(dist.scan_data),
             seq.pe_idle.eq(dist.idle), seq.pe_ready.eq(dist.ready),
             cmd.busy_counts.eq(dist.busy_counts), cmd.stall_counts.eq(dist.stall_counts),
-            self.pe_rst.eq(dist.pe_rst),
+            self.pe_rst.eq(dist.pe_rst), self.pe_in.eq(dist.pe_in), dist.pe_out.eq(self.pe_out),
         ]
-        for k in range(self._cfg.n_pe):
-            wiring.connect(m, dist.pes[k], wiring.flipped(self.pes[k]))

@@ -2,18 +2,23 @@
 every CCU -> PE signal starts and ends in a register, and so does every PE -> CCU answer; in
 the compact build (a few PEs on a small FPGA) the same connections are direct wires.
 
-* **Forward trees.** Each `hw.layouts.PECompute` member and the host bus pass through
-  `eie.timing.forward_stages` levels of registers; a register feeds at most
-  `eie.timing.FANOUT` registers of the next level, and one of the last level feeds at most
-  FANOUT PEs. The host bus's read and write enables are decoded per PE in the last level (one
-  register per PE), and so are the per-PE ``stall`` bits. The PEs' resets come out of the
+* **Forward trees.** The `hw.layouts.PECompute` members and the host bus pass through
+  `eie.timing.forward_stages` levels of registers, as two words (the 1-bit members, which
+  reset, and the wider ones with the bus's address and data, which do not); a register
+  feeds at most `eie.timing.FANOUT` registers of the next level, and one of the last level
+  feeds at most FANOUT PEs. The host bus's read and write enables are decoded per PE in the
+  last level (a bit per PE), and so are the per-PE ``stall`` bits. The PEs' resets come out of the
   same kind of tree (``pe_rst``), so the global reset net drives FANOUT loads, not every
   flop of every PE.
 * **Answers.** A PE's ``pop`` and ``scan_data`` pass two registers
   (`eie.timing.return_stages`); ``idle`` and ``ready`` are ANDed and the PEs' bus read data
   ORed by trees with a register per level (at most FANOUT inputs per node); the performance
   counters are registered once beside the CCU (they are read in I/O mode, long after they
-  last changed).
+  last changed). Per-PE registers are N-bit registers, a bit per PE: one statement in the
+  Verilog instead of N.
+* **PE side.** PE k's `hw.layouts.PELink` is two words (`hw.layouts.link_layouts`),
+  ``pe_in[k]`` and ``pe_out[k]``, so the Verilog has one port each way, not one per member
+  and PE.
 * **Host reads.** The command engine expects read data the cycle after its read; the bus
   takes `eie.timing.host_read_latency` cycles. ``hold`` keeps the engine in its read cycle
   (its FETCH state: the beat adapters and everything else run on) until the data is back; ``fetch`` is the engine's read cycle
@@ -26,13 +31,13 @@ module, since a register's output wire takes the name of the port it drives).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, ResetSignal, Cat, Value, signed
+from amaranth.hdl import C, Module, Signal, ResetSignal, Cat, Value
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie import timing
-from .layouts import COUNTER_BITS, ConfigComponent, PECompute, PEBus, PELink
+from .layouts import COUNTER_BITS, ConfigComponent, PECompute, PEBus, link_layouts, link_name, link_paths, one_net
 
 __all__ = ["Distributor", "KEEP_SCRIPT", "tree_copies"]
 
@@ -52,10 +57,12 @@ class Distributor(ConfigComponent):
     """Ports (CCU side): ``compute`` (`PECompute`, from the sequencer), ``stall`` (N bits),
     ``bus`` (`PEBus`, from the command engine) with ``bus_pe``/``bus_all``, ``fetch``/``hold``;
     answers ``pop``, ``scan_data``, ``idle`` (all PEs), ``ready`` (all PEs), ``busy_counts``,
-    ``stall_counts``. PE side: ``pes`` (one `PELink` each), ``pe_rst`` (N resets)."""
+    ``stall_counts``. PE side: ``pe_in[k]`` and ``pe_out[k]`` (PE k's `PELink` as the two
+    words of `hw.layouts.link_layouts`), ``pe_rst`` (N resets)."""
 
     def _ports(self, cfg: EIEConfig):
         n = cfg.n_pe
+        to_pe, from_pe = link_layouts(cfg)
         return {
             "compute": In(PECompute(cfg)),
             "stall": In(n),
@@ -72,7 +79,8 @@ class Distributor(ConfigComponent):
             "ready": Out(1),
             "busy_counts": Out(n * COUNTER_BITS),
             "stall_counts": Out(n * COUNTER_BITS),
-            "pes": Out(PELink(cfg)).array(n),
+            "pe_in": Out(data.ArrayLayout(to_pe, n)),
+            "pe_out": In(data.ArrayLayout(from_pe, n)),
             "pe_rst": Out(n),
         }
 
@@ -80,34 +88,52 @@ class Distributor(ConfigComponent):
         m = Module()
         cfg = self._cfg
         n = cfg.n_pe
-        # Forward: every PECompute member, the bus's address and data, the reset.
-        for path, _, value in self.compute.signature.flatten(self.compute):
-            name = "_".join(str(p) for p in path)
-            value = Value.cast(value)
-            for k, leaf in enumerate(self._tree(m, value, name, reset=len(value) == 1)):
-                m.d.comb += _member(self.pes[k], path).eq(leaf)
-        bus = self.bus
+        to_pe, _ = link_layouts(cfg)
+        ins = [Signal(to_pe, name=f"to_pe{k}") for k in range(n)]
+        m.d.comb += self.pe_in.eq(one_net(Cat(*ins)))
+        # Forward: what every PE sees alike, as two words (the 1-bit members with a reset,
+        # the wider ones and the bus's address and data without), in the order of `to_pe`
+        # so each PE's word holds a leaf register's bits in one piece; the reset.
+        shared, _ = link_paths(cfg)
+        values = {p: Value.cast(v) for p, _, v in self.compute.signature.flatten(self.compute)}
+        values.update({("bus", name): getattr(self.bus, name) for name in ("mem", "addr", "wdata")})
+        for name, reset in (("ctl", True), ("data", False)):
+            group = [p for p, _ in shared if p in values and (len(values[p]) == 1 and p[0] != "bus") == reset]
+            leaves = self._tree(m, Cat(*[values[p] for p in group]), name, reset=reset)
+            for k, leaf in enumerate(leaves):
+                pos = 0
+                for p in group:
+                    width = len(values[p])
+                    m.d.comb += ins[k][link_name(p)].eq(leaf[pos:pos + width])
+                    pos += width
         re = Signal()
-        for name in ("mem", "addr", "wdata"):
-            for k, leaf in enumerate(self._tree(m, getattr(bus, name), f"bus_{name}", reset=False)):
-                m.d.comb += getattr(self.pes[k].bus, name).eq(leaf)
-        for k, leaf in enumerate(self._tree(m, ResetSignal(), "rst", reset=False, init=1)):
-            m.d.comb += self.pe_rst[k].eq(leaf)
+        rst = self._tree(m, ResetSignal(), "rst", reset=False, init=1)
+        m.d.comb += self.pe_rst.eq(one_net(Cat(*rst)))
         # The bus enables, decoded per PE in the last level (the levels above it: one fewer
-        # than the tree's, the first one fanning out from here); the stall bits, one chain each.
+        # than the tree's, the first one fanning out from here), for the PEs sharing a copy
+        # at once; the stall bits, one chain each (a register of N bits per stage).
+        bus = self.bus
         sel = Cat(re, bus.we, self.bus_all, self.bus_pe)
         pre = self._tree(m, sel, "bus_sel", reset=True, copies=tree_copies(n)[1:])
         last_level = m.d.sync if timing.registered(n) else m.d.comb
-        for k, link in enumerate(self.pes):
-            re_k, we_k, all_k, pe_k = pre[k][0], pre[k][1], pre[k][2], pre[k][3:]
-            dec_re, dec_we = Signal(name=f"re_pe{k}"), Signal(name=f"we_pe{k}")
-            last_level += [dec_re.eq(re_k & (pe_k == k)), dec_we.eq(we_k & (all_k | (pe_k == k)))]
-            stall = self.stall[k]
-            for j in range(timing.forward_stages(n)):
-                r = Signal(name=f"stall_pe{k}_{j}")
-                m.d.sync += r.eq(stall)
-                stall = r
-            m.d.comb += [link.bus.re.eq(dec_re), link.bus.we.eq(dec_we), link.stall.eq(stall)]
+        dec_re, dec_we = Signal(n, name="re_pes"), Signal(n, name="we_pes")
+        k = 0
+        while k < n:
+            end = k
+            while end < n and pre[end] is pre[k]:
+                end += 1
+            src, width = pre[k], end - k
+            hit = (C(1, 1) << src[3:])[k:end]         # bit j: PE k + j is the one addressed
+            last_level += [dec_re[k:end].eq(src[0].replicate(width) & hit),
+                           dec_we[k:end].eq(src[1].replicate(width) & (src[2].replicate(width) | hit))]
+            k = end
+        stall = self.stall
+        for j in range(timing.forward_stages(n)):
+            r = Signal(n, name=f"stall_{j}")
+            m.d.sync += r.eq(stall)
+            stall = r
+        for k in range(n):
+            m.d.comb += [ins[k].bus__re.eq(dec_re[k]), ins[k].bus__we.eq(dec_we[k]), ins[k].stall.eq(stall[k])]
         self._answers(m)
         self._read_wait(m, re)
         return m
@@ -130,47 +156,46 @@ class Distributor(ConfigComponent):
 
     def _answers(self, m):
         """PE -> CCU: pops and scanned slots (two registers), counters (one), idle and ready
-        (AND trees), the bus read data (an OR tree)."""
-        outs = {"pop": [], "scan_data": [], "busy_counts": [], "stall_counts": []}
-        for k, link in enumerate(self.pes):
-            for src, name in ((link.pop, "pop"), (link.scan_data, "scan_data")):
-                value = src
-                for stage in range(timing.return_stages(len(self.pes))):
-                    r = Signal(len(src), name=f"ret_{name}{k}_{stage}", reset_less=len(src) > 1)
-                    m.d.sync += r.eq(value)
-                    value = r
-                outs[name].append(value)
-            for src, name in ((link.busy_count, "busy_counts"), (link.stall_count, "stall_counts")):
-                if timing.registered(len(self.pes)):
-                    r = Signal(len(src), name=f"{name}{k}", reset_less=True)
-                    m.d.sync += r.eq(src)
-                    src = r
-                outs[name].append(src)
-        m.d.comb += [getattr(self, name).eq(Cat(*values)) for name, values in outs.items()]
-        m.d.comb += [self.idle.eq(self._reduce(m, [l.idle for l in self.pes], "idle", "and", leaf=True)),
-                     self.ready.eq(self._reduce(m, [l.ready for l in self.pes], "ready", "and", leaf=True)),
-                     self.bus.rdata.eq(self._reduce(m, [l.bus.rdata for l in self.pes], "rdata", "or"))]
+        (AND trees), the bus read data (an OR tree); a register of all N PEs per stage."""
+        n = self._cfg.n_pe
+        outs = self.pe_out
+        for name, field, reset in (("pop", "pop", True), ("scan_data", "scan_data", False)):
+            value = Cat(*[outs[k][field] for k in range(n)])
+            for stage in range(timing.return_stages(n)):
+                r = Signal(len(value), name=f"ret_{name}_{stage}", reset_less=not reset)
+                m.d.sync += r.eq(value)
+                value = r
+            m.d.comb += getattr(self, name).eq(value)
+        for name, field in (("busy_counts", "busy_count"), ("stall_counts", "stall_count")):
+            value = Cat(*[outs[k][field] for k in range(n)])
+            if timing.registered(n):
+                r = Signal(len(value), name=name, reset_less=True)
+                m.d.sync += r.eq(value)
+                value = r
+            m.d.comb += getattr(self, name).eq(value)
+        m.d.comb += [self.idle.eq(self._reduce(m, [outs[k].idle for k in range(n)], "idle", "and", leaf=True)),
+                     self.ready.eq(self._reduce(m, [outs[k].ready for k in range(n)], "ready", "and", leaf=True)),
+                     self.bus.rdata.eq(self._reduce(m, [outs[k].bus__rdata for k in range(n)], "rdata", "or"))]
 
     def _reduce(self, m, values, name, op, *, leaf=False):
-        """AND or OR of the PEs' ``values``: a register per PE (``leaf``), then one per node of
-        a tree with at most FANOUT inputs per node (compact build: the AND or OR itself)."""
+        """AND or OR of the PEs' ``values``: a register per PE (``leaf``: one of N bits), then
+        one per node of a tree with at most FANOUT inputs per node (compact build: the AND or
+        OR itself)."""
         if not timing.registered(self._cfg.n_pe):
             acc = values[0]
             for v in values[1:]:
                 acc = (acc & v) if op == "and" else (acc | v)
             return acc
         if leaf:
-            regs = []
-            for k, v in enumerate(values):
-                r = Signal.like(v, name=f"{name}_pe{k}")
-                m.d.sync += r.eq(v)
-                regs.append(r)
-            values = regs
+            r = Signal(len(values), name=f"{name}_pes")
+            m.d.sync += r.eq(Cat(*values))
+            values = [r[k] for k in range(len(values))]
         for j in range(timing.tree_levels(self._cfg.n_pe)):
             groups = [values[i:i + timing.FANOUT] for i in range(0, len(values), timing.FANOUT)]
             nxt = []
             for g, group in enumerate(groups):
-                r = Signal.like(group[0], name=f"{name}_{j}_{g}", reset_less=len(group[0]) > 1)
+                width = len(Value.cast(group[0]))
+                r = Signal(width, name=f"{name}_{j}_{g}", reset_less=width > 1)
                 acc = group[0]
                 for v in group[1:]:
                     acc = (acc & v) if op == "and" else (acc | v)
@@ -189,10 +214,3 @@ class Distributor(ConfigComponent):
             m.d.sync += wait.eq(wait + 1)
         with m.Else():
             m.d.sync += wait.eq(0)
-
-
-def _member(interface, path):
-    """The value at ``path`` (as `Signature.flatten` gives it) in ``interface``."""
-    for part in path:
-        interface = getattr(interface, part) if isinstance(part, str) else interface[part]
-    return interface

@@ -10,7 +10,7 @@ the CCU and one PE exchange, so a new member is wired (or missed) in one place.
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Value, unsigned, signed
+from amaranth.hdl import C, Cat, Shape, Value, unsigned, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,7 +19,7 @@ from eie import contract
 from eie import format as fmt
 
 __all__ = ["struct_from_fields", "cat_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
-           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
+           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "link_paths", "link_name", "link_layouts", "one_net", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
            "COUNTER_BITS"]
 
 COUNTER_BITS = contract.COUNTER_BITS
@@ -192,3 +192,48 @@ class PELink(wiring.Signature):
             "stall_count": In(COUNTER_BITS),
         })
 
+
+
+def link_paths(cfg: EIEConfig) -> tuple[list[tuple], list[tuple]]:
+    """`PELink`'s members as (path, shape), split into what the CCU drives into a PE and what
+    the PE answers. The first list starts with what every PE sees alike (`PECompute`'s 1-bit
+    members, then its wider ones, then the bus's ``mem``, ``addr``, ``wdata``: the order of
+    the distributor's two tree words, hw/distribute.py), then the per-PE bits."""
+    flat = [(path, member) for path, member in _leaves(PELink(cfg), ())]
+    to_pe = [(p, m.shape) for p, m in flat if m.flow == Out]
+    shared = [p for p, _ in _leaves(PECompute(cfg), ())] + [("bus", "mem"), ("bus", "addr"), ("bus", "wdata")]
+    rank = {p: (0 if Shape.cast(dict(to_pe)[p]).width == 1 and p[0] != "bus" else 1, i) for i, p in enumerate(shared)}
+    to_pe.sort(key=lambda pm: rank.get(pm[0], (2, 0)))
+    return to_pe, [(p, m.shape) for p, m in flat if m.flow == In]
+
+
+def _leaves(sig, prefix):
+    for name, member in sig.members.items():
+        if member.is_signature:
+            assert member.flow == Out, name         # PELink nests only CCU-driven signatures
+            yield from _leaves(member.signature, prefix + (name,))
+        else:
+            yield prefix + (name,), member
+
+
+def link_name(path) -> str:
+    """A `PELink` member's field in `link_layouts`: its path joined by ``__`` (as in Verilog)."""
+    return "__".join(path)
+
+
+def link_layouts(cfg: EIEConfig) -> tuple[data.StructLayout, data.StructLayout]:
+    """`PELink` packed into two words (fields `link_name`, in `link_paths` order): what the
+    CCU drives into one PE, and what the PE answers. The PE's module (`hw.top.PEInstance`)
+    and the distributor's ports (an array of N words each way) carry these words, so in the
+    Verilog a PE is one port each way, not one per member."""
+    to_pe, from_pe = link_paths(cfg)
+    return (data.StructLayout({link_name(p): s for p, s in to_pe}),
+            data.StructLayout({link_name(p): s for p, s in from_pe}))
+
+
+def one_net(value):
+    """``value`` as the output of one operator: Amaranth writes a submodule's port as one
+    port per net driving it, so a port driven by a concatenation of N registers would become
+    N ports in the Verilog (``port$..``), at every level it passes through."""
+    value = Value.cast(value)
+    return value | C(0, len(value))

@@ -3,11 +3,12 @@
 Two things every path out of Amaranth shares (`eie verilog`, the Verilator builds, the FPGA
 builds and the area benchmark):
 
-* **The PE is one module.** `pe_rtlil` converts one `hw.pe.PE` for a config into its own
-  module (``eie_<hash>_pe``, with its submodules); the top (`hw.top.EIETop` with
-  ``hierarchical=True``) instantiates it N times as ``pe0 .. pe{N-1}`` through
-  `hw.top.PEInstance`, so the Verilog holds the PE once (Amaranth 0.5 does not deduplicate
-  identical modules). Amaranth's own simulator needs the flat design (it cannot run an
+* **The PE is one module.** `pe_rtlil` converts one `hw.pe.PackedPE` for a config into its
+  own module (``eie_<hash>_pe``, with its submodules; its `hw.layouts.PELink` packed into two
+  ports, ``to_pe`` and ``from_pe``); the top (`hw.top.EIETop` with ``hierarchical=True``)
+  instantiates it N times as ``pe0 .. pe{N-1}`` through `hw.top.PEInstance`, so the Verilog
+  holds the PE once (Amaranth 0.5 does not deduplicate identical modules) and each instance
+  connects four ports. Amaranth's own simulator needs the flat design (it cannot run an
   ``Instance``); the unit tests keep using it.
 * **Memories start without contents.** Amaranth gives every memory initial contents (zeros
   by default) and writes them as one ``$meminit_v2`` cell each; `strip_zero_meminit` drops
@@ -29,12 +30,14 @@ builds and the area benchmark):
 passes Amaranth's own Verilog back end runs; `design_verilog` also removes, from the modules
 outside the PE (the top and the CCU, which hold no processes of their own), the alias wires
 Amaranth declares for every copy of a signal (``opt_clean -purge``): the top had one alias
-of every shared signal per PE. The PE's modules are written as cells with each synchronous
-reset inside its flop (``if (rst) q <= init; else q <= d``) instead of Amaranth's ``always
-@*`` next-state blocks ending in ``if (rst)``: the next-state logic then no longer reads
-the ``rst`` input, so Verilator evaluates it only after the clock edge instead of at every
-evaluation (the input-combinational region, twice a cycle): 1.7x the simulation speed of
-the 64-PE array, and a smaller PE (docs/verification.md).
+of every shared signal per PE. The PE's modules, the distributor's and the admission's (the
+CCU's modules that are mostly registers: one per tree node, per PE and per credit counter)
+are written as cells with each synchronous reset inside its flop (``if (rst) q <= init;
+else q <= d``) instead of Amaranth's ``always @*`` next-state blocks ending in ``if
+(rst)``: the next-state logic then no longer reads the ``rst`` input, so Verilator
+evaluates it only after the clock edge instead of at every evaluation (the
+input-combinational region, twice a cycle): 1.7x the simulation speed of the 64-PE array,
+and smaller modules (docs/verification.md).
 """
 
 from __future__ import annotations
@@ -151,8 +154,8 @@ def to_rtlil(elaboratable, name: str) -> str:
 
 def pe_rtlil(cfg: EIEConfig) -> str:
     """The PE's module (and its submodules) for ``cfg``."""
-    from .pe import PE
-    return to_rtlil(PE(cfg), pe_module_name(cfg))
+    from .pe import PackedPE
+    return to_rtlil(PackedPE(cfg), pe_module_name(cfg))
 
 
 def top_rtlil(cfg: EIEConfig) -> str:
@@ -194,14 +197,21 @@ def to_verilog(*rtlil_texts: str, purge: tuple[str, ...] = (), flops: tuple[str,
         return (tmp / "out.v").read_text()
 
 
+def _flop_modules(cfg: EIEConfig) -> tuple[str, ...]:
+    """The modules `design_verilog` writes with their resets inside the flops."""
+    top, pe = top_name(cfg), pe_module_name(cfg)
+    return pe, f"{pe}.*", f"{top}.ccu.distribute", f"{top}.ccu.sequencer.admission"
+
+
 def design_verilog(cfg: EIEConfig, *, flop_resets: bool = True) -> str:
     """The whole array as Verilog: the PE's module once, the top instantiating it N times,
-    identical modules once, no alias wires in the top and the CCU, the PE's resets inside its
-    flops (unless not ``flop_resets``: for measuring what that buys), the top's streams under
-    their AXI4-Stream names (`hw.ports.VERILOG_PORTS`)."""
+    identical modules once, no alias wires in the top and the CCU, the resets of the PE, the
+    distributor and the admission inside their flops (unless not ``flop_resets``: for
+    measuring what that buys), the top's streams under their AXI4-Stream names
+    (`hw.ports.VERILOG_PORTS`)."""
     from .ports import VERILOG_PORTS
 
     top, pe = top_name(cfg), pe_module_name(cfg)
     return to_verilog(drop_dead_wires(pe_rtlil(cfg)), dedupe_modules(drop_dead_wires(top_rtlil(cfg))),
-                      purge=(top, f"{top}.ccu*"), flops=(pe, f"{pe}.*") if flop_resets else (),
+                      purge=(top, f"{top}.ccu*"), flops=_flop_modules(cfg) if flop_resets else (),
                       rename=(top, VERILOG_PORTS))

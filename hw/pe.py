@@ -23,18 +23,19 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, unsigned, Cat
 from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.lib.fifo import SyncFIFO
 
 from eie.config import EIEConfig, bits_for
 from eie.contract import Mem
 from eie import timing
-from .layouts import PELink, ConfigComponent
+from .layouts import PELink, ConfigComponent, link_layouts, link_name
 from .arith import ArithmeticUnit
 from .ptr_read import PointerRead
 from .spmat_read import SpmatRead
 from .actrf import ActRegFiles
 
-__all__ = ["PE", "queue_layout"]
+__all__ = ["PE", "PackedPE", "queue_layout"]
 
 
 
@@ -49,8 +50,13 @@ class PE(ConfigComponent):
     def _ports(self, cfg: EIEConfig):
         return PELink(cfg).flip()
 
+    def _link(self):
+        """The `PELink` members the logic below reads and drives: the PE's own ports."""
+        return self
+
     def elaborate(self, platform):
         m = Module()
+        io = self._link()
         cfg = self._cfg
         lay = queue_layout(cfg)
         m.submodules.queue = q = SyncFIFO(width=lay.size, depth=cfg.queue_depth)
@@ -61,38 +67,38 @@ class PE(ConfigComponent):
 
         # Queue: every PE writes every committed broadcast.
         entry = Signal(lay)
-        m.d.comb += [entry.ptr.eq(self.params.ptr_base + self.bcast.index), entry.value.eq(self.bcast.value),
-                     q.w_data.eq(entry.as_value()), q.w_en.eq(self.bcast_we)]
+        m.d.comb += [entry.ptr.eq(io.params.ptr_base + io.bcast.index), entry.value.eq(io.bcast.value),
+                     q.w_data.eq(entry.as_value()), q.w_en.eq(io.bcast_we)]
         head = data.View(lay, q.r_data)
-        reserved = self._columns(m, q, head, ptr, spm)
+        reserved = self._columns(m, io, q, head, ptr, spm)
 
         # Entries into the arithmetic unit; write-back into the destination act file.
         m.d.comb += [ar.e_valid.eq(spm.e_valid), ar.e_entry.eq(spm.e_entry),
                      ar.e_first.eq(spm.e_first), ar.e_act.eq(spm.e_act),
-                     ar.wb_en.eq(self.wb_en), ar.wb_row.eq(self.wb_row)]
-        wiring.connect(m, wiring.flipped(self.params), ar.params)
-        m.d.comb += [act.compute.eq(self.running), act.sel.eq(self.sel),
-                     act.scan_addr.eq(self.scan_addr), act.scan_en.eq(self.scan_en),
-                     self.scan_data.eq(act.scan_data),
+                     ar.wb_en.eq(io.wb_en), ar.wb_row.eq(io.wb_row)]
+        wiring.connect(m, wiring.flipped(io.params), ar.params)
+        m.d.comb += [act.compute.eq(io.running), act.sel.eq(io.sel),
+                     act.scan_addr.eq(io.scan_addr), act.scan_en.eq(io.scan_en),
+                     io.scan_data.eq(act.scan_data),
                      act.wb_en.eq(ar.wb_valid), act.wb_addr.eq(ar.wb_addr), act.wb_data.eq(ar.wb_data)]
-        self._bus(m, {Mem.PTR: ptr.host, Mem.SPMAT: spm.host, Mem.BIAS: ar.bias_host,
-                      Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1})
+        self._bus(m, io, {Mem.PTR: ptr.host, Mem.SPMAT: spm.host, Mem.BIAS: ar.bias_host,
+                          Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1})
         m.d.comb += [
-            self.idle.eq(~self.bcast_we & ~q.r_rdy & (reserved == 0) & spm.idle & ar.idle),
-            self.ready.eq(ar.ready),
+            io.idle.eq(~io.bcast_we & ~q.r_rdy & (reserved == 0) & spm.idle & ar.idle),
+            io.ready.eq(ar.ready),
         ]
 
         # Performance counters.
-        with m.If(self.clear):
-            m.d.sync += [self.busy_count.eq(0), self.stall_count.eq(0)]
+        with m.If(io.clear):
+            m.d.sync += [io.busy_count.eq(0), io.stall_count.eq(0)]
         with m.Else():
             with m.If(spm.issue):
-                m.d.sync += self.busy_count.eq(self.busy_count + 1)
-            with m.If(self.stall):
-                m.d.sync += self.stall_count.eq(self.stall_count + 1)
+                m.d.sync += io.busy_count.eq(io.busy_count + 1)
+            with m.If(io.stall):
+                m.d.sync += io.stall_count.eq(io.stall_count + 1)
         return m
 
-    def _columns(self, m, q, head, ptr, spm):
+    def _columns(self, m, io, q, head, ptr, spm):
         """Pop, pointer read, column queue; returns the count of reserved column entries."""
         cfg = self._cfg
         ptr_bits = cfg.ptr_bits
@@ -107,8 +113,8 @@ class PE(ConfigComponent):
         # waits on no pointer compare. An entry taken this cycle is free already.
         reserved = Signal(range(C + 1))
         pop = Signal()
-        m.d.comb += [pop.eq(q.r_rdy & self.running & ((reserved < C) | cq.r_en)), q.r_en.eq(pop),
-                     self.pop.eq(pop), ptr.en.eq(pop), ptr.addr.eq(head.ptr)]
+        m.d.comb += [pop.eq(q.r_rdy & io.running & ((reserved < C) | cq.r_en)), q.r_en.eq(pop),
+                     io.pop.eq(pop), ptr.en.eq(pop), ptr.addr.eq(head.ptr)]
         m.d.sync += reserved.eq(reserved + pop - drop - cq.r_en)
         m.d.sync += acts[0].eq(head.value)
         for a, b in zip(acts, acts[1:]):
@@ -118,11 +124,11 @@ class PE(ConfigComponent):
                      spm.col_act.eq(cq.r_data[2 * ptr_bits:].as_signed()), cq.r_en.eq(spm.col_take)]
         return reserved
 
-    def _bus(self, m, ports):
+    def _bus(self, m, io, ports):
         """Host bus: decode the memory id; the read data of the memory read last cycle
         (registered build: registered) is zero unless this PE was read, so the CCU ORs the
         PEs' read data."""
-        bus = self.bus
+        bus = io.bus
         mem_q = Signal(3)
         read_q = Signal()
         m.d.sync += read_q.eq(bus.re)
@@ -142,3 +148,30 @@ class PE(ConfigComponent):
                 for mem, port in ports.items():
                     with m.Case(mem):
                         domain += bus.rdata.eq(port.rdata)
+
+
+class PackedPE(PE):
+    """The PE with its `PELink` packed into two ports, ``to_pe`` and ``from_pe``
+    (`hw.layouts.link_layouts`): the PE's module in the Verilog (`hw.netlist.pe_rtlil`), so
+    each of its N instances connects two words instead of one port per member. The logic
+    and the submodules (the memories' names) are the PE's."""
+
+    def _ports(self, cfg: EIEConfig):
+        to_pe, from_pe = link_layouts(cfg)
+        return {"to_pe": In(to_pe), "from_pe": Out(from_pe)}
+
+    def _link(self):
+        if not hasattr(self, "_io"):
+            self._io = PELink(self._cfg).flip().create(path=())
+        return self._io
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        io = self._link()
+        for path, member, value in io.signature.flatten(io):
+            name = link_name(path)
+            if member.flow == In:
+                m.d.comb += value.eq(self.to_pe[name])
+            else:
+                m.d.comb += self.from_pe[name].eq(value)
+        return m

@@ -241,11 +241,12 @@ class SimBuild:
 
 
 def top_ports(verilog: str, top: str) -> list[str]:
-    """The port names of module ``top`` in ``verilog``."""
+    """The port names of module ``top`` in ``verilog`` (a plain list, as Yosys writes it, or
+    ANSI declarations, as the lockstep pair's: the name is the last word)."""
     mo = re.search(rf"^module {re.escape(top)}\((.*?)\);", verilog, re.M | re.S)
     if mo is None:
         raise ValueError(f"no module {top} in the Verilog")
-    return [p.strip() for p in mo.group(1).split(",") if p.strip()]
+    return [p.split()[-1] for p in mo.group(1).split(",") if p.strip()]
 
 
 def control_file(public: dict[str, list[str]], no_inline: list[str] = ()) -> str:

@@ -23,7 +23,7 @@ from amaranth.sim import Simulator
 from eie import timing
 from eie.config import PRESETS
 from hw.distribute import Distributor, KEEP_SCRIPT, tree_copies
-from hw.layouts import PECompute
+from hw.layouts import PECompute, link_name
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -32,10 +32,18 @@ def _members(iface):
     return [(path, Value.cast(v)) for path, _, v in iface.signature.flatten(iface)]
 
 
-def _at(iface, path):
-    for p in path:
-        iface = getattr(iface, p) if isinstance(p, str) else iface[p]
-    return iface
+def _links(dut):
+    """PE k's side of the distributor: its two words (`hw.layouts.link_layouts`), by field."""
+    return [_Link(dut.pe_in[k], dut.pe_out[k]) for k in range(len(dut.pe_rst))]
+
+
+class _Link:
+    def __init__(self, to_pe, from_pe):
+        self._to, self._from = to_pe, from_pe
+
+    def __getitem__(self, path):
+        name = link_name(path)
+        return self._to[name] if name in self._to.shape().members else self._from[name]
 
 
 @pytest.mark.parametrize("n_pe", [1, 3, 8, 9, 20])
@@ -63,21 +71,21 @@ def test_latencies(n_pe):
             ctx.set(dut.stall, stall); ctx.set(dut.bus_pe, bus["pe"]); ctx.set(dut.bus_all, bus["all"])
             ans = [dict(pop=rnd.getrandbits(1), scan=rnd.getrandbits(cfg.act_bits), idle=int(rnd.random() < 0.8),
                         ready=int(rnd.random() < 0.9)) for _ in range(n_pe)]
-            for k, link in enumerate(dut.pes):
-                ctx.set(link.pop, ans[k]["pop"]); ctx.set(link.scan_data, ans[k]["scan"])
-                ctx.set(link.idle, ans[k]["idle"]); ctx.set(link.ready, ans[k]["ready"])
+            for k, link in enumerate(_links(dut)):
+                ctx.set(link["pop",], ans[k]["pop"]); ctx.set(link["scan_data",], ans[k]["scan"])
+                ctx.set(link["idle",], ans[k]["idle"]); ctx.set(link["ready",], ans[k]["ready"])
             sent.append((vals, stall, bus))
             back.append(ans)
             # What the PEs see now was sent F cycles ago.
             if t >= F:
                 vals0, stall0, bus0 = sent[t - F]
-                for k, link in enumerate(dut.pes):
+                for k, link in enumerate(_links(dut)):
                     for path, _ in compute:
-                        assert ctx.get(Value.cast(_at(link, path))) == vals0[path], (k, path)
-                    assert ctx.get(link.stall) == (stall0 >> k) & 1
+                        assert ctx.get(Value.cast(link[path])) == vals0[path], (k, path)
+                    assert ctx.get(link["stall",]) == (stall0 >> k) & 1
                     for name in ("mem", "addr", "wdata"):
-                        assert ctx.get(getattr(link.bus, name)) == bus0[name]
-                    assert ctx.get(link.bus.we) == bus0["we"] & (bus0["all"] | (bus0["pe"] == k))
+                        assert ctx.get(Value.cast(link["bus", name])) == bus0[name]
+                    assert ctx.get(link["bus", "we"]) == bus0["we"] & (bus0["all"] | (bus0["pe"] == k))
             if t >= R:
                 for k in range(n_pe):
                     assert ctx.get(dut.pop[k]) == back[t - R][k]["pop"]
@@ -111,12 +119,12 @@ def test_host_read_is_held(n_pe):
                 assert ctx.get(dut.hold) == int(t < lat - 1)
                 held += ctx.get(dut.hold)
             # The PE answers its read pe_bus_read_latency cycles after it sees re.
-            seen = [ctx.get(link.bus.re) for link in dut.pes]
+            seen = [ctx.get(link["bus", "re"]) for link in _links(dut)]
             reads.append(seen)
-            for k, link in enumerate(dut.pes):
+            for k, link in enumerate(_links(dut)):
                 pl = timing.pe_bus_read_latency(n_pe)
                 hit = t >= pl and reads[t - pl][k]
-                ctx.set(link.bus.rdata, 0xBEEF if hit else 0)
+                ctx.set(link["bus", "rdata"], 0xBEEF if hit else 0)
             if t == lat:
                 assert ctx.get(dut.bus.rdata) == 0xBEEF
             if t == lat - 1:

@@ -111,6 +111,25 @@ def test_top_holds_each_shared_signal_once():
     assert "busy_counts[1]" not in text
 
 
+def test_pe_instance_connects_two_words():
+    """A PE instance connects clk, rst and its two link words (`hw.layouts.link_layouts`),
+    and no port is split per PE (Amaranth writes one port per driving net, ``port$..``)."""
+    cfg = PRESETS["tiny"]
+    text = netlist.design_verilog(cfg)
+    blocks = re.findall(rf"^\s*{netlist.pe_module_name(cfg)} pe\d+ \((.*?)\);", text, re.M | re.S)
+    assert len(blocks) == cfg.n_pe
+    for block in blocks:
+        assert sorted(re.findall(r"\.(\w+)\(", block)) == ["clk", "from_pe", "rst", "to_pe"], block
+    # Split ports are named port$<n>$<k>: as many with 8 PEs as with 4 (none of them per PE).
+    split = [len(set(re.findall(r"\\port\$\d+\$\d+", netlist.design_verilog(cfg.replace(n_pe=n))))) for n in (4, 8)]
+    assert split[0] == split[1], split
+
+
+def test_eie_preset_verilog_size():
+    """Issue 12: the 64-PE `eie` preset's Verilog is at most 300 KB."""
+    assert len(netlist.design_verilog(PRESETS["eie"])) <= 300_000
+
+
 @pytest.mark.verilator
 @pytest.mark.parametrize("changes", [{}, {"host_bits": 32},
                                      {"n_pe": 1, "queue_depth": 1, "entries_per_word": 1, "max_layers": 1,
