@@ -6,7 +6,8 @@ the compact build (a few PEs on a small FPGA) the same connections are direct wi
   `eie.timing.forward_stages` levels of registers, as two words (the 1-bit members, which
   reset, and the wider ones with the bus's address and data, which do not); a register
   feeds at most `eie.timing.FANOUT` registers of the next level, and one of the last level
-  feeds at most FANOUT PEs. The host bus's read and write enables are decoded per PE in the
+  feeds at most FANOUT PEs; what addresses a PE's act files (`PER_PE`, two more words) has
+  one register per PE in the last level instead (same latency). The host bus's read and write enables are decoded per PE in the
   last level (a bit per PE), and so are the per-PE ``stall`` bits. The PEs' resets come out of the
   same kind of tree (``pe_rst``), so the global reset net drives FANOUT loads, not every
   flop of every PE.
@@ -46,11 +47,20 @@ __all__ = ["Distributor", "KEEP_SCRIPT", "tree_copies"]
 KEEP_SCRIPT = "setattr -set keep 1 *.distribute/t:$dff"
 
 
-def tree_copies(n_pe: int) -> list[int]:
+# What addresses a PE's act files (LUT RAM on the ECP5): the last level of its tree has one
+# register per PE (the same number of levels), so each PE's act-file address multiplexer sits
+# beside that PE. With one register for 8 PEs, Yosys merged the multiplexers of PEs that see
+# the same register, and the merged one drove act files across the chip (docs/fpga.md).
+PER_PE = (("running",), ("sel",), ("scan_addr",), ("scan_en",), ("bus", "addr"))
+
+
+def tree_copies(n_pe: int, per_pe: bool = False) -> list[int]:
     """Registers per level of a forward tree over ``n_pe`` PEs, from the CCU's side (none in
-    the compact build)."""
+    the compact build); with ``per_pe`` the last level has one register per PE and each
+    level above it the count of the level below it in the plain tree."""
     levels = timing.forward_stages(n_pe)
-    return [-(-n_pe // timing.FANOUT ** (levels - j)) for j in range(levels)]
+    copies = [-(-n_pe // timing.FANOUT ** (levels - j)) for j in range(levels)]
+    return copies[1:] + [n_pe] if per_pe and levels else copies
 
 
 class Distributor(ConfigComponent):
@@ -97,9 +107,14 @@ class Distributor(ConfigComponent):
         shared, _ = link_paths(cfg)
         values = {p: Value.cast(v) for p, _, v in self.compute.signature.flatten(self.compute)}
         values.update({("bus", name): getattr(self.bus, name) for name in ("mem", "addr", "wdata")})
-        for name, reset in (("ctl", True), ("data", False)):
-            group = [p for p, _ in shared if p in values and (len(values[p]) == 1 and p[0] != "bus") == reset]
-            leaves = self._tree(m, Cat(*[values[p] for p in group]), name, reset=reset)
+        for name, reset, per_pe in (("ctl", True, False), ("data", False, False),
+                                    ("ctl_pe", True, True), ("data_pe", False, True)):
+            group = [p for p, _ in shared if p in values and (p in PER_PE) == per_pe
+                     and (len(values[p]) == 1 and p[0] != "bus") == reset]
+            if not group:
+                continue
+            leaves = self._tree(m, Cat(*[values[p] for p in group]), name, reset=reset,
+                                copies=tree_copies(n, per_pe=per_pe))
             for k, leaf in enumerate(leaves):
                 pos = 0
                 for p in group:

@@ -16,7 +16,7 @@ from amaranth.hdl import Module, Cat, Const
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
-from .layouts import ConfigComponent
+from .layouts import ConfigComponent, one_net
 
 __all__ = ["LanePicker"]
 
@@ -44,7 +44,8 @@ class LanePicker(ConfigComponent):
         lane = Cat(*[Cat(*[self.onehot[k] for k in range(n) if (k >> b) & 1]).any() if n > (1 << b)
                      else Const(0, 1) for b in range(lane_bits)])
         if n & (n - 1) == 0 and n > 1:
-            m.d.comb += self.index.eq(Cat(lane, self.base[lane_bits:]))
+            # one_net: driven by a concatenation, the port would be one port per bit in Verilog.
+            m.d.comb += self.index.eq(one_net(Cat(lane, self.base[lane_bits:])))
         else:
             m.d.comb += self.index.eq(self.base + lane)
         return m
