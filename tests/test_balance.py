@@ -73,12 +73,14 @@ def test_pattern_entries_equal_the_encoders_pointers(case, balanced):
     cfg = roomy(n_pe, z_bits)
     q = network(rng, sizes[:2], cfg, density)[0]
     pos = rng.permutation(fmt.padded_len(q.out_len, n_pe))[:q.out_len] if balanced else None
-    e = fmt.encode_layer(q, cfg, pos)
+    # allow_loss: the random codebook may hold a value below the fixed-point resolution
+    # (seed 815); the pointers do not depend on it.
+    e = fmt.encode_layer(q, cfg, pos, allow_loss=True)
     rows, cols = np.nonzero(q.indices)
     dev = np.arange(q.out_len) if pos is None else pos
     counts = fmt.pattern_entries(rows, cols, dev, q.in_len, n_pe, [cfg.max_run, 3])
     assert np.array_equal(counts[0], np.stack([np.diff(p) for p in e.ptr]))
-    e3 = fmt.encode_layer(q, cfg.replace(z_bits=2), pos)
+    e3 = fmt.encode_layer(q, cfg.replace(z_bits=2), pos, allow_loss=True)
     assert np.array_equal(counts[1], np.stack([np.diff(p) for p in e3.ptr]))
 
 
