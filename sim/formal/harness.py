@@ -19,7 +19,17 @@ the design's registers start from their reset values, its memories (no initial c
     related to the engine's by anything k-induction could find.
   - ``queue``: no PE's activation queue is written while full (``w_en`` implies ``w_rdy``)
     and its level never exceeds its depth: stated on the queue's own write port, so it
-    holds whatever scheme admits broadcasts into it.
+    holds whatever scheme admits broadcasts into it. With it, the invariant of the credit
+    admission (`hw.admission`) that lets k-induction prove it: per PE, the CCU's entries in
+    use (``used = depth - credits``) equal the broadcasts committed but not yet written
+    (the ``bcast_we`` registers of the forward tree feeding the PE, `hw.distribute`), plus
+    the queue's level, plus the pops on their way back (the ``pop`` return registers): so
+    credits + in flight + level + returning = depth. And while the PE's delayed reset
+    (the ``rst`` tree's registers) is on its way, its queue is empty and no broadcast is in
+    the tree from that register's level on (the reset cleared them), so the reset the PE
+    sees late drops nothing the count holds. Neither names the depth: a wrong depth in the
+    harness fails only the level check. (`credit_wires`: the wires; compact build: no tree
+    or return registers, ``used`` = level.)
   - ``acc``: every accumulator write of stage A stores exactly the saturated sum: the
     previous value (stored, forwarded or the lazy bias) plus the product, computed exactly
     and clamped to the accumulator range, so no sum ever wraps.
@@ -37,15 +47,46 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
+from eie import timing
+from hw.distribute import tree_copies
 
-__all__ = ["queue_wires", "acc_prefixes", "acc_wires", "port_widths", "DesignHarness", "GROUPS"]
+__all__ = ["queue_wires", "credit_wires", "acc_prefixes", "acc_wires", "port_widths", "DesignHarness", "GROUPS"]
 
 GROUPS = ("streams", "rx_body", "queue", "acc")
 
 
 def queue_wires(cfg: EIEConfig) -> list[str]:
-    """The activation queues' write ports and levels, every PE."""
-    return [f"pe{k}.queue.{w}" for k in range(cfg.n_pe) for w in QUEUE_WIRES]
+    """The activation queues' write ports and levels, every PE, and the credit admission's
+    wires their invariant needs (`credit_wires`)."""
+    return [f"pe{k}.queue.{w}" for k in range(cfg.n_pe) for w in QUEUE_WIRES] + \
+        [w for k in range(cfg.n_pe) for ws in credit_wires(cfg, k).values() for w in ws]
+
+
+def _tree_chain(n_pe: int, k: int) -> list[int]:
+    """The copy index, per level of a forward tree (`hw.distribute.Distributor._tree`), of
+    the register on the way to PE ``k``, from the CCU's side."""
+    copies = tree_copies(n_pe)
+    if not copies:
+        return []
+    chain = [k // -(-n_pe // copies[-1])]
+    for j in range(len(copies) - 1, 0, -1):
+        chain.insert(0, chain[0] * copies[j - 1] // copies[j])
+    return chain
+
+
+def credit_wires(cfg: EIEConfig, k: int) -> dict[str, list[str]]:
+    """PE ``k``'s credit bookkeeping in the flattened array: ``used`` (the CCU's entries in
+    use, `hw.admission`), ``fwd`` (the forward tree's ``bcast_we`` registers towards the PE,
+    level by level), ``rst`` (the reset tree's registers, the same levels), ``ret`` (the
+    ``pop`` return registers, `eie.timing.return_stages`)."""
+    dist = "ccu.distribute."
+    chain = _tree_chain(cfg.n_pe, k)
+    return {
+        "used": [f"ccu.sequencer.admission.used{k}"],
+        "fwd": [f"{dist}dup_bcast_we_{j}_{c}" for j, c in enumerate(chain)],
+        "rst": [f"{dist}dup_rst_{j}_{c}" for j, c in enumerate(chain)],
+        "ret": [f"{dist}ret_pop{k}_{s}" for s in range(timing.return_stages(cfg.n_pe))],
+    }
 
 
 def acc_prefixes(cfg: EIEConfig) -> list[str]:
@@ -199,11 +240,28 @@ class DesignHarness(wiring.Component):
             w_en, w_rdy, level = (wires[f"pe{k}.queue.{w}"] for w in ("w_en", "w_rdy", "level"))
             m.d.comb += Assert(~w_en | w_rdy, f"pe{k}: activation queue written while full")
             m.d.comb += Assert(level <= cfg.queue_depth, f"pe{k}: queue level above its depth")
+            self._credits(m, wires, k, level)
             any_write.append(w_en)
             any_full.append(~w_rdy)
         if self._covers:
             m.d.comb += [Cover(Cat(*any_write).any(), "a broadcast written into a queue"),
                          Cover(Cat(*any_full).any(), "a full activation queue")]
+
+    def _credits(self, m, wires, k, level):
+        """The credit invariant of PE ``k`` (the ``queue`` group's docstring above)."""
+        names = credit_wires(self._cfg, k)
+        used = wires[names["used"][0]]
+        fwd = [wires[w] for w in names["fwd"]]
+        rst = [wires[w] for w in names["rst"]]
+        ret = [wires[w] for w in names["ret"]]
+        held = Signal(range(len(fwd) + len(ret) + 2 ** len(level) + 2 ** len(used)), name=f"pe{k}_held")
+        m.d.comb += held.eq(sum(fwd, 0) + level + sum(ret, 0))
+        m.d.comb += Assert(used == held, f"pe{k}: credits + broadcasts in flight + queue level + "
+                                         "credits returning != queue depth")
+        for j, r in enumerate(rst):
+            clear = (level == 0) & ~Cat(*fwd[j:]).any()
+            m.d.comb += Assert(~r | clear, f"pe{k}: a broadcast or queue entry while the PE's reset "
+                                           f"is in the tree (level {j})")
 
     def _acc(self, m, wires):
         cfg = self._cfg

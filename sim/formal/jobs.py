@@ -20,7 +20,8 @@ that a bounded proof from reset reaches compute). Jobs (`JOBS`, `quick_jobs`):
                         three cycles in a row inside a command, bounded (BMC)
 ``top-<cfg>``           the whole array from reset: streams, queues never written while full,
                         accumulator sums, bounded (BMC)
-``queue-<cfg>``         the whole array, queue property, k-induction
+``queue-<cfg>``         the whole array, queue property, k-induction (with the credit
+                        invariant that makes it inductive: `sim.formal.harness`)
 ``cover-<cfg>``         what the BMC depth reaches: a reply byte held by backpressure and (pe1)
                         the first queue write, a full queue, a saturating accumulator write
 ======================  ====================================================================
@@ -123,7 +124,8 @@ def _top_jobs(name: str, cfg: EIEConfig, bmc_depth: int, prove_depth: int, compu
             f"ArithmeticUnit({name})", "prove", prove_depth,
             _harnessed(lambda: ArithmeticUnit(cfg), cfg, acc_wires([""]), ["acc"], acc=[""]),
             quick=name == "pe1"),
-        Job(f"queue-{name}", "no activation queue written while full, level <= depth", design,
+        Job(f"queue-{name}", "no activation queue written while full, level <= depth; per PE, "
+            "credits + broadcasts in flight + level + credits returning = depth", design,
             "prove", prove_depth, _harnessed(top, cfg, queue_wires(cfg), ["queue"])),
         Job(f"top-{name}", "streams, queues, accumulator sums, from reset", design, "bmc", bmc_depth,
             _harnessed(top, cfg, everything, ["streams", "queue", "acc"], acc=acc_prefixes(cfg))),
@@ -138,8 +140,9 @@ JOBS: list[Job] = [
     # The scanner's lane picker for many lane counts: combinational, one step is every input.
     Job("lanepick-prio", "one-hot = lowest set lane, index = base + its lane, valid = some lane: a reference "
         "priority chain, every input (N = 1..17, 32, 64, 256)", "LanePicker", "prove", 1, _lanepick_files, quick=True),
-    # pe1's base cases (14 steps) reach compute (the first full queue is at step 11), so a
-    # property broken from reset fails with a trace, not only as an induction step.
+    # pe1's base cases (14 steps, 0-13) reach compute (the first queue write is at step 13, a
+    # full queue at 14: cover-pe1), so a property broken from reset early in compute fails
+    # with a trace, not only as an induction step.
     *_scan_jobs("pe1", CONFIGS["pe1"], depth=16),
     *_scan_jobs("tiny", CONFIGS["tiny"], depth=16),
     *_top_jobs("pe1", CONFIGS["pe1"], bmc_depth=40, prove_depth=14, compute_covers=True),
