@@ -32,7 +32,7 @@ module, since a register's output wire takes the name of the port it drives).
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Module, Signal, ResetSignal, Cat, Value
+from amaranth.hdl import C, Module, Signal, ResetSignal, Cat, Value, Shape
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
@@ -40,7 +40,7 @@ from eie.config import EIEConfig
 from eie import timing
 from .layouts import COUNTER_BITS, ConfigComponent, PECompute, PEBus, link_layouts, link_name, link_paths, one_net
 
-__all__ = ["Distributor", "KEEP_SCRIPT", "tree_copies"]
+__all__ = ["Distributor", "KEEP_SCRIPT", "PER_PE", "tree_copies", "forward_words"]
 
 # A Yosys command (run after reading the design, before synthesis) that keeps the replicated
 # registers: every flip-flop of the distributor's module (named ``<parent>.distribute``).
@@ -52,6 +52,8 @@ KEEP_SCRIPT = "setattr -set keep 1 *.distribute/t:$dff"
 # beside that PE. With one register for 8 PEs, Yosys merged the multiplexers of PEs that see
 # the same register, and the merged one drove act files across the chip (docs/fpga.md).
 PER_PE = (("running",), ("sel",), ("scan_addr",), ("scan_en",), ("bus", "addr"))
+# The host bus's members that pass the forward trees (its enables are decoded per PE).
+BUS_WORDS = ("mem", "addr", "wdata")
 
 
 def tree_copies(n_pe: int, per_pe: bool = False) -> list[int]:
@@ -61,6 +63,24 @@ def tree_copies(n_pe: int, per_pe: bool = False) -> list[int]:
     levels = timing.forward_stages(n_pe)
     copies = [-(-n_pe // timing.FANOUT ** (levels - j)) for j in range(levels)]
     return copies[1:] + [n_pe] if per_pe and levels else copies
+
+
+def forward_words(cfg: EIEConfig) -> list[tuple[str, bool, bool, list[tuple[tuple, int]]]]:
+    """The forward trees' words as the distributor builds them: ``(name, reset, per_pe,
+    [(member path, width), ...])`` in bit order, the registers named ``dup_<name>_<level>_<copy>``:
+    the 1-bit `PECompute` members (which reset) and the wider ones with the bus's ``mem``,
+    ``addr`` and ``wdata`` (which do not), each split by `PER_PE`, in the order of `to_pe`."""
+    shared, _ = link_paths(cfg)
+    compute = PECompute(cfg)
+    paths = {tuple(p) for p, _, _ in compute.flatten(compute.create())}
+    members = [(p, Shape.cast(s).width) for p, s in shared if p in paths or p[0] == "bus" and p[1] in BUS_WORDS]
+    words = []
+    for name, reset, per_pe in (("ctl", True, False), ("data", False, False), ("ctl_pe", True, True),
+                                ("data_pe", False, True)):
+        group = [(p, w) for p, w in members if (p in PER_PE) == per_pe and (w == 1 and p[0] != "bus") == reset]
+        if group:
+            words.append((name, reset, per_pe, group))
+    return words
 
 
 class Distributor(ConfigComponent):
@@ -101,24 +121,16 @@ class Distributor(ConfigComponent):
         to_pe, _ = link_layouts(cfg)
         ins = [Signal(to_pe, name=f"to_pe{k}") for k in range(n)]
         m.d.comb += self.pe_in.eq(one_net(Cat(*ins)))
-        # Forward: what every PE sees alike, as two words (the 1-bit members with a reset,
-        # the wider ones and the bus's address and data without), in the order of `to_pe`
-        # so each PE's word holds a leaf register's bits in one piece; the reset.
-        shared, _ = link_paths(cfg)
-        values = {p: Value.cast(v) for p, _, v in self.compute.signature.flatten(self.compute)}
-        values.update({("bus", name): getattr(self.bus, name) for name in ("mem", "addr", "wdata")})
-        for name, reset, per_pe in (("ctl", True, False), ("data", False, False),
-                                    ("ctl_pe", True, True), ("data_pe", False, True)):
-            group = [p for p, _ in shared if p in values and (p in PER_PE) == per_pe
-                     and (len(values[p]) == 1 and p[0] != "bus") == reset]
-            if not group:
-                continue
-            leaves = self._tree(m, Cat(*[values[p] for p in group]), name, reset=reset,
+        # Forward: what every PE sees alike, as words (`forward_words`) in the order of
+        # `to_pe`, so each PE's word holds a leaf register's bits in one piece; the reset.
+        values = {tuple(p): Value.cast(v) for p, _, v in self.compute.signature.flatten(self.compute)}
+        values.update({("bus", name): getattr(self.bus, name) for name in BUS_WORDS})
+        for name, reset, per_pe, group in forward_words(cfg):
+            leaves = self._tree(m, Cat(*[values[p] for p, _ in group]), name, reset=reset,
                                 copies=tree_copies(n, per_pe=per_pe))
             for k, leaf in enumerate(leaves):
                 pos = 0
-                for p in group:
-                    width = len(values[p])
+                for p, width in group:
                     m.d.comb += ins[k][link_name(p)].eq(leaf[pos:pos + width])
                     pos += width
         re = Signal()

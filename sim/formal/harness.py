@@ -48,7 +48,7 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie import timing
-from hw.distribute import tree_copies
+from hw.distribute import forward_words, tree_copies
 
 __all__ = ["queue_wires", "credit_wires", "acc_prefixes", "acc_wires", "port_widths", "DesignHarness", "GROUPS"]
 
@@ -58,8 +58,8 @@ GROUPS = ("streams", "rx_body", "queue", "acc")
 def queue_wires(cfg: EIEConfig) -> list[str]:
     """The activation queues' write ports and levels, every PE, and the credit admission's
     wires their invariant needs (`credit_wires`)."""
-    return [f"pe{k}.queue.{w}" for k in range(cfg.n_pe) for w in QUEUE_WIRES] + \
-        [w for k in range(cfg.n_pe) for ws in credit_wires(cfg, k).values() for w in ws]
+    credit = {w for k in range(cfg.n_pe) for ws in credit_wires(cfg, k).values() for w, _ in ws}
+    return [f"pe{k}.queue.{w}" for k in range(cfg.n_pe) for w in QUEUE_WIRES] + sorted(credit)
 
 
 def _tree_chain(n_pe: int, k: int) -> list[int]:
@@ -74,18 +74,33 @@ def _tree_chain(n_pe: int, k: int) -> list[int]:
     return chain
 
 
-def credit_wires(cfg: EIEConfig, k: int) -> dict[str, list[str]]:
-    """PE ``k``'s credit bookkeeping in the flattened array: ``used`` (the CCU's entries in
-    use, `hw.admission`), ``fwd`` (the forward tree's ``bcast_we`` registers towards the PE,
-    level by level), ``rst`` (the reset tree's registers, the same levels), ``ret`` (the
-    ``pop`` return registers, `eie.timing.return_stages`)."""
+def _word_bit(cfg: EIEConfig, path: tuple) -> tuple[str, int]:
+    """The forward-tree word (`hw.distribute.forward_words`) holding member ``path``, and
+    the member's first bit in it."""
+    for name, _, per_pe, group in forward_words(cfg):
+        pos = 0
+        for p, width in group:
+            if p == path:
+                assert not per_pe, path          # a per-PE word's tree has other copies
+                return name, pos
+            pos += width
+    raise KeyError(path)
+
+
+def credit_wires(cfg: EIEConfig, k: int) -> dict[str, list[tuple[str, int]]]:
+    """PE ``k``'s credit bookkeeping in the flattened array, as (wire, bit) pairs: ``used``
+    (the CCU's entries in use, `hw.admission`; bit -1: the whole wire), ``fwd`` (the forward
+    tree's ``bcast_we`` registers towards the PE, level by level: a bit of the ``ctl`` word),
+    ``rst`` (the reset tree's registers, the same levels), ``ret`` (the ``pop`` return
+    registers, `eie.timing.return_stages`: bit k of an N-bit register per stage)."""
     dist = "ccu.distribute."
     chain = _tree_chain(cfg.n_pe, k)
+    word, bit = _word_bit(cfg, ("bcast_we",))
     return {
-        "used": [f"ccu.sequencer.admission.used{k}"],
-        "fwd": [f"{dist}dup_bcast_we_{j}_{c}" for j, c in enumerate(chain)],
-        "rst": [f"{dist}dup_rst_{j}_{c}" for j, c in enumerate(chain)],
-        "ret": [f"{dist}ret_pop{k}_{s}" for s in range(timing.return_stages(cfg.n_pe))],
+        "used": [(f"ccu.sequencer.admission.used{k}", -1)],
+        "fwd": [(f"{dist}dup_{word}_{j}_{c}", bit) for j, c in enumerate(chain)],
+        "rst": [(f"{dist}dup_rst_{j}_{c}", 0) for j, c in enumerate(chain)],
+        "ret": [(f"{dist}ret_pop_{s}", k) for s in range(timing.return_stages(cfg.n_pe))],
     }
 
 
@@ -250,10 +265,8 @@ class DesignHarness(wiring.Component):
     def _credits(self, m, wires, k, level):
         """The credit invariant of PE ``k`` (the ``queue`` group's docstring above)."""
         names = credit_wires(self._cfg, k)
-        used = wires[names["used"][0]]
-        fwd = [wires[w] for w in names["fwd"]]
-        rst = [wires[w] for w in names["rst"]]
-        ret = [wires[w] for w in names["ret"]]
+        used = wires[names["used"][0][0]]
+        fwd, rst, ret = ([wires[w][b] for w, b in names[key]] for key in ("fwd", "rst", "ret"))
         held = Signal(range(len(fwd) + len(ret) + 2 ** len(level) + 2 ** len(used)), name=f"pe{k}_held")
         m.d.comb += held.eq(sum(fwd, 0) + level + sum(ret, 0))
         m.d.comb += Assert(used == held, f"pe{k}: credits + broadcasts in flight + queue level + "
