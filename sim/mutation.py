@@ -62,7 +62,7 @@ MUTANTS: list[Mutant] = [
     Mutant("stall", "hw/admission.py", "self.commit.eq(self.valid & ~full.any())", "self.commit.eq(self.valid)",
            "broadcasts do not wait for a credit (queues written while full, entries dropped)",
            ((*PYTEST, "tests/test_hw_admission.py"), (*PYTEST, "tests/test_hw_array.py", "-k", "queue_stalls"))),
-    Mutant("stall-counter", "hw/pe.py", "with m.If(self.stall):", "with m.If(~self.stall):",
+    Mutant("stall-counter", "hw/pe.py", "with m.If(io.stall):", "with m.If(~io.stall):",
            "the stall counter counts the cycles a broadcast did not wait on this PE",
            ((*PYTEST, "tests/test_hw_array.py", "-k", "queue_stalls"),)),
     Mutant("saturation", "hw/arith.py", "Mux(_fits(value, bits), value[:bits].as_signed(), Mux(value[-1], lo, hi))",
