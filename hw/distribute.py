@@ -38,7 +38,8 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie import timing
-from .layouts import COUNTER_BITS, ConfigComponent, PECompute, PEBus, link_layouts, link_name, link_paths, one_net
+from .layouts import (BUS_WORDS, COUNTER_BITS, ConfigComponent, PECompute, PEBus, is_control, link_layouts,
+                      link_name, link_paths, one_net, shared_paths)
 
 __all__ = ["Distributor", "KEEP_SCRIPT", "PER_PE", "tree_copies", "forward_words"]
 
@@ -52,8 +53,6 @@ KEEP_SCRIPT = "setattr -set keep 1 *.distribute/t:$dff"
 # beside that PE. With one register for 8 PEs, Yosys merged the multiplexers of PEs that see
 # the same register, and the merged one drove act files across the chip (docs/fpga.md).
 PER_PE = (("running",), ("sel",), ("scan_addr",), ("scan_en",), ("bus", "addr"))
-# The host bus's members that pass the forward trees (its enables are decoded per PE).
-BUS_WORDS = ("mem", "addr", "wdata")
 
 
 def tree_copies(n_pe: int, per_pe: bool = False) -> list[int]:
@@ -70,14 +69,13 @@ def forward_words(cfg: EIEConfig) -> list[tuple[str, bool, bool, list[tuple[tupl
     [(member path, width), ...])`` in bit order, the registers named ``dup_<name>_<level>_<copy>``:
     the 1-bit `PECompute` members (which reset) and the wider ones with the bus's ``mem``,
     ``addr`` and ``wdata`` (which do not), each split by `PER_PE`, in the order of `to_pe`."""
-    shared, _ = link_paths(cfg)
-    compute = PECompute(cfg)
-    paths = {tuple(p) for p, _, _ in compute.flatten(compute.create())}
-    members = [(p, Shape.cast(s).width) for p, s in shared if p in paths or p[0] == "bus" and p[1] in BUS_WORDS]
+    to_pe, _ = link_paths(cfg)
+    shared = set(shared_paths(cfg))
+    members = [(p, Shape.cast(s).width) for p, s in to_pe if p in shared]
     words = []
     for name, reset, per_pe in (("ctl", True, False), ("data", False, False), ("ctl_pe", True, True),
                                 ("data_pe", False, True)):
-        group = [(p, w) for p, w in members if (p in PER_PE) == per_pe and (w == 1 and p[0] != "bus") == reset]
+        group = [(p, w) for p, w in members if (p in PER_PE) == per_pe and is_control(p, w) == reset]
         if group:
             words.append((name, reset, per_pe, group))
     return words
@@ -121,8 +119,8 @@ class Distributor(ConfigComponent):
         to_pe, _ = link_layouts(cfg)
         ins = [Signal(to_pe, name=f"to_pe{k}") for k in range(n)]
         m.d.comb += self.pe_in.eq(one_net(Cat(*ins)))
-        # Forward: what every PE sees alike, as words (`forward_words`) in the order of
-        # `to_pe`, so each PE's word holds a leaf register's bits in one piece; the reset.
+        # Forward: what every PE sees alike, as words (`forward_words`), each word's members
+        # in the order of `to_pe`; the reset.
         values = {tuple(p): Value.cast(v) for p, _, v in self.compute.signature.flatten(self.compute)}
         values.update({("bus", name): getattr(self.bus, name) for name in BUS_WORDS})
         for name, reset, per_pe, group in forward_words(cfg):

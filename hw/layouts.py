@@ -19,7 +19,7 @@ from eie import contract
 from eie import format as fmt
 
 __all__ = ["struct_from_fields", "cat_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
-           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "link_paths", "link_name", "link_layouts", "one_net", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
+           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "BUS_WORDS", "shared_paths", "is_control", "link_paths", "link_name", "link_layouts", "one_net", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
            "COUNTER_BITS"]
 
 COUNTER_BITS = contract.COUNTER_BITS
@@ -194,6 +194,23 @@ class PELink(wiring.Signature):
 
 
 
+# The host bus's members that pass the distributor's forward trees (its enables are decoded
+# per PE).
+BUS_WORDS = ("mem", "addr", "wdata")
+
+
+def shared_paths(cfg: EIEConfig) -> list[tuple]:
+    """What every PE sees alike, as `PELink` paths: `PECompute`'s members, then the bus's
+    `BUS_WORDS`."""
+    return [p for p, _ in _leaves(PECompute(cfg), ())] + [("bus", name) for name in BUS_WORDS]
+
+
+def is_control(path: tuple, width: int) -> bool:
+    """Whether a shared member is a 1-bit control (`PECompute`'s, not the bus's): those pass
+    the forward trees in a word of their own, with a reset."""
+    return width == 1 and path[0] != "bus"
+
+
 def link_paths(cfg: EIEConfig) -> tuple[list[tuple], list[tuple]]:
     """`PELink`'s members as (path, shape), split into what the CCU drives into a PE and what
     the PE answers. The first list starts with what every PE sees alike (`PECompute`'s 1-bit
@@ -201,8 +218,8 @@ def link_paths(cfg: EIEConfig) -> tuple[list[tuple], list[tuple]]:
     the distributor's two tree words, hw/distribute.py), then the per-PE bits."""
     flat = [(path, member) for path, member in _leaves(PELink(cfg), ())]
     to_pe = [(p, m.shape) for p, m in flat if m.flow == Out]
-    shared = [p for p, _ in _leaves(PECompute(cfg), ())] + [("bus", "mem"), ("bus", "addr"), ("bus", "wdata")]
-    rank = {p: (0 if Shape.cast(dict(to_pe)[p]).width == 1 and p[0] != "bus" else 1, i) for i, p in enumerate(shared)}
+    rank = {p: (0 if is_control(p, Shape.cast(dict(to_pe)[p]).width) else 1, i)
+            for i, p in enumerate(shared_paths(cfg))}
     to_pe.sort(key=lambda pm: rank.get(pm[0], (2, 0)))
     return to_pe, [(p, m.shape) for p, m in flat if m.flow == In]
 
