@@ -60,8 +60,9 @@ def pointer_latency(n_pe: int) -> int:
 
 def spmat_latency(n_pe: int) -> int:
     """An entry issued in cycle q (its memory word read in q) reaches the arithmetic unit in
-    q + spmat_latency (hw/spmat_read.py; registered: the word registered in q + 1)."""
-    return 2 if registered(n_pe) else 1
+    q + spmat_latency (hw/spmat_read.py; registered: the address registered in q, the word
+    read in q + 1 and registered in q + 2)."""
+    return 3 if registered(n_pe) else 1
 
 
 def arith_latency(n_pe: int) -> int:
@@ -73,8 +74,9 @@ def arith_latency(n_pe: int) -> int:
 def writeback_latency(n_pe: int) -> int:
     """Write-back of a row started in cycle w (accumulator and bias read) is written into the
     destination act file in w + writeback_latency (hw/arith.py; registered: the data
-    registered, shifted, rounded; compact: shifted, rounded)."""
-    return 3 if registered(n_pe) else 2
+    registered, shifted, rounded, the result registered at the act file's write port;
+    compact: shifted, rounded)."""
+    return 4 if registered(n_pe) else 2
 
 
 # What follows from the above (the cycle model's terms, docs/hw.md):

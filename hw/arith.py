@@ -27,7 +27,8 @@ forwarding register).
 
 Write-back (``wb_en``/``wb_row``) reads a row's accumulator and bias (registered: and
 registers them), and `eie.timing.writeback_latency` cycles later hands out ``round_half_up(acc >> shift)``,
-saturated, ReLU'd (``wb_valid``/``wb_data``). An untouched row hands out its bias as it is:
+saturated, ReLU'd (``wb_valid``/``wb_data``; registered: from a register, so only wires lie
+between it and the act file's write port). An untouched row hands out its bias as it is:
 ``round_half_up((bias << shift) >> shift)`` is ``bias``, already in the activation range, so
 the lazy bias needs no shifter on this path. The rounding is split so that the shifter and
 the adder sit in different cycles: ``(acc + 2**(s-1)) >> s == (((acc << 1) >> s) + 1) >> 1``
@@ -141,7 +142,7 @@ class ArithmeticUnit(ConfigComponent):
         cfg, p = self._cfg, self.params
         rb, A = row_bits(cfg), cfg.acc_bits
         reg = timing.registered(cfg.n_pe)
-        assert (timing.arith_latency(cfg.n_pe), timing.writeback_latency(cfg.n_pe)) == ((3, 3) if reg else (2, 2))
+        assert (timing.arith_latency(cfg.n_pe), timing.writeback_latency(cfg.n_pe)) == ((3, 4) if reg else (2, 2))
         m.d.comb += ports.acc_r.addr.eq(Mux(self.wb_en, self.wb_row, st.m1_row))
         if reg:
             # M1 -> M2: the codebook and bias data registered as they leave the memories.
@@ -199,7 +200,7 @@ class ArithmeticUnit(ConfigComponent):
 
     def _writeback(self, m, st):
         """Requantize one row: read (wb_en), [registered: the data registered], shifted,
-        rounded."""
+        rounded, [registered: the result registered]."""
         cfg, p = self._cfg, self.params
         rb, A, W = row_bits(cfg), cfg.acc_bits, cfg.act_bits
         st.wbs_valid = Signal()
@@ -228,8 +229,14 @@ class ArithmeticUnit(ConfigComponent):
                     Mux(wb2_half[-1], cfg.act_min, cfg.act_max))
         y = Signal(signed(W))
         m.d.comb += y.eq(Mux(wb2_touched, y_acc, wb2_bias))
-        m.d.comb += [self.wb_valid.eq(wb2_valid), self.wb_addr.eq(wb2_row),
-                     self.wb_data.eq(Mux(p.relu & y[-1], 0, y))]
+        out = [self.wb_valid.eq(wb2_valid), self.wb_addr.eq(wb2_row),
+               self.wb_data.eq(Mux(p.relu & y[-1], 0, y))]
+        # Registered: the result registered once more, so the act file's write port is fed
+        # by registers alone (its LUT RAM sits wherever the placer puts it).
+        if timing.registered(cfg.n_pe):
+            m.d.sync += out
+        else:
+            m.d.comb += out
 
     def _acc_writes(self, m, ports, st, result, a_we):
         """Accumulator writes: the reset sweep, write-back's clear, stage A."""

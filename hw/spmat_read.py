@@ -1,12 +1,14 @@
 """Sparse-matrix read unit: wide words in, one (v, z) entry per cycle out.
 
 It takes a column as (start, end) entry addresses from the PE's column queue and issues the
-column's entries one per cycle: each cycle it reads the memory word holding the entry it
-issues and hands the entry on `eie.timing.spmat_latency` cycles after the issue (the
-registered build registers the word as it leaves the memory first), so entries that cross a
-word boundary, and consecutive columns, follow each other with no bubble. A new column is taken (``col_take``) in the cycle after the
-previous one's last issue, and its first entry issues in that same cycle. Empty columns never
-get here (the PE drops them after the pointer read); if one did, it would cost one cycle.
+column's entries one per cycle: for each issued entry it reads the memory word holding it and
+hands the entry on `eie.timing.spmat_latency` cycles after the issue (the registered build
+registers the issue first, so the memory's address comes from a register, and registers the
+word as it leaves the memory), so entries that cross a word boundary, and consecutive
+columns, follow each other with no bubble. A new column is taken (``col_take``) in the cycle
+after the previous one's last issue, and its first entry issues in that same cycle. Empty
+columns never get here (the PE drops them after the pointer read); if one did, it would cost
+one cycle.
 Padding entries (v = 0) are issued like any other: they advance the row and add zero.
 
 The memory has one address for its read and write ports and does not read while writing,
@@ -71,32 +73,43 @@ class SpmatRead(ConfigComponent):
                          act_i.eq(self.col_act), self.col_take.eq(1)]
             m.d.sync += [addr.eq(nxt), end.eq(self.col_end), act.eq(self.col_act), active.eq(more)]
 
+        reg = timing.registered(cfg.n_pe)
+        # Registered, stage 0: the issue registered, so the memory's address comes from a
+        # register (the memory's own address register is inside the block RAM).
+        if reg:
+            s0_issue, s0_first = Signal(), Signal()
+            s0_addr = Signal.like(issue_addr, reset_less=True)
+            s0_act = Signal(signed(cfg.act_bits), reset_less=True)
+            m.d.sync += [s0_issue.eq(self.issue), s0_first.eq(first), s0_addr.eq(issue_addr),
+                         s0_act.eq(act_i)]
+        else:
+            s0_issue, s0_first, s0_addr, s0_act = self.issue, first, issue_addr, act_i
         # Stage 1: the word leaves the memory (compact: the entry is picked from it);
         # registered, stage 2: the word registered, the entry picked from it.
         s1_valid, s1_first = Signal(), Signal()
         s1_lane = Signal(max(lane_bits, 1), reset_less=True)
         s1_act = Signal(signed(cfg.act_bits), reset_less=True)
-        m.d.sync += [s1_valid.eq(self.issue), s1_first.eq(first), s1_act.eq(act_i)]
+        m.d.sync += [s1_valid.eq(s0_issue), s1_first.eq(s0_first), s1_act.eq(s0_act)]
         if lane_bits:
-            m.d.sync += s1_lane.eq(issue_addr[:lane_bits])
-        if timing.registered(cfg.n_pe):
+            m.d.sync += s1_lane.eq(s0_addr[:lane_bits])
+        if reg:
             s_valid, s_first = Signal(), Signal()
             s_lane = Signal(max(lane_bits, 1), reset_less=True)
             s_act = Signal(signed(cfg.act_bits), reset_less=True)
             s_word = Signal(word_layout(cfg), reset_less=True)
             m.d.sync += [s_valid.eq(s1_valid), s_first.eq(s1_first), s_act.eq(s1_act),
                          s_lane.eq(s1_lane), s_word.eq(rp.data)]
-            m.d.comb += self.idle.eq(~active & ~s1_valid & ~s_valid)
+            m.d.comb += self.idle.eq(~active & ~s0_issue & ~s1_valid & ~s_valid)
         else:
             s_valid, s_first, s_lane, s_act, s_word = s1_valid, s1_first, s1_lane, s1_act, rp.data
             m.d.comb += self.idle.eq(~active & ~s1_valid)
-        assert timing.spmat_latency(cfg.n_pe) == (2 if timing.registered(cfg.n_pe) else 1)
+        assert timing.spmat_latency(cfg.n_pe) == (3 if reg else 1)
         # One address for both ports, and no read while writing: the shape of a single-port
         # RAM, which is what Yosys maps to the iCE40UP5K's SPRAM. The host writes only in
         # I/O mode, when nothing issues.
         word_addr = Signal.like(rp.addr)
-        with m.If(self.issue):
-            m.d.comb += word_addr.eq(issue_addr >> lane_bits)
+        with m.If(s0_issue):
+            m.d.comb += word_addr.eq(s0_addr >> lane_bits)
         with m.Else():
             m.d.comb += word_addr.eq(self.host.addr)
 

@@ -39,9 +39,10 @@ def test_single_entry_registered_by_hand():
     t = layer_timing(cfg, e, np.array([5]))
     # Four PEs: the registered build. Row 0 read at 1, in the buffer at 6, committed at 7; in
     # the PEs' queues at 8, popped 9, pointers registered 10, in the column queue 11, issued
-    # 12, accumulator written at the end of 17, idle from 18, which the CCU sees at 20 (a
-    # register per PE and one for the AND): t_d = 20; WB 21; WB_FLUSH 22, 23; FINISH 24.
-    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (20, 25, 1, 1)
+    # 12, its address registered, word read 13, registered 14, in stage S at 15, accumulator
+    # written at the end of 18, idle from 19, which the CCU sees at 21 (a register per PE and
+    # one for the AND): t_d = 21; WB 22; WB_FLUSH 23, 24, 25; FINISH 26.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (21, 27, 1, 1)
     assert list(t.busy) == [1, 0, 0, 0] and list(t.stall) == [0] * 4
 
 
@@ -50,8 +51,8 @@ def test_all_zero_input_by_hand():
     e = layer(cfg, np.ones((8, 10), int))
     t = layer_timing(cfg, e, np.zeros(10, int))
     # 3 slot rows read at t = 1, 2, 3, in the buffer and consumed at 6, 7, 8; t_d = 9; two
-    # write-back rows, two flush cycles; FINISH at 14.
-    assert (t.scan_end, t.drain, t.cycles, t.bound) == (8, 9, 15, 0)
+    # write-back rows, three flush cycles; FINISH at 15.
+    assert (t.scan_end, t.drain, t.cycles, t.bound) == (8, 9, 16, 0)
 
 
 def test_queue_full_stalls():
