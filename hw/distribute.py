@@ -5,12 +5,12 @@ the compact build (a few PEs on a small FPGA) the same connections are direct wi
 * **Forward trees.** The `hw.layouts.PECompute` members and the host bus pass through
   `eie.timing.forward_stages` levels of registers, as two words (the 1-bit members, which
   reset, and the wider ones with the bus's address and data, which do not); a register
-  feeds at most `eie.timing.FANOUT` registers of the next level, and one of the last level
-  feeds at most FANOUT PEs; what addresses a PE's act files (`PER_PE`, two more words) has
-  one register per PE in the last level instead (same latency). The host bus's read and write enables are decoded per PE in the
-  last level (a bit per PE), and so are the per-PE ``stall`` bits. The PEs' resets come out of the
-  same kind of tree (``pe_rst``), so the global reset net drives FANOUT loads, not every
-  flop of every PE.
+  feeds at most `eie.timing.FANOUT` registers of the next level, and the last level has one
+  register per PE (`tree_copies` with ``per_pe``), so each PE's inputs start in a register
+  of its own, which the placer can put beside it. The host bus's read and write enables are
+  decoded per PE in the last level (a bit per PE), and so are the per-PE ``stall`` bits. The
+  PEs' resets come out of the same kind of tree (``pe_rst``, a register per PE last), so the
+  global reset net drives FANOUT loads, not every flop of every PE.
 * **Answers.** A PE's ``pop`` and ``scan_data`` pass two registers
   (`eie.timing.return_stages`); ``idle`` and ``ready`` are ANDed and the PEs' bus read data
   ORed by trees with a register per level (at most FANOUT inputs per node); the performance
@@ -41,18 +41,11 @@ from eie import timing
 from .layouts import (BUS_WORDS, COUNTER_BITS, ConfigComponent, PECompute, PEBus, is_control, link_layouts,
                       link_name, link_paths, one_net, shared_paths)
 
-__all__ = ["Distributor", "KEEP_SCRIPT", "PER_PE", "tree_copies", "forward_words"]
+__all__ = ["Distributor", "KEEP_SCRIPT", "tree_copies", "forward_words"]
 
 # A Yosys command (run after reading the design, before synthesis) that keeps the replicated
 # registers: every flip-flop of the distributor's module (named ``<parent>.distribute``).
 KEEP_SCRIPT = "setattr -set keep 1 *.distribute/t:$dff"
-
-
-# What addresses a PE's act files (LUT RAM on the ECP5): the last level of its tree has one
-# register per PE (the same number of levels), so each PE's act-file address multiplexer sits
-# beside that PE. With one register for 8 PEs, Yosys merged the multiplexers of PEs that see
-# the same register, and the merged one drove act files across the chip (docs/fpga.md).
-PER_PE = (("running",), ("sel",), ("scan_addr",), ("scan_en",), ("bus", "addr"))
 
 
 def tree_copies(n_pe: int, per_pe: bool = False) -> list[int]:
@@ -64,20 +57,25 @@ def tree_copies(n_pe: int, per_pe: bool = False) -> list[int]:
     return copies[1:] + [n_pe] if per_pe and levels else copies
 
 
-def forward_words(cfg: EIEConfig) -> list[tuple[str, bool, bool, list[tuple[tuple, int]]]]:
-    """The forward trees' words as the distributor builds them: ``(name, reset, per_pe,
-    [(member path, width), ...])`` in bit order, the registers named ``dup_<name>_<level>_<copy>``:
-    the 1-bit `PECompute` members (which reset) and the wider ones with the bus's ``mem``,
-    ``addr`` and ``wdata`` (which do not), each split by `PER_PE`, in the order of `to_pe`."""
+def forward_words(cfg: EIEConfig) -> list[tuple[str, bool, list[tuple[tuple, int]]]]:
+    """The forward trees' words as the distributor builds them: ``(name, reset, [(member
+    path, width), ...])`` in bit order, the registers named ``dup_<name>_<level>_<copy>``
+    (`tree_copies` with ``per_pe``): the 1-bit `PECompute` members (``ctl``, which reset) and
+    the wider ones with the bus's ``mem``, ``addr`` and ``wdata`` (``data``, which do not),
+    in the order of `to_pe`.
+
+    Every word's last level has a register per PE. With one register for up to FANOUT PEs,
+    Yosys merged the logic of PEs that see the same register (the act-file address
+    multiplexers), and the one register drove loads across the chip: the act files' address,
+    then the bias memory's (docs/fpga.md)."""
     to_pe, _ = link_paths(cfg)
     shared = set(shared_paths(cfg))
     members = [(p, Shape.cast(s).width) for p, s in to_pe if p in shared]
     words = []
-    for name, reset, per_pe in (("ctl", True, False), ("data", False, False), ("ctl_pe", True, True),
-                                ("data_pe", False, True)):
-        group = [(p, w) for p, w in members if (p in PER_PE) == per_pe and is_control(p, w) == reset]
+    for name, reset in (("ctl", True), ("data", False)):
+        group = [(p, w) for p, w in members if is_control(p, w) == reset]
         if group:
-            words.append((name, reset, per_pe, group))
+            words.append((name, reset, group))
     return words
 
 
@@ -123,16 +121,16 @@ class Distributor(ConfigComponent):
         # in the order of `to_pe`; the reset.
         values = {tuple(p): Value.cast(v) for p, _, v in self.compute.signature.flatten(self.compute)}
         values.update({("bus", name): getattr(self.bus, name) for name in BUS_WORDS})
-        for name, reset, per_pe, group in forward_words(cfg):
+        for name, reset, group in forward_words(cfg):
             leaves = self._tree(m, Cat(*[values[p] for p, _ in group]), name, reset=reset,
-                                copies=tree_copies(n, per_pe=per_pe))
+                                copies=tree_copies(n, per_pe=True))
             for k, leaf in enumerate(leaves):
                 pos = 0
                 for p, width in group:
                     m.d.comb += ins[k][link_name(p)].eq(leaf[pos:pos + width])
                     pos += width
         re = Signal()
-        rst = self._tree(m, ResetSignal(), "rst", reset=False, init=1)
+        rst = self._tree(m, ResetSignal(), "rst", reset=False, init=1, copies=tree_copies(n, per_pe=True))
         m.d.comb += self.pe_rst.eq(one_net(Cat(*rst)))
         # The bus enables, decoded per PE in the last level (the levels above it: one fewer
         # than the tree's, the first one fanning out from here), for the PEs sharing a copy

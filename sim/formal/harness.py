@@ -62,10 +62,10 @@ def queue_wires(cfg: EIEConfig) -> list[str]:
     return [f"pe{k}.queue.{w}" for k in range(cfg.n_pe) for w in QUEUE_WIRES] + sorted(credit)
 
 
-def _tree_chain(n_pe: int, k: int) -> list[int]:
-    """The copy index, per level of a forward tree (`hw.distribute.Distributor._tree`), of
-    the register on the way to PE ``k``, from the CCU's side."""
-    copies = tree_copies(n_pe)
+def _tree_chain(n_pe: int, k: int, per_pe: bool = False) -> list[int]:
+    """The copy index, per level of a forward tree (`hw.distribute.Distributor._tree`;
+    `hw.distribute.tree_copies`), of the register on the way to PE ``k``, from the CCU's side."""
+    copies = tree_copies(n_pe, per_pe=per_pe)
     if not copies:
         return []
     chain = [k // -(-n_pe // copies[-1])]
@@ -77,11 +77,10 @@ def _tree_chain(n_pe: int, k: int) -> list[int]:
 def _word_bit(cfg: EIEConfig, path: tuple) -> tuple[str, int]:
     """The forward-tree word (`hw.distribute.forward_words`) holding member ``path``, and
     the member's first bit in it."""
-    for name, _, per_pe, group in forward_words(cfg):
+    for name, _, group in forward_words(cfg):
         pos = 0
         for p, width in group:
             if p == path:
-                assert not per_pe, path          # a per-PE word's tree has other copies
                 return name, pos
             pos += width
     raise KeyError(path)
@@ -94,12 +93,11 @@ def credit_wires(cfg: EIEConfig, k: int) -> dict[str, list[tuple[str, int]]]:
     ``rst`` (the reset tree's registers, the same levels), ``ret`` (the ``pop`` return
     registers, `eie.timing.return_stages`: bit k of an N-bit register per stage)."""
     dist = "ccu.distribute."
-    chain = _tree_chain(cfg.n_pe, k)
     word, bit = _word_bit(cfg, ("bcast_we",))
     return {
         "used": [(f"ccu.sequencer.admission.used{k}", -1)],
-        "fwd": [(f"{dist}dup_{word}_{j}_{c}", bit) for j, c in enumerate(chain)],
-        "rst": [(f"{dist}dup_rst_{j}_{c}", 0) for j, c in enumerate(chain)],
+        "fwd": [(f"{dist}dup_{word}_{j}_{c}", bit) for j, c in enumerate(_tree_chain(cfg.n_pe, k, per_pe=True))],
+        "rst": [(f"{dist}dup_rst_{j}_{c}", 0) for j, c in enumerate(_tree_chain(cfg.n_pe, k, per_pe=True))],
         "ret": [(f"{dist}ret_pop_{s}", k) for s in range(timing.return_stages(cfg.n_pe))],
     }
 
