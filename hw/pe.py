@@ -88,11 +88,17 @@ class PE(ConfigComponent):
             io.ready.eq(ar.ready),
         ]
 
-        # Performance counters.
+        # Performance counters. Registered build: the issue bit registered first, so the
+        # counter (whose output goes to the CCU) does not pull the issue logic away from the
+        # PE; the count is complete a cycle after the last issue, long before the run ends.
+        issued = spm.issue
+        if timing.registered(cfg.n_pe):
+            issued = Signal()
+            m.d.sync += issued.eq(spm.issue)
         with m.If(io.clear):
             m.d.sync += [io.busy_count.eq(0), io.stall_count.eq(0)]
         with m.Else():
-            with m.If(spm.issue):
+            with m.If(issued):
                 m.d.sync += io.busy_count.eq(io.busy_count + 1)
             with m.If(io.stall):
                 m.d.sync += io.stall_count.eq(io.stall_count + 1)
