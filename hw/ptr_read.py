@@ -27,8 +27,8 @@ __all__ = ["PointerRead"]
 
 class PointerRead(ConfigComponent):
     """Ports: ``addr``/``en`` (flat index of the column's start pointer); ``valid``,
-    ``start``/``end`` and ``nonempty`` (``start < end``), `eie.timing.pointer_latency` cycles
-    after ``en``; ``host`` (flat index; has the banks in the cycles it reads or writes)."""
+    ``start``/``end``, ``nonempty`` (``start < end``) and ``more`` (``start + 1 < end``: more
+    than one entry), `eie.timing.pointer_latency` cycles after ``en``; ``host`` (flat index; has the banks in the cycles it reads or writes)."""
 
     def _ports(self, cfg: EIEConfig):
         return {
@@ -38,6 +38,7 @@ class PointerRead(ConfigComponent):
             "start": Out(cfg.ptr_bits),
             "end": Out(cfg.ptr_bits),
             "nonempty": Out(1),
+            "more": Out(1),
             "host": In(HostPort(host_addr_bits(cfg), cfg.ptr_bits)),
         }
 
@@ -82,6 +83,8 @@ class PointerRead(ConfigComponent):
             # go straight into the comparators; registered: one compare after the registers.
             self.nonempty.eq(self.start < self.end if timing.registered(cfg.n_pe)
                              else Mux(parity, odd < even, even < odd)),
+            # For the issue stage, which then takes a column with no compare of its own.
+            self.more.eq(self.start + 1 < self.end),
             self.host.rdata.eq(Mux(parity1, orp.data, er.data)),
             ew.addr.eq(self.host.addr >> 1), ew.data.eq(self.host.wdata),
             ew.en.eq(self.host.we & ~self.host.addr[0]),

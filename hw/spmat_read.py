@@ -1,14 +1,15 @@
 """Sparse-matrix read unit: wide words in, one (v, z) entry per cycle out.
 
-It takes a column as (start, end) entry addresses from the PE's column queue and issues the
+It takes a column as (start, end) entry addresses, with ``more`` (``start + 1 < end``,
+computed before the column was queued), from the PE's column queue and issues the
 column's entries one per cycle: for each issued entry it reads the memory word holding it and
 hands the entry on `eie.timing.spmat_latency` cycles after the issue (the registered build
 registers the issue first, so the memory's address comes from a register, and registers the
 word as it leaves the memory), so entries that cross a word boundary, and consecutive
 columns, follow each other with no bubble. A new column is taken (``col_take``) in the cycle
 after the previous one's last issue, and its first entry issues in that same cycle. Empty
-columns never get here (the PE drops them after the pointer read); if one did, it would cost
-one cycle.
+columns never get here: the PE drops them after the pointer read, so a column is taken with
+no compare on the column queue's output.
 Padding entries (v = 0) are issued like any other: they advance the row and add zero.
 
 The memory has one address for its read and write ports and does not read while writing,
@@ -36,6 +37,7 @@ class SpmatRead(ConfigComponent):
             "col_start": In(cfg.ptr_bits),
             "col_end": In(cfg.ptr_bits),
             "col_act": In(signed(cfg.act_bits)),
+            "col_more": In(1),
             "col_take": Out(1),
             "issue": Out(1),
             "idle": Out(1),
@@ -66,12 +68,10 @@ class SpmatRead(ConfigComponent):
             m.d.comb += [self.issue.eq(1), issue_addr.eq(addr), act_i.eq(act)]
             m.d.sync += [addr.eq(nxt), active.eq(nxt < end)]
         with m.Elif(self.col_valid):
-            nxt = self.col_start + 1
-            nonempty = self.col_start < self.col_end
-            more = nonempty & (nxt < self.col_end)
-            m.d.comb += [self.issue.eq(nonempty), issue_addr.eq(self.col_start), first.eq(1),
+            m.d.comb += [self.issue.eq(1), issue_addr.eq(self.col_start), first.eq(1),
                          act_i.eq(self.col_act), self.col_take.eq(1)]
-            m.d.sync += [addr.eq(nxt), end.eq(self.col_end), act.eq(self.col_act), active.eq(more)]
+            m.d.sync += [addr.eq(self.col_start + 1), end.eq(self.col_end), act.eq(self.col_act),
+                         active.eq(self.col_more)]
 
         reg = timing.registered(cfg.n_pe)
         # Registered, stage 0: the issue registered, so the memory's address comes from a

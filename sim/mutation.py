@@ -59,7 +59,7 @@ MUTANTS: list[Mutant] = [
     Mutant("pointer-parity", "hw/ptr_read.py", "er.addr.eq(half + self.addr[0])", "er.addr.eq(half)",
            "an odd column's end pointer is read from the wrong even-bank word",
            ((*PYTEST, "tests/test_hw_pe.py"),)),
-    Mutant("stall", "hw/admission.py", "self.commit.eq(self.valid & ~full.any())", "self.commit.eq(self.valid)",
+    Mutant("stall", "hw/admission.py", "self.commit.eq(self.valid & ~any_full)", "self.commit.eq(self.valid)",
            "broadcasts do not wait for a credit (queues written while full, entries dropped)",
            ((*PYTEST, "tests/test_hw_admission.py"), (*PYTEST, "tests/test_hw_array.py", "-k", "queue_stalls"))),
     Mutant("stall-counter", "hw/pe.py", "with m.If(io.stall):", "with m.If(~io.stall):",
