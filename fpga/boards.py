@@ -13,9 +13,10 @@ Default configurations:
   24 MHz from the PLL (it closes at ~26 MHz). The 4-PE ``ice40`` preset at 30 MHz is the
   goal; its block RAM does not fit on the UP5K (docs/fpga.md).
 * ``ulx3s`` / ``orangecrab`` (ECP5-85F): the ``ecp5_16pe`` preset, 16 PEs with memories sized
-  for LeNet-300-100 (and anything of similar size); the ULX3S at 36 MHz (it closes at ~44 MHz),
-  the OrangeCrab's faster part at its oscillator's 48 MHz (it closes at ~57 MHz). The 32-PE
-  ``ecp5`` preset at 100 MHz is the goal (docs/fpga.md).
+  for LeNet-300-100 (and anything of similar size), clocked from the PLL: the ULX3S (-6 speed
+  grade) at 70 MHz, the OrangeCrab's faster part at 90 MHz (Fmax over nextpnr seeds in
+  docs/fpga.md, `python -m bench.fpga_fmax`). The 32-PE ``ecp5`` preset at 100 MHz is the
+  goal.
 """
 
 from dataclasses import dataclass, field
@@ -146,7 +147,7 @@ BOARDS = {
     "ulx3s": Board(
         name="ulx3s", family="ecp5", device="LFE5U-85F-6BG381C",
         platform_path="amaranth_boards.ulx3s.ULX3S_85F_Platform",
-        clk_resource="clk25", clk_freq=25e6, default_freq=36e6,
+        clk_resource="clk25", clk_freq=25e6, default_freq=70e6,
         default_config=ECP5_85F, baud=3_000_000,
         synth_opts="",
         # amaranth-boards lists openFPGALoader as required even to build: `true` stands in.
@@ -159,7 +160,7 @@ BOARDS = {
     "orangecrab": Board(
         name="orangecrab", family="ecp5", device="LFE5U-85F-8MG285C",
         platform_path="amaranth_boards.orangecrab_r0_2.OrangeCrabR0_2_85FPlatform",
-        clk_resource="clk", clk_freq=48e6, default_freq=48e6,
+        clk_resource="clk", clk_freq=48e6, default_freq=90e6,
         default_config=ECP5_85F, baud=3_000_000,
         synth_opts="",
         # dfu-suffix (dfu-util) is replaced by fpga.dfu.add_dfu_suffix, in Python.
