@@ -9,10 +9,11 @@ own registers (not the PEs' queues across the chip). ``stall[k]`` marks a cycle 
 offered broadcast waits on PE ``k``'s credits (the PE counts them: its ``stall_count``).
 
 The credit count is kept as "entries in use", ``used[k] = D - credits``: with ``D`` a power
-of two, "no credit left" is the single bit ``used[k] >= D``. Whether any PE is out of
-credits is itself a register (``any_full``), computed a cycle ahead for both outcomes of
-this cycle's commit, so ``commit`` is one gate from two registers: the scanner's offer loop
-(offer -> commit -> next offer) does not wait on an OR over the PEs.
+of two, "no credit left" is the single bit ``used[k] >= D``. In the registered build
+(`eie.timing.registered`) whether any PE is out of credits is itself a register
+(``any_full``), computed a cycle ahead for both outcomes of this cycle's commit, so
+``commit`` is one gate from two registers: the scanner's offer loop (offer -> commit -> next
+offer) does not wait on an OR over the PEs. The compact build (a few PEs) ORs them directly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from amaranth.hdl import Module, Signal, Cat, Mux
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
+from eie import timing
 from .layouts import ConfigComponent
 
 __all__ = ["Admission"]
@@ -50,9 +52,12 @@ class Admission(ConfigComponent):
                      self.stall.eq(self.valid.replicate(cfg.n_pe) & full)]   # one net: one port
         for k, u in enumerate(used):
             m.d.sync += u.eq(u + self.commit - self.ret[k])
-        # Next cycle's full.any(), with and without this cycle's commit (a return and a commit
-        # in the same cycle cancel).
-        if_commit = Cat(*[u + 1 - r >= D for u, r in zip(used, self.ret)]).any()
-        if_not = Cat(*[u - r >= D for u, r in zip(used, self.ret)]).any()
-        m.d.sync += any_full.eq(Mux(self.commit, if_commit, if_not))
+        if timing.registered(cfg.n_pe):
+            # Next cycle's full.any(), with and without this cycle's commit (a return and a
+            # commit in the same cycle cancel).
+            if_commit = Cat(*[u + 1 - r >= D for u, r in zip(used, self.ret)]).any()
+            if_not = Cat(*[u - r >= D for u, r in zip(used, self.ret)]).any()
+            m.d.sync += any_full.eq(Mux(self.commit, if_commit, if_not))
+        else:
+            m.d.comb += any_full.eq(full.any())
         return m

@@ -109,11 +109,13 @@ class PE(ConfigComponent):
         cfg = self._cfg
         ptr_bits = cfg.ptr_bits
         C = timing.column_queue_depth(cfg.n_pe)
-        m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits + 1, depth=C)
+        # A column: start, end, activation and (registered build) ``more`` (hw/ptr_read.py).
+        more = [ptr.more] if timing.registered(cfg.n_pe) else []
+        m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits + len(more), depth=C)
         acts = [Signal(signed(cfg.act_bits), reset_less=True) for _ in range(timing.pointer_latency(cfg.n_pe))]
         push, drop = Signal(), Signal()
         m.d.comb += [push.eq(ptr.valid & ptr.nonempty), drop.eq(ptr.valid & ~ptr.nonempty),
-                     cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, acts[-1], ptr.more))]
+                     cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, acts[-1], *more))]
         # Pop when a column-queue entry is free for the column: ``reserved`` counts the pops
         # still in the pointer pipeline and the columns queued; it is a register, so the pop
         # waits on no pointer compare. An entry taken this cycle is free already.
@@ -127,8 +129,10 @@ class PE(ConfigComponent):
             m.d.sync += b.eq(a)
         m.d.comb += [spm.col_valid.eq(cq.r_rdy), spm.col_start.eq(cq.r_data[:ptr_bits]),
                      spm.col_end.eq(cq.r_data[ptr_bits:2 * ptr_bits]),
-                     spm.col_act.eq(cq.r_data[2 * ptr_bits:-1].as_signed()), spm.col_more.eq(cq.r_data[-1]),
+                     spm.col_act.eq(cq.r_data[2 * ptr_bits:2 * ptr_bits + cfg.act_bits].as_signed()),
                      cq.r_en.eq(spm.col_take)]
+        if more:
+            m.d.comb += spm.col_more.eq(cq.r_data[-1])
         return reserved
 
     def _bus(self, m, io, ports):

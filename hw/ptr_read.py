@@ -27,8 +27,9 @@ __all__ = ["PointerRead"]
 
 class PointerRead(ConfigComponent):
     """Ports: ``addr``/``en`` (flat index of the column's start pointer); ``valid``,
-    ``start``/``end``, ``nonempty`` (``start < end``) and ``more`` (``start + 1 < end``: more
-    than one entry), `eie.timing.pointer_latency` cycles after ``en``; ``host`` (flat index; has the banks in the cycles it reads or writes)."""
+    ``start``/``end``, ``nonempty`` (``start < end``) and (registered build) ``more``
+    (``start + 1 < end``: more than one entry), `eie.timing.pointer_latency` cycles after
+    ``en``; ``host`` (flat index; has the banks in the cycles it reads or writes)."""
 
     def _ports(self, cfg: EIEConfig):
         return {
@@ -83,12 +84,13 @@ class PointerRead(ConfigComponent):
             # go straight into the comparators; registered: one compare after the registers.
             self.nonempty.eq(self.start < self.end if timing.registered(cfg.n_pe)
                              else Mux(parity, odd < even, even < odd)),
-            # For the issue stage, which then takes a column with no compare of its own.
-            self.more.eq(self.start + 1 < self.end),
             self.host.rdata.eq(Mux(parity1, orp.data, er.data)),
             ew.addr.eq(self.host.addr >> 1), ew.data.eq(self.host.wdata),
             ew.en.eq(self.host.we & ~self.host.addr[0]),
             ow.addr.eq(self.host.addr >> 1), ow.data.eq(self.host.wdata),
             ow.en.eq(self.host.we & self.host.addr[0]),
         ]
+        if timing.registered(cfg.n_pe):
+            # Queued with the column, so the issue stage takes it with no compare of its own.
+            m.d.comb += self.more.eq(self.start + 1 < self.end)
         return m

@@ -1,15 +1,16 @@
 """Sparse-matrix read unit: wide words in, one (v, z) entry per cycle out.
 
-It takes a column as (start, end) entry addresses, with ``more`` (``start + 1 < end``,
-computed before the column was queued), from the PE's column queue and issues the
+It takes a column as (start, end) entry addresses from the PE's column queue (registered
+build: with ``more``, ``start + 1 < end``, computed before the column was queued) and issues the
 column's entries one per cycle: for each issued entry it reads the memory word holding it and
 hands the entry on `eie.timing.spmat_latency` cycles after the issue (the registered build
 registers the issue first, so the memory's address comes from a register, and registers the
 word as it leaves the memory), so entries that cross a word boundary, and consecutive
 columns, follow each other with no bubble. A new column is taken (``col_take``) in the cycle
 after the previous one's last issue, and its first entry issues in that same cycle. Empty
-columns never get here: the PE drops them after the pointer read, so a column is taken with
-no compare on the column queue's output.
+columns never get here: the PE drops them after the pointer read, so the registered build
+takes a column with no compare on the column queue's output (the compact build compares
+start and end there, and would spend one cycle on an empty column).
 Padding entries (v = 0) are issued like any other: they advance the row and add zero.
 
 The memory has one address for its read and write ports and does not read while writing,
@@ -68,10 +69,15 @@ class SpmatRead(ConfigComponent):
             m.d.comb += [self.issue.eq(1), issue_addr.eq(addr), act_i.eq(act)]
             m.d.sync += [addr.eq(nxt), active.eq(nxt < end)]
         with m.Elif(self.col_valid):
-            m.d.comb += [self.issue.eq(1), issue_addr.eq(self.col_start), first.eq(1),
+            if timing.registered(cfg.n_pe):
+                nonempty, more = 1, self.col_more
+            else:
+                nonempty = self.col_start < self.col_end
+                more = nonempty & (self.col_start + 1 < self.col_end)
+            m.d.comb += [self.issue.eq(nonempty), issue_addr.eq(self.col_start), first.eq(1),
                          act_i.eq(self.col_act), self.col_take.eq(1)]
             m.d.sync += [addr.eq(self.col_start + 1), end.eq(self.col_end), act.eq(self.col_act),
-                         active.eq(self.col_more)]
+                         active.eq(more)]
 
         reg = timing.registered(cfg.n_pe)
         # Registered, stage 0: the issue registered, so the memory's address comes from a
