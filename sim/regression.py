@@ -382,6 +382,22 @@ def _error_record(case: Case, message: str, status: str = "error") -> dict:
 
 # ---- the summary --------------------------------------------------------------------------
 
+def _describe(r: dict) -> str:
+    """A case record's config as the summary names it: PEs, queue depth, entries per word
+    (and z bits)."""
+    return f"{r['n_pe']} PE, q{r['queue_depth']}, {r['entries_per_word']}/word" + \
+        (f", z{r['z_bits']}" if r.get("z_bits", 4) != 4 else "")
+
+
+def _config_labels(results: list[dict]) -> list[str]:
+    """Each record's `_describe`, with its config hash where two configs read the same."""
+    hashes = defaultdict(set)
+    for r in results:
+        hashes[_describe(r)].add(r.get("config_hash"))
+    return [_describe(r) + (f" ({r.get('config_hash')})" if len(hashes[_describe(r)]) > 1 else "")
+            for r in results]
+
+
 def summarise(results: list[dict]) -> dict:
     """Totals, cycle error statistics and per-config counts."""
     n = len(results)
@@ -392,9 +408,7 @@ def summarise(results: list[dict]) -> dict:
     errs = [l["rtl"] - l["model"] for l in layer_rows if l.get("model") is not None]
     ratios = [l["rtl"] / l["bound"] for l in layer_rows if l.get("bound")]
     per_cfg = defaultdict(lambda: {"cases": 0, "pass": 0})
-    for r in results:
-        key = f"{r['n_pe']} PE, q{r['queue_depth']}, {r['entries_per_word']}/word" + \
-            (f", z{r['z_bits']}" if r.get("z_bits", 4) != 4 else "")
+    for r, key in zip(results, _config_labels(results)):
         per_cfg[key]["cases"] += 1
         per_cfg[key]["pass"] += r["status"] == "pass"
     return {

@@ -275,3 +275,15 @@ def test_cli_lists_one_line_per_case(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "40 cases" and len(lines) == 41
     assert all(" [" in l and " seed " in l for l in lines[:-1])
+
+
+def test_summary_keeps_configs_that_read_the_same_apart():
+    """Two configs with the same PEs, depth and word (ecp5_16pe and the 16-PE sweep config)
+    are counted apart, named with their hashes; a config alone keeps its short name."""
+    def rec(h, status="pass"):
+        return {"n_pe": 16, "queue_depth": 8, "entries_per_word": 2, "z_bits": 4, "config_hash": h,
+                "status": status, "layers": []}
+    per = regression.summarise([rec("aaa"), rec("aaa"), rec("bbb", "fail")])["per_config"]
+    assert per == {"16 PE, q8, 2/word (aaa)": {"cases": 2, "pass": 2},
+                   "16 PE, q8, 2/word (bbb)": {"cases": 1, "pass": 0}}
+    assert list(regression.summarise([rec("aaa")])["per_config"]) == ["16 PE, q8, 2/word"]
