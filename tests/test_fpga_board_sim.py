@@ -6,7 +6,8 @@ cycle model's. Fast tests (`make test`): a small random two-layer network on the
 preset with a fast baud divisor, loaded over the UART; and the same network baked into the board core's
 boot ROM, with an exact host and with one whose baud rate is 3 % off and that pauses
 between bytes. The slow test (`make regression`): the compressed LeNet-300-100 (made once
-by the compressor) and a batch of MNIST test images through the UART, on the ``ice40`` preset.
+by the compressor) and a batch of MNIST test images through the UART, on the ``ice40``,
+``ice40_1pe`` and ``ecp5_16pe`` presets (the boards' default configs and the 4-PE target).
 
 Every case prints its seed; replay one with ``EIE_SEED=<seed>``.
 """
@@ -119,11 +120,12 @@ def test_small_network_baked(small, host):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["ice40", "ice40_1pe"])
-def test_lenet_over_the_uart_on_ice40(preset):
+@pytest.mark.parametrize("preset", ["ice40", "ice40_1pe", "ecp5_16pe"])
+def test_lenet_over_the_uart(preset):
     """Compressed LeNet-300-100 (from the compressor) and a batch of MNIST test images (32, or
     ``EIE_LENET_IMAGES``) over the UART: every output bit-exact against the golden model. On
-    the 4-PE target and on the 1-PE config the iCEBreaker bitstream is built from."""
+    the iCE40's 4-PE target, on the 1-PE config the iCEBreaker bitstream is built from, and
+    on the 16-PE config of the ECP5 boards' default builds."""
     from compress.data import load_dataset
     from eie import numerics
     from sim.regression import lenet_images
