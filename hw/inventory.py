@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from eie.config import EIEConfig, bits_for
 from eie import format as fmt
 from eie import timing
+from .pe import column_bits
 
 __all__ = ["MemorySpec", "memories", "multipliers"]
 
@@ -41,7 +42,7 @@ def memories(cfg: EIEConfig) -> list[MemorySpec]:
     queue_width = bits_for(cfg.ptr_depth) + cfg.act_bits
     return [
         MemorySpec("pe.queue.storage", cfg.queue_depth, queue_width, n, comb_read=True),
-        MemorySpec("pe.columns.storage", timing.column_queue_depth(n), 2 * cfg.ptr_bits + cfg.act_bits, n, comb_read=True),
+        MemorySpec("pe.columns.storage", timing.column_queue_depth(n), column_bits(cfg), n, comb_read=True),
         MemorySpec("pe.ptr_read.ptr_even", (cfg.ptr_depth + 1) // 2, cfg.ptr_bits, n),
         MemorySpec("pe.ptr_read.ptr_odd", cfg.ptr_depth // 2, cfg.ptr_bits, n),
         MemorySpec("pe.spmat_read.spmat", cfg.spmat_depth, cfg.word_bits, n, single_port=True),

@@ -35,8 +35,14 @@ from .ptr_read import PointerRead
 from .spmat_read import SpmatRead
 from .actrf import ActRegFiles
 
-__all__ = ["PE", "PackedPE", "queue_layout"]
+__all__ = ["PE", "PackedPE", "queue_layout", "column_bits"]
 
+
+
+def column_bits(cfg: EIEConfig) -> int:
+    """A column-queue entry: start and end pointers, the activation and (registered build)
+    ``more`` (hw/ptr_read.py)."""
+    return 2 * cfg.ptr_bits + cfg.act_bits + timing.registered(cfg.n_pe)
 
 
 def queue_layout(cfg: EIEConfig) -> data.StructLayout:
@@ -109,9 +115,8 @@ class PE(ConfigComponent):
         cfg = self._cfg
         ptr_bits = cfg.ptr_bits
         C = timing.column_queue_depth(cfg.n_pe)
-        # A column: start, end, activation and (registered build) ``more`` (hw/ptr_read.py).
         more = [ptr.more] if timing.registered(cfg.n_pe) else []
-        m.submodules.columns = cq = SyncFIFO(width=2 * ptr_bits + cfg.act_bits + len(more), depth=C)
+        m.submodules.columns = cq = SyncFIFO(width=column_bits(cfg), depth=C)
         acts = [Signal(signed(cfg.act_bits), reset_less=True) for _ in range(timing.pointer_latency(cfg.n_pe))]
         push, drop = Signal(), Signal()
         m.d.comb += [push.eq(ptr.valid & ptr.nonempty), drop.eq(ptr.valid & ~ptr.nonempty),
