@@ -6,7 +6,7 @@ the compact build (a few PEs on a small FPGA) the same connections are direct wi
   `eie.timing.forward_stages` levels of registers, as two words (the 1-bit members, which
   reset, and the wider ones with the bus's address and data, which do not); a register
   feeds at most `eie.timing.FANOUT` registers of the next level, and the last level has one
-  register per PE (`tree_copies` with ``per_pe``), so each PE's inputs start in a register
+  register per PE (`tree_copies`), so each PE's inputs start in a register
   of its own, which the placer can put beside it. The host bus's read and write enables are
   decoded per PE in the last level (a bit per PE), and so are the per-PE ``stall`` bits. The
   PEs' resets come out of the same kind of tree (``pe_rst``, a register per PE last), so the
@@ -48,19 +48,18 @@ __all__ = ["Distributor", "KEEP_SCRIPT", "tree_copies", "forward_words"]
 KEEP_SCRIPT = "setattr -set keep 1 *.distribute/t:$dff"
 
 
-def tree_copies(n_pe: int, per_pe: bool = False) -> list[int]:
+def tree_copies(n_pe: int) -> list[int]:
     """Registers per level of a forward tree over ``n_pe`` PEs, from the CCU's side (none in
-    the compact build); with ``per_pe`` the last level has one register per PE and each
-    level above it the count of the level below it in the plain tree."""
+    the compact build): one per PE in the last level, each level above it a FANOUT-th of
+    the one below (rounded up)."""
     levels = timing.forward_stages(n_pe)
-    copies = [-(-n_pe // timing.FANOUT ** (levels - j)) for j in range(levels)]
-    return copies[1:] + [n_pe] if per_pe and levels else copies
+    return [-(-n_pe // timing.FANOUT ** (levels - 1 - j)) for j in range(levels)]
 
 
 def forward_words(cfg: EIEConfig) -> list[tuple[str, bool, list[tuple[tuple, int]]]]:
     """The forward trees' words as the distributor builds them: ``(name, reset, [(member
     path, width), ...])`` in bit order, the registers named ``dup_<name>_<level>_<copy>``
-    (`tree_copies` with ``per_pe``): the 1-bit `PECompute` members (``ctl``, which reset) and
+    (`tree_copies`): the 1-bit `PECompute` members (``ctl``, which reset) and
     the wider ones with the bus's ``mem``, ``addr`` and ``wdata`` (``data``, which do not),
     in the order of `to_pe`.
 
@@ -122,22 +121,21 @@ class Distributor(ConfigComponent):
         values = {tuple(p): Value.cast(v) for p, _, v in self.compute.signature.flatten(self.compute)}
         values.update({("bus", name): getattr(self.bus, name) for name in BUS_WORDS})
         for name, reset, group in forward_words(cfg):
-            leaves = self._tree(m, Cat(*[values[p] for p, _ in group]), name, reset=reset,
-                                copies=tree_copies(n, per_pe=True))
+            leaves = self._tree(m, Cat(*[values[p] for p, _ in group]), name, reset=reset)
             for k, leaf in enumerate(leaves):
                 pos = 0
                 for p, width in group:
                     m.d.comb += ins[k][link_name(p)].eq(leaf[pos:pos + width])
                     pos += width
         re = Signal()
-        rst = self._tree(m, ResetSignal(), "rst", reset=False, init=1, copies=tree_copies(n, per_pe=True))
+        rst = self._tree(m, ResetSignal(), "rst", reset=False, init=1)
         m.d.comb += self.pe_rst.eq(one_net(Cat(*rst)))
         # The bus enables, decoded per PE in the last level (the levels above it: one fewer
         # than the tree's, the first one fanning out from here), for the PEs sharing a copy
         # at once; the stall bits, one chain each (a register of N bits per stage).
         bus = self.bus
         sel = Cat(re, bus.we, self.bus_all, self.bus_pe)
-        pre = self._tree(m, sel, "bus_sel", reset=True, copies=tree_copies(n)[1:])
+        pre = self._tree(m, sel, "bus_sel", reset=True, copies=tree_copies(n)[:-1])
         last_level = m.d.sync if timing.registered(n) else m.d.comb
         dec_re, dec_we = Signal(n, name="re_pes"), Signal(n, name="we_pes")
         k = 0

@@ -168,13 +168,14 @@ def test_replicated_registers_survive_synthesis(tmp_path):
 
 
 def test_per_pe_last_level():
-    """The act-file address members end in one register per PE, through as many levels as
-    the plain tree, each register feeding at most FANOUT of the next level."""
+    """Every forward tree ends in one register per PE, through `forward_stages` levels, each
+    register feeding at most FANOUT of the next level."""
     from eie import timing
     for n in (4, 16, 20, 32, 64, 256):
-        plain, per_pe = tree_copies(n), tree_copies(n, per_pe=True)
-        assert len(per_pe) == len(plain) and per_pe[-1] == n
-        fan = [1] + per_pe
-        assert all(-(-b // a) <= timing.FANOUT for a, b in zip(fan, fan[1:])), (n, per_pe)
-    assert tree_copies(64, per_pe=True) == [8, 64]
-    assert tree_copies(2, per_pe=True) == []            # compact build: no registers
+        copies = tree_copies(n)
+        assert len(copies) == timing.forward_stages(n) and copies[-1] == n
+        fan = [1] + copies
+        assert all(-(-b // a) <= timing.FANOUT for a, b in zip(fan, fan[1:])), (n, copies)
+    assert tree_copies(64) == [8, 64]
+    assert tree_copies(256) == [4, 32, 256]
+    assert tree_copies(2) == []            # compact build: no registers

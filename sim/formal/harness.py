@@ -62,10 +62,10 @@ def queue_wires(cfg: EIEConfig) -> list[str]:
     return [f"pe{k}.queue.{w}" for k in range(cfg.n_pe) for w in QUEUE_WIRES] + sorted(credit)
 
 
-def _tree_chain(n_pe: int, k: int, per_pe: bool = False) -> list[int]:
+def _tree_chain(n_pe: int, k: int) -> list[int]:
     """The copy index, per level of a forward tree (`hw.distribute.Distributor._tree`;
     `hw.distribute.tree_copies`), of the register on the way to PE ``k``, from the CCU's side."""
-    copies = tree_copies(n_pe, per_pe=per_pe)
+    copies = tree_copies(n_pe)
     if not copies:
         return []
     chain = [k // -(-n_pe // copies[-1])]
@@ -96,8 +96,8 @@ def credit_wires(cfg: EIEConfig, k: int) -> dict[str, list[tuple[str, int]]]:
     word, bit = _word_bit(cfg, ("bcast_we",))
     return {
         "used": [(f"ccu.sequencer.admission.used{k}", -1)],
-        "fwd": [(f"{dist}dup_{word}_{j}_{c}", bit) for j, c in enumerate(_tree_chain(cfg.n_pe, k, per_pe=True))],
-        "rst": [(f"{dist}dup_rst_{j}_{c}", 0) for j, c in enumerate(_tree_chain(cfg.n_pe, k, per_pe=True))],
+        "fwd": [(f"{dist}dup_{word}_{j}_{c}", bit) for j, c in enumerate(_tree_chain(cfg.n_pe, k))],
+        "rst": [(f"{dist}dup_rst_{j}_{c}", 0) for j, c in enumerate(_tree_chain(cfg.n_pe, k))],
         "ret": [(f"{dist}ret_pop_{s}", k) for s in range(timing.return_stages(cfg.n_pe))],
     }
 
