@@ -162,11 +162,13 @@ class CommandEngine(ConfigComponent):
                     m.d.sync += [r.need.eq(contract.arg_bytes(op)), r.known.eq(1),
                                  r.fixed.eq(op not in contract.DATA_OPS)]
         r.mem_known, r.per_pe, r.nb_mem, r.depth_mem = Signal(), Signal(), Signal(8), Signal(33)
+        r.mem_count_bytes = Signal(32)        # count x the memory's bytes per word
         with m.Switch(r.mem_args.mem):
             for mem, info in r.mems.items():
                 with m.Case(mem):
                     m.d.comb += [r.mem_known.eq(1), r.per_pe.eq(info.per_pe), r.nb_mem.eq(info.nbytes),
-                                 r.depth_mem.eq(info.depth)]
+                                 r.depth_mem.eq(info.depth),
+                                 r.mem_count_bytes.eq(_times(r.mem_args.count, info.nbytes))]
         r.is_write_mem, r.is_read_mem = r.op == Op.WRITE_MEM, r.op == Op.READ_MEM
         r.is_write_act, r.is_read_act = r.op == Op.WRITE_ACT, r.op == Op.READ_ACT
         r.act_op = Signal()      # the current command moves activations (global index)
@@ -184,7 +186,7 @@ class CommandEngine(ConfigComponent):
         mem_bytes, act_bytes = Signal(32), Signal(32)
         addr_over, act_over = Signal(), Signal()
         r.mem_bytes, r.act_bytes = mem_bytes, act_bytes
-        m.d.sync += [mem_bytes.eq(ma.count * r.nb_mem), act_bytes.eq(aa.count * r.nb_act),
+        m.d.sync += [mem_bytes.eq(r.mem_count_bytes), act_bytes.eq(_times(aa.count, r.nb_act)),
                      addr_over.eq(ma.addr + ma.count > r.depth_mem),
                      act_over.eq(aa.addr + aa.count > cfg.max_len),
                      r.check_q.eq(r.check)]
@@ -431,6 +433,16 @@ class CommandEngine(ConfigComponent):
 def _lane(counters, index):
     """Counter ``index`` of a packed array of counters."""
     return counters.as_value().word_select(index.as_unsigned(), COUNTER_BITS)
+
+
+def _times(value, k: int):
+    """``value * k`` for a constant ``k``, as shifted adds: a multiplier here would be a DSP
+    block whose routing was the critical path of the 90 MHz ECP5 builds."""
+    terms = [value << i for i in range(k.bit_length()) if k >> i & 1]
+    total = C(0, 1)
+    for term in terms:
+        total = total + term
+    return total
 
 
 def _at_most(value, limit):
