@@ -12,8 +12,8 @@ instead of failing after a long place-and-route.
   SPRAM (256 Kbit, cost 2048) when that is cheaper, and small ones (under 512 bits, or with
   a combinational read port) to flip-flops. The counts agree with synthesis for the presets
   (tests/test_fpga_capacity.py).
-* **DSPs**: one per PE's multiplier (more if its operands are wider than the DSP's), and one
-  for the command engine's transfer-length multiply.
+* **DSPs**: one per PE's multiplier (more if its operands are wider than the DSP's); the
+  command engine's transfer lengths are shifted adds, not a multiplier.
 * **LUTs**: a linear estimate per PE and for the CCU, from measured synthesis of the
   presets (`bench.fpga_area`), scaled by the widths that size them. A config is refused only
   when the estimate exceeds the device by more than `LUT_MARGIN`: the estimate is rough, and
@@ -92,7 +92,7 @@ def _ice40_memory(spec) -> tuple[int, int]:
 def _dsps(family: str, cfg: EIEConfig) -> int:
     from hw.inventory import multipliers
     width = 18 if family == "ecp5" else 16
-    return sum(_ceil(a, width) * _ceil(b, width) for a, b in multipliers(cfg)) + 1
+    return sum(_ceil(a, width) * _ceil(b, width) for a, b in multipliers(cfg))
 
 
 # LUTs per PE and of the CCU (its own, plus a part per PE: the distribution trees, the
