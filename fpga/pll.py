@@ -6,15 +6,14 @@ above the request: the request is the timing target nextpnr checks, so rounding 
 make a passing build run faster than it was checked for. `ClockReset` instantiates the
 PLL (SB_PLL40_PAD on the iCE40, EHXPLLL on the ECP5), makes the ``sync`` domain from it,
 and holds the domain in reset until the PLL has locked (a synchronous reset released
-through a synchroniser, so every flop leaves reset on the same edge; on the ECP5 it is
-carried by a global network).
+through a synchroniser, so every flop leaves reset on the same edge).
 """
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
-from amaranth.lib.cdc import AsyncFFSynchronizer, ResetSynchronizer
+from amaranth.lib.cdc import ResetSynchronizer
 
 from .params import CheckedArgs
 
@@ -213,13 +212,5 @@ class ClockReset(CheckedArgs, Elaboratable):
         arst = ~self.locked
         if self.reset is not None:
             arst = arst | self.reset
-        if self.family == "ecp5":
-            # The reset goes out on a global network (a DCCA): as a fabric net from one flop
-            # it reached the CCU's flops 11.4 ns away, the critical path of the 32-PE build
-            # (nextpnr promotes only clocks to globals on the ECP5).
-            rst = Signal()
-            m.submodules.reset_sync = AsyncFFSynchronizer(arst, rst, o_domain="sync")
-            m.submodules.reset_buf = Instance("DCCA", i_CLKI=rst, i_CE=Const(1), o_CLKO=ResetSignal("sync"))
-        else:
-            m.submodules.reset_sync = ResetSynchronizer(arst, domain="sync")
+        m.submodules.reset_sync = ResetSynchronizer(arst, domain="sync")
         return m
