@@ -438,11 +438,7 @@ def _lane(counters, index):
 def _times(value, k: int):
     """``value * k`` for a constant ``k``, as shifted adds: a multiplier here would be a DSP
     block whose routing was the critical path of the 90 MHz ECP5 builds."""
-    terms = [value << i for i in range(k.bit_length()) if k >> i & 1]
-    total = C(0, 1)
-    for term in terms:
-        total = total + term
-    return total
+    return sum((value << i for i in range(k.bit_length()) if k >> i & 1), C(0, 1))
 
 
 def _at_most(value, limit):
