@@ -6,18 +6,26 @@ above the request: the request is the timing target nextpnr checks, so rounding 
 make a passing build run faster than it was checked for. `ClockReset` instantiates the
 PLL (SB_PLL40_PAD on the iCE40, EHXPLLL on the ECP5), makes the ``sync`` domain from it,
 and holds the domain in reset until the PLL has locked (a synchronous reset released
-through a synchroniser, so every flop leaves reset on the same edge).
+through a synchroniser, so every flop leaves reset on the same edge). The synchroniser's
+output passes `RESET_PIPELINE` more registers before it becomes the domain's reset: the
+synchroniser sits by the PLL, and the register driving the reset net is then free to sit
+among that net's loads (as a fabric net from the PLL's corner it was the 32-PE OrangeCrab's
+critical path).
 """
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, ResetSignal, Signal
 from amaranth.lib import io
-from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.cdc import AsyncFFSynchronizer
 
 from .params import CheckedArgs
 
-__all__ = ["ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll", "plan_clock", "ClockReset"]
+__all__ = ["ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll", "plan_clock", "ClockReset", "RESET_PIPELINE"]
+
+# Registers between the reset synchroniser and the ``sync`` domain's reset (the module
+# docstring says why); each holds 1 from configuration, so the reset is on from the start.
+RESET_PIPELINE = 2
 
 
 @dataclass(frozen=True)
@@ -212,5 +220,11 @@ class ClockReset(CheckedArgs, Elaboratable):
         arst = ~self.locked
         if self.reset is not None:
             arst = arst | self.reset
-        m.submodules.reset_sync = ResetSynchronizer(arst, domain="sync")
+        synced = Signal()
+        m.submodules.reset_sync = AsyncFFSynchronizer(arst, synced, o_domain="sync")
+        for j in range(RESET_PIPELINE):
+            stage = Signal(init=1, reset_less=True, name=f"reset_pipe{j}")
+            m.d.sync += stage.eq(synced)
+            synced = stage
+        m.d.comb += ResetSignal("sync").eq(synced)
         return m

@@ -207,8 +207,9 @@ class BoardTop(CheckedArgs, Elaboratable):
 
         # Heartbeat: a free-running counter's top bit, 0.7 to 1.5 Hz whatever the clock, so a
         # running, locked clock is visible. (An increment keeps the iCE40 carry chain whole;
-        # a reloading down-counter did not and made this the critical path.)
-        beat = Signal(max(1, (int(self.f_sync) // 2).bit_length()))
+        # a reloading down-counter did not and made this the critical path.) No reset: it
+        # needs none, and its flops sit by the LEDs, far from the reset net's other loads.
+        beat = Signal(max(1, (int(self.f_sync) // 2).bit_length()), reset_less=True)
         m.d.sync += beat.eq(beat + 1)
         heartbeat = beat[-1]
 
