@@ -95,6 +95,11 @@ MUTANTS: list[Mutant] = [
            "            with m.If(tx.ready | tx.valid):",
            "a reply byte moves on while ready is low (payload does not hold)",
            ((*FORMAL, "^commands-pe1$"), FUZZ)),
+    Mutant("reset-returns", "hw/distribute.py",
+           '(("pop", "pop", True), ("scan_data", "scan_data", False))',
+           '(("pop", "pop", False), ("scan_data", "scan_data", False))',
+           "pops on their way back survive a reset: the CCU counts credits the queues no longer hold",
+           ((*PYTEST, "tests/test_sim_top.py", "-k", "reset_during_run"),)),
 ]
 
 

@@ -71,7 +71,9 @@ class TB:
         self.transport: CocotbTransport | None = None
         self.driver = None
 
-    async def reset(self, *, seed: int, idle: float, backpressure: float):
+    async def reset(self, *, seed: int, idle: float, backpressure: float, cycles: int = 4):
+        """``rst`` high for ``cycles``, then a fresh transport and driver; returns when the
+        device is ready."""
         from host.driver import EIEDriver
 
         if self.transport is not None:
@@ -80,7 +82,7 @@ class TB:
         ports = stream_ports(self.dut)
         ports["rx_valid"].value = 0
         ports["tx_ready"].value = 0
-        await ClockCycles(self.dut.clk, 4)
+        await ClockCycles(self.dut.clk, cycles)
         self.dut.rst.value = 0
         self.transport = CocotbTransport(self.dut, self.dut.clk, idle=idle, backpressure=backpressure,
                                          seed=seed, period_ns=CLOCK_NS).start()
@@ -100,6 +102,29 @@ class TB:
     @property
     def cycle(self) -> int:
         return self.transport.cycle
+
+
+async def reset_during_run(tb: TB, rec: dict, images, x, n_layers: int, cycles: int):
+    """Start a RUN of ``x``, reset the design while it computes (``rst`` high for ``cycles``)
+    and load the images again: the case then runs as usual, so nothing it checks may depend
+    on the interrupted RUN (case tag ``reset_during_run``: the cycles)."""
+    from host import protocol as proto
+
+    drv = tb.driver
+    await drv.write_input(x)
+    await drv.send_command(proto.cmd_run(n_layers, 0))
+    for _ in range(10_000):
+        await ClockCycles(tb.dut.clk, 1)
+        if int(tb.dut.busy.value):
+            break
+    else:
+        raise AssertionError("the RUN to interrupt never started")
+    await ClockCycles(tb.dut.clk, 16 + rec["seed"] % 64)    # somewhere inside the first layer
+    if not int(tb.dut.busy.value):
+        raise AssertionError("the RUN to interrupt finished before the reset")
+    tb.log.info(f"case {rec['name']}: reset for {cycles} cycle(s) during a RUN")
+    await tb.reset(seed=rec["seed"], idle=rec["idle"], backpressure=rec["backpressure"], cycles=cycles)
+    await tb.load(images, rec["load"])
 
 
 async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
@@ -133,6 +158,9 @@ async def run_case(tb: TB, rec: dict, strict_cycles: bool) -> dict:
         await tb.load(images, rec["load"])
         result["load_seconds"] = round(time.monotonic() - t0, 3)
         result["load_cycles"] = tb.cycle - c0
+        pulse = (rec.get("tags") or {}).get("reset_during_run")
+        if pulse and len(x_all):
+            await reset_during_run(tb, rec, images, x_all[0], n_layers, int(pulse))
         drv = tb.driver
         rtl_outputs = []
         if program.network is not None:      # a conv net: each patch is a RUN (sim.tb.network_case)
