@@ -5,7 +5,7 @@ build: with ``more``, ``start + 1 < end``, computed before the column was queued
 column's entries one per cycle: for each issued entry it reads the memory word holding it and
 hands the entry on `eie.timing.spmat_latency` cycles after the issue (the registered build
 registers the issue first, so the memory's address comes from a register, and registers the
-word as it leaves the memory), so entries that cross a word boundary, and consecutive
+entry, picked from the word as it leaves the memory), so entries that cross a word boundary, and consecutive
 columns, follow each other with no bubble. A new column is taken (``col_take``) in the cycle
 after the previous one's last issue, and its first entry issues in that same cycle. Empty
 columns never get here: the PE drops them after the pointer read, so the registered build
@@ -90,24 +90,26 @@ class SpmatRead(ConfigComponent):
                          s0_act.eq(act_i)]
         else:
             s0_issue, s0_first, s0_addr, s0_act = self.issue, first, issue_addr, act_i
-        # Stage 1: the word leaves the memory (compact: the entry is picked from it);
-        # registered, stage 2: the word registered, the entry picked from it.
+        # Stage 1: the word leaves the memory and the entry is picked from it (registered: on
+        # its way into the stage-2 register, so stage S starts from the entry itself: its row
+        # and bias-address adders, which feed the bias LUT RAM, were the ULX3S's critical
+        # path behind the lane multiplexer).
         s1_valid, s1_first = Signal(), Signal()
         s1_lane = Signal(max(lane_bits, 1), reset_less=True)
         s1_act = Signal(signed(cfg.act_bits), reset_less=True)
         m.d.sync += [s1_valid.eq(s0_issue), s1_first.eq(s0_first), s1_act.eq(s0_act)]
         if lane_bits:
             m.d.sync += s1_lane.eq(s0_addr[:lane_bits])
+        picked = rp.data[s1_lane] if lane_bits else rp.data[0]
         if reg:
             s_valid, s_first = Signal(), Signal()
-            s_lane = Signal(max(lane_bits, 1), reset_less=True)
             s_act = Signal(signed(cfg.act_bits), reset_less=True)
-            s_word = Signal(word_layout(cfg), reset_less=True)
+            s_entry = Signal(entry_layout(cfg), reset_less=True)
             m.d.sync += [s_valid.eq(s1_valid), s_first.eq(s1_first), s_act.eq(s1_act),
-                         s_lane.eq(s1_lane), s_word.eq(rp.data)]
+                         s_entry.eq(picked)]
             m.d.comb += self.idle.eq(~active & ~s0_issue & ~s1_valid & ~s_valid)
         else:
-            s_valid, s_first, s_lane, s_act, s_word = s1_valid, s1_first, s1_lane, s1_act, rp.data
+            s_valid, s_first, s_act, s_entry = s1_valid, s1_first, s1_act, picked
             m.d.comb += self.idle.eq(~active & ~s1_valid)
         assert timing.spmat_latency(cfg.n_pe) == (3 if reg else 1)
         # One address for both ports, and no read while writing: the shape of a single-port
@@ -121,7 +123,7 @@ class SpmatRead(ConfigComponent):
 
         m.d.comb += [
             self.e_valid.eq(s_valid),
-            self.e_entry.eq(s_word[s_lane] if lane_bits else s_word[0]),
+            self.e_entry.eq(s_entry),
             self.e_first.eq(s_first),
             self.e_act.eq(s_act),
             self.host.rdata.eq(rp.data.as_value()),
