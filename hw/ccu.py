@@ -14,12 +14,13 @@ engine in its FETCH state (``hold``) while a read of a PE memory is on its way.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, wiring, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
+from eie import timing
 from eie.contract import Mem
 from .commands import CommandEngine
 from .distribute import Distributor
@@ -74,11 +75,21 @@ class CCU(ConfigComponent):
             lt_r.addr.eq(Mux(seq.table_re, seq.pe.params.layer, cmd.bus.addr)),
             lt_r.en.eq(cmd.table_re | seq.table_re),
             cmd.table_rdata.eq(lt_r.data), seq.table_rdata.eq(lt_r.data),
-            lt_w.addr.eq(cmd.bus.addr), lt_w.data.eq(cmd.bus.wdata),
-            lt_w.en.eq(cmd.bus.we & (cmd.bus.mem == Mem.LAYERS)),
             lc_r.addr.eq(cmd.lc_addr), cmd.lc_data.eq(lc_r.data),
             lc_w.addr.eq(seq.lc_addr), lc_w.data.eq(seq.lc_data), lc_w.en.eq(seq.lc_we),
         ]
+        # The host's table write; in the registered build from registers, a cycle late (the
+        # engine's byte position -> write enable -> the table's flops was a 15.4 ns path on
+        # the ULX3S). Nothing reads the table that soon: a read needs a new command.
+        addr, wdata = cmd.bus.addr, cmd.bus.wdata
+        we = cmd.bus.we & (cmd.bus.mem == Mem.LAYERS)
+        if timing.registered(cfg.n_pe):
+            addr_q = Signal(len(addr), name="lt_w_addr_q", reset_less=True)
+            wdata_q = Signal(len(Value.cast(wdata)), name="lt_w_data_q", reset_less=True)
+            we_q = Signal(name="lt_w_en_q")
+            m.d.sync += [addr_q.eq(addr), wdata_q.eq(wdata), we_q.eq(we)]
+            addr, wdata, we = addr_q, wdata_q, we_q
+        m.d.comb += [lt_w.addr.eq(addr), lt_w.data.eq(wdata), lt_w.en.eq(we)]
 
     def _fan_out(self, m, cmd, seq):
         """The PEs' links through the distributor's registered trees; the engine held in FETCH
