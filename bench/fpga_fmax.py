@@ -48,7 +48,7 @@ def _build(board, cfg, freq, seed, folder: Path, keep: bool, log) -> dict:
         report = build_board(board, folder, cfg=cfg, freq=freq, seed=seed, retry=False, log=log)
         row = {"seed": seed, "fmax_mhz": report["clock"]["fmax_mhz"],
                "pll_mhz": report["clock"]["pll_mhz"], "timing_met": report["clock"]["timing_met"],
-               "utilisation": report["utilisation"], "critical_path": _ends(report.get("critical_path", []))}
+               "utilisation": report["utilisation"], "critical_path": _steps(report.get("critical_path", []))}
     except EIEError as e:
         row = {"seed": seed, "error": str(e)}
     row["seconds"] = round(time.monotonic() - t, 1)
@@ -58,9 +58,10 @@ def _build(board, cfg, freq, seed, folder: Path, keep: bool, log) -> dict:
     return row
 
 
-def _ends(path: list[str]) -> list[str]:
-    """A critical path's first and last steps and its logic/routing split."""
-    return path[:2] + path[-3:] if len(path) > 5 else path
+def _steps(path: list[str]) -> list[str]:
+    """A critical path's steps (every net with its routing delay and placement) and its
+    logic/routing split, without the source-file lines."""
+    return [line for line in path if "Defined in" not in line and not line.strip().startswith("/")]
 
 
 def _summary(rows: list[dict]) -> dict:
