@@ -6,8 +6,9 @@ column's entries one per cycle: for each issued entry it reads the memory word h
 hands the entry on `eie.timing.spmat_latency` cycles after the issue (the registered build
 registers the issue first, so the memory's address comes from a register, and registers the
 entry, picked from the word as it leaves the memory), so entries that cross a word boundary,
-and consecutive columns, follow each other with no bubble. A new column is taken (``col_take``) in the cycle
-after the previous one's last issue, and its first entry issues in that same cycle. Empty
+and consecutive columns, follow each other with no bubble. A new column is taken
+(``col_take``) in the cycle after the previous one's last issue, and its first entry issues
+in that same cycle. Empty
 columns never get here: the PE drops them after the pointer read, so the registered build
 takes a column with no compare on the column queue's output (the compact build compares
 start and end there, and would spend one cycle on an empty column).
