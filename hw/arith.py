@@ -14,9 +14,11 @@ accumulator write), so that every memory's output goes straight into a register 
 multiplier sits between registers (a DSP block needs no fabric logic on either side):
 
 * S: row, codebook address, bias address (the bias address runs beside the row: ``bias_base
-  + row`` without the row's clamp, since a clamped row is ignored anyway);
-* M1: codebook and bias data registered; the accumulator read;
-* M2: ``act * weight`` and ``bias << shift`` registered; the accumulator data registered;
+  + row`` without the row's clamp, since a clamped row is ignored anyway), registered;
+* M1: codebook data registered; the accumulator read; the bias read (from the registered
+  address, so no adder lies in front of the bias memory);
+* M2: ``act * weight`` and ``bias << shift`` (from the bias memory's output) registered; the
+  accumulator data registered;
 * A: ``base + product``, saturated, written back (``base`` is the stored value, the bias of an
   untouched row, or the result of one of the two entries ahead of it on the same row, which
   the memory does not have yet: two forwarding registers).
@@ -113,6 +115,13 @@ class ArithmeticUnit(ConfigComponent):
         m.d.comb += bias_s.eq(Mux(self.e_first, p.bias_base + z, bias_prev + z + 1))
         with m.If(self.e_valid):
             m.d.sync += [row_prev.eq(row_s), bias_prev.eq(bias_s)]
+        # Registered: the bias is read in M1 from a register of its address (the entry ->
+        # adders -> LUT RAM -> read register path was the PE's longest on both ECP5 boards);
+        # its data leaves the memory in M2, as the product does, so no latency changes.
+        bias_addr = bias_s
+        if timing.registered(cfg.n_pe):
+            bias_addr = Signal.like(p.bias_base, name="m1_bias_addr", reset_less=True)
+            m.d.sync += bias_addr.eq(bias_s)
         with m.If(self.cb_host.re | self.cb_host.we):
             m.d.comb += cb_r.addr.eq(self.cb_host.addr)
         with m.Else():
@@ -124,7 +133,7 @@ class ArithmeticUnit(ConfigComponent):
         with m.Elif(self.wb_en):
             m.d.comb += b_r.addr.eq(p.bias_base + self.wb_row)
         with m.Else():
-            m.d.comb += b_r.addr.eq(bias_s)
+            m.d.comb += b_r.addr.eq(bias_addr)
         m.d.comb += [b_w.addr.eq(self.bias_host.addr), b_w.data.eq(self.bias_host.wdata),
                      b_w.en.eq(self.bias_host.we), self.bias_host.rdata.eq(b_r.data)]
         st = SimpleNamespace(m1_valid=Signal(), m1_row=Signal(rb, reset_less=True),
@@ -145,12 +154,13 @@ class ArithmeticUnit(ConfigComponent):
         assert (timing.arith_latency(cfg.n_pe), timing.writeback_latency(cfg.n_pe)) == ((3, 4) if reg else (2, 2))
         m.d.comb += ports.acc_r.addr.eq(Mux(self.wb_en, self.wb_row, st.m1_row))
         if reg:
-            # M1 -> M2: the codebook and bias data registered as they leave the memories.
+            # M1 -> M2: the codebook data registered as it leaves the memory; the bias data
+            # too, for write-back (an entry's bias is read a cycle later, in M1).
             m_valid, m_in = Signal(), Signal(reset_less=True)
             m_row = Signal(rb, reset_less=True)
             m_act = Signal(signed(cfg.act_bits), reset_less=True)
             weight = Signal(signed(cfg.weight_bits), reset_less=True)
-            st.bias_q = Signal(signed(cfg.act_bits), reset_less=True)     # bias read last cycle
+            st.bias_q = Signal(signed(cfg.act_bits), reset_less=True)     # bias read last cycle (write-back)
             m.d.sync += [m_valid.eq(st.m1_valid), m_in.eq(st.m1_in), m_row.eq(st.m1_row),
                          m_act.eq(st.m1_act), weight.eq(ports.cb_r.data), st.bias_q.eq(ports.b_r.data)]
             st.acc_q = Signal(A + 1, reset_less=True)                    # accumulator read last cycle
@@ -166,8 +176,9 @@ class ArithmeticUnit(ConfigComponent):
         st.a_bias = Signal(signed(A), reset_less=True)
         m.d.sync += [st.a_valid.eq(m_valid), st.a_in.eq(m_in), st.a_row.eq(m_row),
                      st.a_prod.eq(m_act * weight),
-                     # bias << shift (exact for the shifts numerics allows)
-                     st.a_bias.eq((st.bias_q << p.shift)[:A].as_signed())]
+                     # bias << shift (exact for the shifts numerics allows), from the memory's
+                     # output: the entry's bias arrives in M2 (compact: M)
+                     st.a_bias.eq((ports.b_r.data << p.shift)[:A].as_signed())]
         # The entry in A read its accumulator before the entry ahead of it wrote the row
         # (registered: and in the cycle the one two ahead did): those results are forwarded
         # when the row is the same, the nearer one first.
