@@ -102,6 +102,5 @@ class CCU(ConfigComponent):
             dist.fetch.eq(cmd.table_re), cmd.hold.eq(dist.hold),
             seq.ret.eq(dist.pop), seq.scan_data.eq(dist.scan_data),
             seq.pe_idle.eq(dist.idle), seq.pe_ready.eq(dist.ready),
-            cmd.busy_counts.eq(dist.busy_counts), cmd.stall_counts.eq(dist.stall_counts),
             self.pe_rst.eq(dist.pe_rst), self.pe_in.eq(dist.pe_in), dist.pe_out.eq(self.pe_out),
         ]

@@ -3,8 +3,9 @@
 It reads command frames from ``host_rx`` (docs/protocol.md), validates them in the
 documented order, consumes every body in full (so a malformed command can neither hang the
 design nor desynchronise the stream), writes and reads the memories over ``bus`` (the CCU
-fans it out to the PEs and the layer table), and answers each command with one frame on
-``host_tx`` (``host_tx_last`` with a response's last beat). A RUN is handed to the layer
+fans it out to the PEs and the layer table; the PEs' performance counters are read over it
+too), and answers each command with one frame on ``host_tx`` (``host_tx_last`` with a
+response's last beat). A RUN is handed to the layer
 sequencer (``run_start``, with its layer count and first layer); its reply goes out when the
 sequencer reports ``run_done``.
 
@@ -31,19 +32,24 @@ from eie.config import EIEConfig
 from eie.contract import Mem, Op, Status
 from eie import format as fmt
 from .hoststream import BeatReader, BeatWriter
-from .layouts import PEBus, COUNTER_BITS, ConfigComponent, cat_fields, struct_from_fields
+from .layouts import (PEBus, COUNTER_BITS, COUNTER_KINDS, COUNTERS_MEM, ConfigComponent, cat_fields,
+                      struct_from_fields)
 
 __all__ = ["CommandEngine"]
 
 # The receive states below read the command header byte by byte: op, then len.
 assert contract.CMD_HEADER == [("op", 8), ("len", 16)], "hw/commands.py reads op, len lo, len hi"
 
-# READ_COUNTERS is picked in this group order (`CommandEngine._pick_counter`).
+# READ_COUNTERS is picked in this group order (`CommandEngine._pick_counter`), the PEs'
+# counters last, kind by kind (`hw.layouts.COUNTER_KINDS`).
 assert [name for name, _ in contract.counter_groups(EIEConfig())] == \
-    ["cycle", "run_cycles", "broadcasts", "layer_cycles", "busy", "stall"]
+    ["cycle", "run_cycles", "broadcasts", "layer_cycles", *COUNTER_KINDS]
 
-# What a reply body holds (the LATCH state's source).
+# What a reply body holds (FETCH picks from it).
 SRC_INFO, SRC_STATUS, SRC_COUNTERS, SRC_MEM, SRC_RUN = range(5)
+# Where LATCH takes a reply word from: the word FETCH picked, the layer table, the bus, the
+# layer-cycle memory.
+LSEL_PRE, LSEL_TABLE, LSEL_BUS, LSEL_LC = range(4)
 
 
 class CommandEngine(ConfigComponent):
@@ -54,7 +60,6 @@ class CommandEngine(ConfigComponent):
     and READ_COUNTERS report."""
 
     def _ports(self, cfg: EIEConfig):
-        n = cfg.n_pe
         return {
             "host_rx": In(stream.Signature(cfg.host_bits)),
             "host_tx": Out(stream.Signature(cfg.host_bits)),
@@ -79,8 +84,6 @@ class CommandEngine(ConfigComponent):
             "broadcasts": In(COUNTER_BITS),
             "lc_addr": Out(cfg.layer_bits),
             "lc_data": In(COUNTER_BITS),
-            "busy_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
-            "stall_counts": In(data.ArrayLayout(COUNTER_BITS, n)),
         }
 
     def elaborate(self, platform):
@@ -111,30 +114,30 @@ class CommandEngine(ConfigComponent):
         max_nb = max([info.nbytes for info in mems.values()] + replies + [COUNTER_BITS // 8])
         r = SimpleNamespace(mems=mems, max_args=max_args, max_nb=max_nb,
                             n_counters=contract.n_counters(cfg))
-        r.op, r.length, r.rem = Signal(8), Signal(16), Signal(16)
-        r.args = Signal(8 * max_args)
-        r.argpos = Signal(range(max_args + 1))
-        r.status, r.resp_len, r.hpos = Signal(8), Signal(16), Signal(2)
+        _add(r, op=8, length=16, rem=16, args=8 * max_args, argpos=range(max_args + 1),
+             status=8, resp_len=16, hpos=2)
         # The argument register seen as each command's argument fields.
         view = lambda fields: data.View(struct_from_fields(fields),
                                         r.args[:contract.header_bytes(fields) * 8])
         r.mem_args, r.act_args, r.run_args = (view(contract.MEM_ARGS), view(contract.ACT_ARGS),
                                               view(contract.RUN_ARGS))
-        # Word movement.
-        r.waddr = Signal(contract.host_addr_bits(cfg))   # memory address (or act slot)
-        r.pe_cnt = Signal(cfg.pe_bits)                   # act ops: PE of the current index
-        r.wmem, r.wpe, r.wall = Signal(self.bus.mem.shape()), Signal(cfg.pe_bits), Signal()
-        r.wnb = Signal(8)                                # bytes per word of this transfer
-        r.words = Signal(17)                             # words left to send
-        r.bpos = Signal(8)                               # reply bytes sent of the word
-        r.obuf = Signal(8 * max_nb)
-        # Write words: ``wbuf`` fills (``wpos`` bytes in), ``wword`` goes to the memories.
+        # Word movement: memory address (or act slot; READ_COUNTERS: the counter kind), the
+        # act ops' PE of the current index, the memory, PE and broadcast flag of the words.
+        _add(r, waddr=contract.host_addr_bits(cfg), pe_cnt=cfg.pe_bits,
+             wmem=self.bus.mem.shape(), wpe=cfg.pe_bits, wall=1)
+        # Bytes per word of this transfer, words left to send, reply bytes sent of the word.
+        _add(r, wnb=8, words=17, bpos=8, obuf=8 * max_nb)
+        # Write words: ``wbuf`` fills (``wpos`` bytes in, ``wneed`` more to go; ``wroom``:
+        # the most bytes a cycle may take and complete one word), ``wword`` goes to the
+        # memories (``wr_go``).
         wr_nb = max(info.nbytes for info in mems.values())
-        r.wbuf, r.wword, r.wpos = Signal(8 * wr_nb), Signal(8 * wr_nb), Signal(range(wr_nb))
-        r.wr_go = Signal()
-        r.widx = Signal(range(max(r.n_counters, 2)))
-        r.src = Signal(3)
-        r.cnt_val, r.cnt_from_mem = Signal(COUNTER_BITS), Signal()
+        _add(r, wbuf=8 * wr_nb, wword=8 * wr_nb, wpos=range(wr_nb), wneed=8, wroom=8, wr_go=1)
+        # Reply words: the counter index, the word's source, whether its read goes over the
+        # bus (memories; the PEs' counters), whether it comes from the layer table, and the
+        # word picked in FETCH for LATCH: ``pre``, or the layer table, the bus or the
+        # layer-cycle memory (``lsel``).
+        _add(r, widx=range(max(r.n_counters, 2)), src=3, bus_read=1, pre=8 * max_nb, lsel=2,
+             table_word=1)
         return r
 
     def _ports_in_bytes(self, m, r):
@@ -154,15 +157,15 @@ class CommandEngine(ConfigComponent):
         """Argument bytes and fixed-length flag of the opcode, facts of the addressed memory."""
         # Registered from ``op`` (set in OP, first needed in ARGS two cycles later), so the
         # decode stays off rx.ready.
-        r.need, r.fixed, r.known = Signal(range(r.max_args + 1)), Signal(), Signal()
+        _add(r, need=range(r.max_args + 1), fixed=1, known=1)
         m.d.sync += [r.need.eq(0), r.fixed.eq(0), r.known.eq(0)]
         with m.Switch(r.op):
             for op in contract.ARGS:
                 with m.Case(op):
                     m.d.sync += [r.need.eq(contract.arg_bytes(op)), r.known.eq(1),
                                  r.fixed.eq(op not in contract.DATA_OPS)]
-        r.mem_known, r.per_pe, r.nb_mem, r.depth_mem = Signal(), Signal(), Signal(8), Signal(33)
-        r.mem_count_bytes = Signal(32)        # count x the memory's bytes per word
+        _add(r, mem_known=1, per_pe=1, nb_mem=8, depth_mem=33,
+             mem_count_bytes=32)              # count x the memory's bytes per word
         with m.Switch(r.mem_args.mem):
             for mem, info in r.mems.items():
                 with m.Case(mem):
@@ -177,32 +180,31 @@ class CommandEngine(ConfigComponent):
 
     def _validate(self, m, r):
         """docs/protocol.md's checks, in order. Two register stages, filled while the FSM
-        passes ARGS -> VALIDATE -> CHECK (the arguments do not change after ARGS): products
-        and address ends first, then the verdict, so multiply -> compare -> priority chain is
+        passes ARGS -> VALIDATE -> CHECK (the arguments do not change after ARGS): products,
+        address ends and the RUN's layer range first, then the verdict, so multiply -> compare -> priority chain is
         not one cycle."""
         cfg = self._cfg
         ma, aa = r.mem_args, r.act_args
-        r.check, r.check_q = Signal(8), Signal(8)
-        mem_bytes, act_bytes = Signal(32), Signal(32)
-        addr_over, act_over = Signal(), Signal()
-        r.mem_bytes, r.act_bytes = mem_bytes, act_bytes
+        _add(r, check=8, check_q=8, mem_bytes=32, act_bytes=32)
+        addr_over, act_over, run_bad = Signal(), Signal(), Signal()
+        mem_bytes, act_bytes = r.mem_bytes, r.act_bytes
+        n, first = r.run_args.n_layers, r.run_args.first
         m.d.sync += [mem_bytes.eq(r.mem_count_bytes), act_bytes.eq(_times(aa.count, r.nb_act)),
                      addr_over.eq(ma.addr + ma.count > r.depth_mem),
                      act_over.eq(aa.addr + aa.count > cfg.max_len),
+                     run_bad.eq((n == 0) | (n > cfg.max_layers) | (first + n > cfg.max_layers)),
                      r.check_q.eq(r.check)]
         ok_pe = (ma.pe < cfg.n_pe) | (r.is_write_mem & (ma.pe == contract.BROADCAST))
         mem_rules = [(~r.mem_known, Status.ERR_MEM), (r.per_pe & ~ok_pe, Status.ERR_PE)] + _transfer_rules(
             r, Op.WRITE_MEM, ma.count, r.is_write_mem, r.is_read_mem, mem_bytes, addr_over)
         act_rules = _transfer_rules(r, Op.WRITE_ACT, aa.count, r.is_write_act, r.is_read_act, act_bytes,
                                     act_over)
-        n, first = r.run_args.n_layers, r.run_args.first
         with m.If(~r.known):
             m.d.comb += r.check.eq(Status.ERR_OPCODE)
         with m.Elif((r.length < r.need) | (r.fixed & (r.length != r.need))):
             m.d.comb += r.check.eq(Status.ERR_LENGTH)
         with m.Elif(r.op == Op.RUN):
-            _first_failing(m, r.check, [((n == 0) | (n > cfg.max_layers) | (first + n > cfg.max_layers),
-                                         Status.ERR_VALUE)])
+            _first_failing(m, r.check, [(run_bad, Status.ERR_VALUE)])
         with m.Elif(r.is_write_mem | r.is_read_mem):
             _first_failing(m, r.check, mem_rules)
         with m.Elif(r.act_op):
@@ -277,18 +279,20 @@ class CommandEngine(ConfigComponent):
         ma, aa = r.mem_args, r.act_args
         with m.State("CHECK"):
             m.d.sync += [r.status.eq(r.check_q), r.resp_len.eq(0), r.hpos.eq(0), r.bpos.eq(0), r.wpos.eq(0),
-                         r.words.eq(1), r.widx.eq(0)]
+                         r.words.eq(1), r.widx.eq(0), r.bus_read.eq(0), r.table_word.eq(0)]
             with m.If(r.check_q != Status.OK):
                 m.next = "DISCARD"
             with m.Else():
                 with m.If(r.act_op):
                     m.d.sync += [r.waddr.eq(r.act_slot0), r.pe_cnt.eq(r.act_pe0), r.wnb.eq(r.nb_act),
+                                 r.wneed.eq(r.nb_act), r.wroom.eq(2 * r.nb_act - 1),
                                  r.wall.eq(0), r.words.eq(aa.count),
                                  r.wmem.eq(Mux(r.is_write_act, Mem.ACT0, Mem.ACT0 + self.out_sel))]
                 with m.Else():
                     broadcast = ma.pe == contract.BROADCAST
                     m.d.sync += [r.waddr.eq(ma.addr), r.wmem.eq(ma.mem), r.wnb.eq(r.nb_mem),
-                                 r.words.eq(ma.count),
+                                 r.wneed.eq(r.nb_mem), r.wroom.eq((r.nb_mem << 1) - 1),
+                                 r.words.eq(ma.count), r.table_word.eq(ma.mem == Mem.LAYERS),
                                  r.wpe.eq(Mux(r.per_pe & ~broadcast, ma.pe, 0)),
                                  r.wall.eq(~r.per_pe | broadcast)]
                 fixed_reply = {Op.INFO: SRC_INFO, Op.STATUS: SRC_STATUS, Op.RUN: SRC_RUN}
@@ -303,14 +307,17 @@ class CommandEngine(ConfigComponent):
                             else:
                                 m.next = "HDR"
                     with m.Case(Op.READ_COUNTERS):
+                        # The PEs' counters are read over the bus: PE ``wpe``'s counter kind
+                        # ``waddr`` (`hw.layouts.COUNTERS_MEM`), from the first busy count on.
                         m.d.sync += [r.resp_len.eq(contract.counters_bytes(cfg)), r.wnb.eq(COUNTER_BITS // 8),
-                                     r.words.eq(r.n_counters), r.src.eq(SRC_COUNTERS)]
+                                     r.words.eq(r.n_counters), r.src.eq(SRC_COUNTERS),
+                                     r.wmem.eq(COUNTERS_MEM), r.waddr.eq(0), r.wpe.eq(0), r.wall.eq(0)]
                         m.next = "HDR"
                     with m.Case(Op.READ_MEM):
-                        m.d.sync += [r.resp_len.eq(r.mem_bytes), r.src.eq(SRC_MEM)]
+                        m.d.sync += [r.resp_len.eq(r.mem_bytes), r.src.eq(SRC_MEM), r.bus_read.eq(1)]
                         m.next = "HDR"
                     with m.Case(Op.READ_ACT):
-                        m.d.sync += [r.resp_len.eq(r.act_bytes), r.src.eq(SRC_MEM)]
+                        m.d.sync += [r.resp_len.eq(r.act_bytes), r.src.eq(SRC_MEM), r.bus_read.eq(1)]
                         m.next = "HDR"
                     with m.Case(*contract.DATA_OPS):
                         m.next = "WDATA"
@@ -322,7 +329,7 @@ class CommandEngine(ConfigComponent):
             with m.If(r.rem == 0):
                 m.next = "HDR"
             with m.Else():
-                m.d.comb += rx.want.eq(_at_most(r.rem, r.beat))
+                m.d.comb += rx.want.eq(_rem_cap(r))
                 m.d.sync += r.rem.eq(r.rem - take)
         with m.State("WDATA"):
             self._write_body(m, r)
@@ -331,26 +338,29 @@ class CommandEngine(ConfigComponent):
         """A write body, up to a beat a cycle: the bytes that complete the word in ``wbuf`` go
         with it to ``wword`` (written next cycle), those after it start the next word; at most
         one word completes a cycle (``want`` stops short of a second)."""
-        rx, take = r.rx, r.rx.take
-        need = Signal(8)                      # bytes the word in ``wbuf`` still needs
-        m.d.comb += need.eq(r.wnb - r.wpos)
+        rx, take, need = r.rx, r.rx.take, r.wneed
         # wbuf's bytes below wpos (the top byte is never kept: wpos stops below it).
         keep = Cat(*[(r.wpos > i).replicate(8) for i in range(len(r.wbuf) // 8 - 1)], C(0, 8))
         merged = (r.wbuf & keep) | (rx.data << (r.wpos * 8))[:len(r.wbuf)]
         with m.If(r.rem == 0):
             m.next = "HDR"
         with m.Else():
-            m.d.comb += rx.want.eq(_at_most(_at_most(r.rem, r.beat), need + r.wnb - 1))
+            # ``wneed`` and ``wroom`` are registers (updated with ``wpos``), so the cycle's
+            # byte count is not rem -> compare -> subtract -> compare -> ``wpos`` (a 15.5 ns
+            # path on the ULX3S); with 1-byte beats ``want`` is 1 (``wroom`` >= 1).
+            m.d.comb += rx.want.eq(_rem_cap(r) if r.beat == 1 else _at_most(_rem_cap(r), r.wroom))
             m.d.sync += r.rem.eq(r.rem - take)
             with m.If(r.got & (take >= need)):
+                left = r.wnb + need - take    # the next word's bytes still to come
                 m.d.sync += [r.wword.eq(merged), r.wbuf.eq(rx.data >> (need * 8)),
-                             r.wpos.eq(take - need), r.wr_go.eq(1)]
+                             r.wpos.eq(take - need), r.wr_go.eq(1),
+                             r.wneed.eq(left), r.wroom.eq(left + r.wnb - 1)]
             with m.Elif(r.got):
-                m.d.sync += [r.wbuf.eq(merged), r.wpos.eq(r.wpos + take)]
+                m.d.sync += [r.wbuf.eq(merged), r.wpos.eq(r.wpos + take),
+                             r.wneed.eq(need - take), r.wroom.eq(r.wroom - take)]
 
     def _reply_states(self, m, r):
         """HDR (the response header), then FETCH, LATCH, SEND per word of the body."""
-        cfg = self._cfg
         tx = r.tx
         hdr = Signal(struct_from_fields(contract.RSP_HEADER))
         m.d.comb += [hdr.status.eq(r.status), hdr.op.eq(r.op), hdr.len.eq(r.resp_len)]
@@ -366,33 +376,26 @@ class CommandEngine(ConfigComponent):
                     with m.Else():
                         m.next = "FETCH"
         with m.State("FETCH"):
-            # Issue the read of the next word (memories, layer table, cycle memory), and pick
-            # the counter now, so LATCH is a two-way choice (the layer cycles come from a
-            # memory whose data arrives in LATCH).
-            m.d.comb += [self.bus.re.eq(r.src == SRC_MEM), self.table_re.eq(1)]
-            self._pick_counter(m, r)
+            # Issue the read of the next word (memories and PE counters over the bus, layer
+            # table, layer-cycle memory) and pick the rest now, so LATCH is a four-way choice
+            # of registers and memory outputs.
+            m.d.comb += [self.bus.re.eq(r.bus_read), self.table_re.eq(1)]
+            self._pick(m, r)
             # ``hold``: a PE memory's read data is `eie.timing.host_read_latency` cycles away;
             # the distributor sends the read once and holds the engine here until it is back.
             with m.If(~self.hold):
                 m.next = "LATCH"
         with m.State("LATCH"):
             m.d.sync += r.bpos.eq(0)
-            status = cat_fields(contract.STATUS_FIELDS, ready=self.ready, out_sel=self.out_sel,
-                                last_layers=self.last_layers)
-            with m.Switch(r.src):
-                with m.Case(SRC_INFO):
-                    m.d.sync += r.obuf.eq(contract.info_word(cfg))
-                with m.Case(SRC_STATUS):
-                    m.d.sync += r.obuf.eq(status)
-                with m.Case(SRC_RUN):
-                    m.d.sync += r.obuf.eq(self.run_cycles)
-                with m.Case(SRC_MEM):
-                    with m.If(~r.act_op & (r.wmem == Mem.LAYERS)):
-                        m.d.sync += r.obuf.eq(self.table_rdata)
-                    with m.Else():
-                        m.d.sync += r.obuf.eq(self.bus.rdata)
-                with m.Case(SRC_COUNTERS):
-                    m.d.sync += r.obuf.eq(Mux(r.cnt_from_mem, self.lc_data, r.cnt_val))
+            with m.Switch(r.lsel):
+                with m.Case(LSEL_PRE):
+                    m.d.sync += r.obuf.eq(r.pre)
+                with m.Case(LSEL_TABLE):
+                    m.d.sync += r.obuf.eq(self.table_rdata)
+                with m.Case(LSEL_BUS):
+                    m.d.sync += r.obuf.eq(self.bus.rdata)
+                with m.Case(LSEL_LC):
+                    m.d.sync += r.obuf.eq(self.lc_data)
             m.next = "SEND"
         with m.State("SEND"):
             m.d.comb += [tx.valid.eq(1), tx.payload.byte.eq(r.obuf[:8]),
@@ -401,38 +404,64 @@ class CommandEngine(ConfigComponent):
                 m.d.sync += [r.obuf.eq(r.obuf >> 8), r.bpos.eq(r.bpos + 1)]
                 with m.If(r.bpos == r.wnb - 1):
                     m.d.sync += [r.words.eq(r.words - 1), r.widx.eq(r.widx + 1)]
-                    self._advance_addr(m, r)
+                    with m.If(r.src == SRC_COUNTERS):
+                        self._next_counter(m, r)
+                    with m.Else():
+                        self._advance_addr(m, r)
                     with m.If(r.words == 1):
                         m.next = "OP"
                     with m.Else():
                         m.next = "FETCH"
 
+    def _pick(self, m, r):
+        """FETCH: where LATCH takes the word from (``lsel``), and ``pre``, the word itself
+        when it comes from neither a memory nor the bus."""
+        cfg = self._cfg
+        status = cat_fields(contract.STATUS_FIELDS, ready=self.ready, out_sel=self.out_sel,
+                            last_layers=self.last_layers)
+        m.d.sync += [r.pre.eq(0), r.lsel.eq(LSEL_PRE)]
+        with m.Switch(r.src):
+            with m.Case(SRC_INFO):
+                m.d.sync += r.pre.eq(contract.info_word(cfg))
+            with m.Case(SRC_STATUS):
+                m.d.sync += r.pre.eq(status)
+            with m.Case(SRC_RUN):
+                m.d.sync += r.pre.eq(self.run_cycles)
+            with m.Case(SRC_MEM):
+                m.d.sync += r.lsel.eq(Mux(r.table_word, LSEL_TABLE, LSEL_BUS))
+            with m.Case(SRC_COUNTERS):
+                self._pick_counter(m, r)
+
     def _pick_counter(self, m, r):
-        """READ_COUNTERS: counter ``widx`` of `eie.contract.counter_groups`."""
+        """READ_COUNTERS: counter ``widx`` of `eie.contract.counter_groups`; the PEs' come
+        over the bus (``bus_read``)."""
         cfg = self._cfg
         off = {name: contract.counter_offset(cfg, name) for name, _ in contract.counter_groups(cfg)}
-        m.d.sync += [r.cnt_val.eq(0), r.cnt_from_mem.eq(0)]
-        with m.If(r.widx == off["cycle"]):
-            m.d.sync += r.cnt_val.eq(self.cycle)
+        with m.If(r.bus_read):
+            m.d.sync += r.lsel.eq(LSEL_BUS)
+        with m.Elif(r.widx == off["cycle"]):
+            m.d.sync += r.pre.eq(self.cycle)
         with m.Elif(r.widx == off["run_cycles"]):
-            m.d.sync += r.cnt_val.eq(self.run_cycles)
+            m.d.sync += r.pre.eq(self.run_cycles)
         with m.Elif(r.widx == off["broadcasts"]):
-            m.d.sync += r.cnt_val.eq(self.broadcasts)
-        with m.Elif(r.widx < off["busy"]):
+            m.d.sync += r.pre.eq(self.broadcasts)
+        with m.Else():
             # Entries the last RUN did not run report 0 (the memory keeps older counts).
             entry = r.widx - off["layer_cycles"]
-            m.d.sync += r.cnt_from_mem.eq((entry >= self.last_first)
-                                          & (entry < self.last_first + self.last_layers))
-        # One shift of the packed counters (a case per PE would be N lines of Verilog).
-        with m.Elif(r.widx < off["stall"]):
-            m.d.sync += r.cnt_val.eq(_lane(self.busy_counts, r.widx - off["busy"]))
-        with m.Else():
-            m.d.sync += r.cnt_val.eq(_lane(self.stall_counts, r.widx - off["stall"]))
+            with m.If((entry >= self.last_first) & (entry < self.last_first + self.last_layers)):
+                m.d.sync += r.lsel.eq(LSEL_LC)
 
-
-def _lane(counters, index):
-    """Counter ``index`` of a packed array of counters."""
-    return counters.as_value().word_select(index.as_unsigned(), COUNTER_BITS)
+    def _next_counter(self, m, r):
+        """After a READ_COUNTERS word: the next PE's counter of the same kind, or the first
+        PE's of the next kind; the words after the layer cycles come over the bus."""
+        cfg = self._cfg
+        with m.If(r.bus_read):
+            with m.If(r.wpe == cfg.n_pe - 1):
+                m.d.sync += [r.wpe.eq(0), r.waddr.eq(r.waddr + 1)]
+            with m.Else():
+                m.d.sync += r.wpe.eq(r.wpe + 1)
+        with m.If(r.widx == contract.counter_offset(cfg, "busy") - 1):
+            m.d.sync += r.bus_read.eq(1)
 
 
 def _times(value, k: int):
@@ -441,8 +470,21 @@ def _times(value, k: int):
     return sum((value << i for i in range(k.bit_length()) if k >> i & 1), C(0, 1))
 
 
+def _add(r, **shapes):
+    """Signals of the engine, ``r.<name>`` named ``<name>`` (a tuple assignment would leave
+    them ``$signal$NN`` in timing reports and waveforms)."""
+    for name, shape in shapes.items():
+        setattr(r, name, Signal(shape, name=name))
+
+
 def _at_most(value, limit):
     return Mux(value < limit, value, limit)
+
+
+def _rem_cap(r):
+    """The body bytes a cycle may take, ``min(rem, beat)``, where ``rem`` is not 0 (with
+    1-byte beats: 1, so no compare of ``rem`` sits in front of the stream's ready)."""
+    return C(1, 1) if r.beat == 1 else _at_most(r.rem, r.beat)
 
 
 def _store_byte(m, register, pos, byte):

@@ -38,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 
 from eie.config import EIEConfig
 from eie import timing
-from .layouts import (BUS_WORDS, COUNTER_BITS, ConfigComponent, PECompute, PEBus, is_control, link_layouts,
+from .layouts import (BUS_WORDS, ConfigComponent, PECompute, PEBus, is_control, link_layouts,
                       link_name, link_paths, one_net, shared_paths)
 
 __all__ = ["Distributor", "KEEP_SCRIPT", "tree_copies", "forward_words"]
@@ -81,8 +81,7 @@ def forward_words(cfg: EIEConfig) -> list[tuple[str, bool, list[tuple[tuple, int
 class Distributor(ConfigComponent):
     """Ports (CCU side): ``compute`` (`PECompute`, from the sequencer), ``stall`` (N bits),
     ``bus`` (`PEBus`, from the command engine) with ``bus_pe``/``bus_all``, ``fetch``/``hold``;
-    answers ``pop``, ``scan_data``, ``idle`` (all PEs), ``ready`` (all PEs), ``busy_counts``,
-    ``stall_counts``. PE side: ``pe_in[k]`` and ``pe_out[k]`` (PE k's `PELink` as the two
+    answers ``pop``, ``scan_data``, ``idle`` (all PEs), ``ready`` (all PEs). PE side: ``pe_in[k]`` and ``pe_out[k]`` (PE k's `PELink` as the two
     words of `hw.layouts.link_layouts`), ``pe_rst`` (N resets)."""
 
     def _ports(self, cfg: EIEConfig):
@@ -102,8 +101,6 @@ class Distributor(ConfigComponent):
             "scan_data": Out(n * cfg.act_bits),
             "idle": Out(1),
             "ready": Out(1),
-            "busy_counts": Out(n * COUNTER_BITS),
-            "stall_counts": Out(n * COUNTER_BITS),
             "pe_in": Out(data.ArrayLayout(to_pe, n)),
             "pe_out": In(data.ArrayLayout(from_pe, n)),
             "pe_rst": Out(n),
@@ -176,21 +173,15 @@ class Distributor(ConfigComponent):
         return [level[k // span] for k in range(n)]
 
     def _answers(self, m):
-        """PE -> CCU: pops and scanned slots (two registers), counters (one), idle and ready
-        (AND trees), the bus read data (an OR tree); a register of all N PEs per stage."""
+        """PE -> CCU: pops and scanned slots (two registers), idle and ready (AND trees), the
+        bus read data (an OR tree; the PEs' counters come this way too); a register of all N
+        PEs per stage."""
         n = self._cfg.n_pe
         outs = self.pe_out
         for name, field, reset in (("pop", "pop", True), ("scan_data", "scan_data", False)):
             value = Cat(*[outs[k][field] for k in range(n)])
             for stage in range(timing.return_stages(n)):
                 r = Signal(len(value), name=f"ret_{name}_{stage}", reset_less=not reset)
-                m.d.sync += r.eq(value)
-                value = r
-            m.d.comb += getattr(self, name).eq(value)
-        for name, field in (("busy_counts", "busy_count"), ("stall_counts", "stall_count")):
-            value = Cat(*[outs[k][field] for k in range(n)])
-            if timing.registered(n):
-                r = Signal(len(value), name=name, reset_less=True)
                 m.d.sync += r.eq(value)
                 value = r
             m.d.comb += getattr(self, name).eq(value)

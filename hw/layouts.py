@@ -19,7 +19,7 @@ from eie import contract
 from eie import format as fmt
 
 __all__ = ["struct_from_fields", "cat_fields", "entry_layout", "word_layout", "layer_layout", "bcast_layout",
-           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "BUS_WORDS", "shared_paths", "is_control", "link_paths", "link_name", "link_layouts", "one_net", "ConfigComponent", "row_bits", "mem_id_bits", "check_hw_config",
+           "HostPort", "PEBus", "LayerParams", "PECompute", "PELink", "BUS_WORDS", "shared_paths", "is_control", "link_paths", "link_name", "link_layouts", "one_net", "ConfigComponent", "row_bits", "mem_id_bits", "COUNTERS_MEM", "COUNTER_KINDS", "check_hw_config",
            "COUNTER_BITS"]
 
 COUNTER_BITS = contract.COUNTER_BITS
@@ -61,9 +61,16 @@ def row_bits(cfg: EIEConfig) -> int:
     return bits_for(cfg.act_depth)
 
 
+# The PEs' performance counters on the PE bus: a memory id past the host's (READ_COUNTERS
+# reads them this way; WRITE_MEM and READ_MEM cannot name it: it is not in the memory table),
+# the counter kind as the address, in `eie.contract.counter_groups`' order.
+COUNTERS_MEM = max(contract.Mem) + 1
+COUNTER_KINDS = ("busy", "stall")
+
+
 def mem_id_bits() -> int:
-    """Width of a memory id on the PE bus."""
-    return max(contract.Mem).bit_length()
+    """Width of a memory id on the PE bus (the host's memories and `COUNTERS_MEM`)."""
+    return COUNTERS_MEM.bit_length()
 
 
 def struct_from_fields(fields_) -> data.StructLayout:
@@ -125,7 +132,8 @@ class PEBus(wiring.Signature):
             "wdata": Out(contract.host_data_bits(cfg)),
             "we": Out(1),
             "re": Out(1),
-            "rdata": In(contract.host_data_bits(cfg)),
+            # Wide enough for a memory word and for a counter (`COUNTERS_MEM`).
+            "rdata": In(max(contract.host_data_bits(cfg), COUNTER_BITS)),
         })
 
 
@@ -176,7 +184,8 @@ class PELink(wiring.Signature):
     `eie.timing.pe_bus_read_latency` cycles after ``re``, zero unless this PE was read); then
     the PE's answers: ``pop`` (it took the head of its queue: a credit back to the CCU),
     ``scan_data`` (its slot of the scanned row, the cycle after ``scan_en``), ``idle``
-    (nothing in flight), ``ready`` (its reset sweep is done) and its performance counters.
+    (nothing in flight) and ``ready`` (its reset sweep is done). Its performance counters
+    are read over the bus (`COUNTERS_MEM`), not wired to the CCU.
     """
 
     def __init__(self, cfg: EIEConfig):
@@ -188,8 +197,6 @@ class PELink(wiring.Signature):
             "scan_data": In(signed(cfg.act_bits)),
             "idle": In(1),
             "ready": In(1),
-            "busy_count": In(COUNTER_BITS),
-            "stall_count": In(COUNTER_BITS),
         })
 
 

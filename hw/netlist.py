@@ -19,7 +19,7 @@ builds and the area benchmark):
   map an initialised memory to it. Non-zero contents (the boot ROM) are kept.
 
 * **No dead names.** Amaranth names every element of an array port and every copy of a
-  signal (``busy_counts[5]``, ``array__scan_data[7]``); `drop_dead_wires` removes the wires
+  signal (``pe_out[5]``, ``array__scan_data[7]``); `drop_dead_wires` removes the wires
   nothing reads (declared and, at most, driven by a ``connect``), N of them per array.
 * **Identical modules are written once.** Amaranth writes every instance of a Component as
   a module of its own, so the LNZD's nodes (``N/4 + N/16 + ...`` of them) are N copies of

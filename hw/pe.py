@@ -12,7 +12,8 @@ a pointer read but no issue cycle, while earlier columns are issued. Write-back 
 by row by the CCU. The PE's memories are reached by the host over ``bus`` (memory ids of
 docs/protocol.md) outside compute. Performance counters: ``busy_count`` (entries issued) and
 ``stall_count`` (cycles a broadcast waited on this PE's credits: the CCU's ``stall``),
-cleared by ``clear``.
+cleared by ``clear``, read over the same bus (`hw.layouts.COUNTERS_MEM`, address 0 and 1),
+so the CCU needs no wire from every PE's counters.
 
 Submodules are named so a backdoor finds the memories: ``queue``, ``ptr_read``
 (``ptr_even``/``ptr_odd``), ``spmat_read`` (``spmat``), ``arith`` (``codebook``, ``bias``,
@@ -21,7 +22,7 @@ Submodules are named so a backdoor finds the memories: ``queue``, ``ptr_read``
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned, Cat
+from amaranth.hdl import Array, Module, Signal, signed, unsigned, Cat
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.lib.fifo import SyncFIFO
@@ -29,7 +30,8 @@ from amaranth.lib.fifo import SyncFIFO
 from eie.config import EIEConfig, bits_for
 from eie.contract import Mem
 from eie import timing
-from .layouts import PELink, ConfigComponent, link_layouts, link_name
+from .layouts import (COUNTER_BITS, COUNTER_KINDS, COUNTERS_MEM, PELink, ConfigComponent, link_layouts,
+                      link_name, mem_id_bits)
 from .arith import ArithmeticUnit
 from .ptr_read import PointerRead
 from .spmat_read import SpmatRead
@@ -87,28 +89,35 @@ class PE(ConfigComponent):
                      act.scan_addr.eq(io.scan_addr), act.scan_en.eq(io.scan_en),
                      io.scan_data.eq(act.scan_data),
                      act.wb_en.eq(ar.wb_valid), act.wb_addr.eq(ar.wb_addr), act.wb_data.eq(ar.wb_data)]
+        counts = self._counters(m, io, spm)
         self._bus(m, io, {Mem.PTR: ptr.host, Mem.SPMAT: spm.host, Mem.BIAS: ar.bias_host,
-                          Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1})
+                          Mem.CODEBOOK: ar.cb_host, Mem.ACT0: act.host0, Mem.ACT1: act.host1},
+                  counts)
         m.d.comb += [
             io.idle.eq(~io.bcast_we & ~q.r_rdy & (reserved == 0) & spm.idle & ar.idle),
             io.ready.eq(ar.ready),
         ]
+        return m
 
-        # Performance counters. Registered build: the issue bit registered first, so the
-        # counter (whose output goes to the CCU) does not pull the issue logic away from the
-        # PE; the count is complete a cycle after the last issue, long before the run ends.
+    def _counters(self, m, io, spm):
+        """The performance counters, in `COUNTER_KINDS` order. Registered build: the issue
+        bit registered first, so the counter does not pull the issue logic away from the PE;
+        the count is complete a cycle after the last issue, long before the run ends."""
+        busy_count = Signal(COUNTER_BITS)
+        stall_count = Signal(COUNTER_BITS)
         issued = spm.issue
-        if timing.registered(cfg.n_pe):
+        if timing.registered(self._cfg.n_pe):
             issued = Signal()
             m.d.sync += issued.eq(spm.issue)
         with m.If(io.clear):
-            m.d.sync += [io.busy_count.eq(0), io.stall_count.eq(0)]
+            m.d.sync += [busy_count.eq(0), stall_count.eq(0)]
         with m.Else():
             with m.If(issued):
-                m.d.sync += io.busy_count.eq(io.busy_count + 1)
+                m.d.sync += busy_count.eq(busy_count + 1)
             with m.If(io.stall):
-                m.d.sync += io.stall_count.eq(io.stall_count + 1)
-        return m
+                m.d.sync += stall_count.eq(stall_count + 1)
+        assert COUNTER_KINDS == ("busy", "stall")
+        return [busy_count, stall_count]
 
     def _columns(self, m, io, q, head, ptr, spm):
         """Pop, pointer read, column queue; returns the count of reserved column entries."""
@@ -140,16 +149,18 @@ class PE(ConfigComponent):
             m.d.comb += spm.col_more.eq(cq.r_data[-1])
         return reserved
 
-    def _bus(self, m, io, ports):
-        """Host bus: decode the memory id; the read data of the memory read last cycle
-        (registered build: registered) is zero unless this PE was read, so the CCU ORs the
-        PEs' read data."""
+    def _bus(self, m, io, ports, counts):
+        """Host bus: decode the memory id; the read data of the memory (or the counter,
+        ``counts[addr]``) read last cycle (registered build: registered) is zero unless this
+        PE was read, so the CCU ORs the PEs' read data. The counters do not move outside a
+        RUN, so the one read is its value when ``re`` came, as a memory's would be."""
         bus = io.bus
-        mem_q = Signal(3)
+        mem_q = Signal(mem_id_bits())
+        kind_q = Signal(range(len(counts)))
         read_q = Signal()
         m.d.sync += read_q.eq(bus.re)
         with m.If(bus.re):
-            m.d.sync += mem_q.eq(bus.mem)
+            m.d.sync += [mem_q.eq(bus.mem), kind_q.eq(bus.addr)]
         for mem, port in ports.items():
             hit = bus.mem == mem
             m.d.comb += [port.addr.eq(bus.addr), port.wdata.eq(bus.wdata),
@@ -164,6 +175,8 @@ class PE(ConfigComponent):
                 for mem, port in ports.items():
                     with m.Case(mem):
                         domain += bus.rdata.eq(port.rdata)
+                with m.Case(COUNTERS_MEM):
+                    domain += bus.rdata.eq(Array(counts)[kind_q])
 
 
 class PackedPE(PE):

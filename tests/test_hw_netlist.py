@@ -108,7 +108,9 @@ def test_top_holds_each_shared_signal_once():
     top = re.search(rf"^module {netlist.top_name(cfg)}\(.*?^endmodule", text, re.M | re.S).group(0)
     assert not re.search(r"\\bcast\$\d+", top), "an alias of the broadcast per PE"
     assert len(re.findall(rf"^\s*{netlist.pe_module_name(cfg)} pe\d+ \(", top, re.M)) == cfg.n_pe
-    assert "busy_counts[1]" not in text
+    raw = netlist.top_rtlil(cfg)
+    for name in ("pe_out[1]", "pe_in[1]"):
+        assert name in raw and name not in text, name
 
 
 def test_pe_instance_connects_two_words():

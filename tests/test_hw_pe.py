@@ -19,6 +19,7 @@ from eie.bits import to_signed
 from eie.images import program_memories
 from eie.contract import Mem
 from eie import timing
+from hw.layouts import COUNTER_KINDS, COUNTERS_MEM
 from hw.pe import PE
 from eie.golden import GoldenLayer
 
@@ -70,6 +71,14 @@ def run_pe(cfg, program, k, x, seed, gap=0.3):
         await ctx.tick()
         ctx.set(dut.bus.we, 0)
 
+    async def bus_read(ctx, mem, addr):
+        ctx.set(dut.bus.mem, mem); ctx.set(dut.bus.addr, addr); ctx.set(dut.bus.re, 1)
+        await ctx.tick()
+        ctx.set(dut.bus.re, 0)
+        if timing.pe_bus_read_latency(cfg.n_pe) > 1:
+            await ctx.tick().repeat(timing.pe_bus_read_latency(cfg.n_pe) - 1)
+        return ctx.get(dut.bus.rdata)
+
     async def bench(ctx):
         while not ctx.get(dut.ready):
             await ctx.tick()
@@ -110,15 +119,11 @@ def run_pe(cfg, program, k, x, seed, gap=0.3):
         ctx.set(dut.running, 0)
         out = []
         for r in range(out_rows):
-            ctx.set(dut.bus.mem, Mem.ACT1); ctx.set(dut.bus.addr, r); ctx.set(dut.bus.re, 1)
-            await ctx.tick()
-            ctx.set(dut.bus.re, 0)
-            if timing.pe_bus_read_latency(cfg.n_pe) > 1:
-                await ctx.tick().repeat(timing.pe_bus_read_latency(cfg.n_pe) - 1)
-            out.append(ctx.get(dut.bus.rdata) & ((1 << cfg.act_bits) - 1))
+            out.append(await bus_read(ctx, Mem.ACT1, r) & ((1 << cfg.act_bits) - 1))
         result["out"] = to_signed(out, cfg.act_bits)
-        result["busy"] = ctx.get(dut.busy_count)
-        result["stall"] = ctx.get(dut.stall_count)
+        # The counters, over the bus like a memory (address: the kind).
+        result["busy"] = await bus_read(ctx, COUNTERS_MEM, COUNTER_KINDS.index("busy"))
+        result["stall"] = await bus_read(ctx, COUNTERS_MEM, COUNTER_KINDS.index("stall"))
         # Every touched accumulator is clean again, so the next layer starts from its bias.
         assert ctx.get(dut.idle)
 
