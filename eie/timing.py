@@ -54,8 +54,9 @@ def column_queue_depth(n_pe: int) -> int:
 def pointer_latency(n_pe: int) -> int:
     """A PE pops its activation queue in cycle p; the pointer banks are read in p, and in
     p + pointer_latency the column is pushed into the column queue, or dropped if empty
-    (hw/ptr_read.py; registered: the banks' outputs registered in p + 1 first)."""
-    return 2 if registered(n_pe) else 1
+    (hw/ptr_read.py; registered: the banks' outputs registered in p + 1, ordered, compared
+    and registered again in p + 2, so the push starts from a register)."""
+    return 3 if registered(n_pe) else 1
 
 
 def spmat_latency(n_pe: int) -> int:

@@ -6,8 +6,9 @@ bank (``ptr_odd``: ``ptr[2i+1]``), each single-ported for reads, so the two neig
 come from different banks and arrive together, with ``start < end``,
 `eie.timing.pointer_latency` cycles after ``en``: in the registered build the banks' outputs
 go straight into registers first (a block RAM's clock-to-output time leaves no room for
-logic behind it), in the compact build they are ordered and compared as they leave the
-banks. The host reaches both banks through one `HostPort` addressed with the flat pointer
+logic behind it), then are ordered and compared into a second set of registers (so the
+column queue's write, which the compare decides, starts from a register); in the compact
+build they are ordered and compared as they leave the banks. The host reaches both banks through one `HostPort` addressed with the flat pointer
 index (read data the cycle after ``re``, from the banks' outputs).
 """
 
@@ -67,30 +68,36 @@ class PointerRead(ConfigComponent):
             m.d.sync += parity1.eq(self.addr[0])
         valid1 = Signal()
         m.d.sync += valid1.eq(self.en)
-        if timing.registered(cfg.n_pe):
-            # Stage 2: the banks' outputs registered as they are; order and compare after.
+        reg = timing.registered(cfg.n_pe)
+        assert timing.pointer_latency(cfg.n_pe) == (3 if reg else 1)
+        if reg:
+            # Stage 2: the banks' outputs registered as they are; stage 3: ordered, compared
+            # and registered.
             even = Signal(cfg.ptr_bits, reset_less=True)
             odd = Signal(cfg.ptr_bits, reset_less=True)
-            parity = Signal(reset_less=True)
-            m.d.sync += [self.valid.eq(valid1), even.eq(er.data), odd.eq(orp.data), parity.eq(parity1)]
+            parity, valid2 = Signal(reset_less=True), Signal()
+            m.d.sync += [valid2.eq(valid1), even.eq(er.data), odd.eq(orp.data), parity.eq(parity1)]
+            m.d.sync += self.valid.eq(valid2)
+            out = m.d.sync
         else:
             even, odd, parity = er.data, orp.data, parity1
             m.d.comb += self.valid.eq(valid1)
-        assert timing.pointer_latency(cfg.n_pe) == (2 if timing.registered(cfg.n_pe) else 1)
-        m.d.comb += [
+            out = m.d.comb
+        # Both orders compared before the parity mux, so no multiplexer sits in front of
+        # the comparators.
+        out += [
             self.start.eq(Mux(parity, odd, even)),
             self.end.eq(Mux(parity, even, odd)),
-            # Compact: both orders compared before the parity mux, so the memories' outputs
-            # go straight into the comparators; registered: one compare after the registers.
-            self.nonempty.eq(self.start < self.end if timing.registered(cfg.n_pe)
-                             else Mux(parity, odd < even, even < odd)),
+            self.nonempty.eq(Mux(parity, odd < even, even < odd)),
+        ]
+        if reg:
+            # Queued with the column, so the issue stage takes it with no compare of its own.
+            out += self.more.eq(Mux(parity, odd + 1 < even, even + 1 < odd))
+        m.d.comb += [
             self.host.rdata.eq(Mux(parity1, orp.data, er.data)),
             ew.addr.eq(self.host.addr >> 1), ew.data.eq(self.host.wdata),
             ew.en.eq(self.host.we & ~self.host.addr[0]),
             ow.addr.eq(self.host.addr >> 1), ow.data.eq(self.host.wdata),
             ow.en.eq(self.host.we & self.host.addr[0]),
         ]
-        if timing.registered(cfg.n_pe):
-            # Queued with the column, so the issue stage takes it with no compare of its own.
-            m.d.comb += self.more.eq(self.start + 1 < self.end)
         return m

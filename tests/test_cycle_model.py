@@ -38,11 +38,12 @@ def test_single_entry_registered_by_hand():
     e = layer(cfg, [[3]])
     t = layer_timing(cfg, e, np.array([5]))
     # Four PEs: the registered build. Row 0 read at 1, in the buffer at 6, committed at 7; in
-    # the PEs' queues at 8, popped 9, pointers registered 10, in the column queue 11, issued
-    # 12, its address registered, word read 13, registered 14, in stage S at 15, accumulator
-    # written at the end of 18, idle from 19, which the CCU sees at 21 (a register per PE and
-    # one for the AND): t_d = 21; WB 22; WB_FLUSH 23, 24, 25; FINISH 26.
-    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (21, 27, 1, 1)
+    # the PEs' queues at 8, popped 9, pointers registered 10, compared and registered 11, in
+    # the column queue 12, issued 13, its address registered, word read 14, registered 15, in
+    # stage S at 16, accumulator written at the end of 19, idle from 20, which the CCU sees
+    # at 22 (a register per PE and one for the AND): t_d = 22; WB 23; WB_FLUSH 24, 25, 26;
+    # FINISH 27.
+    assert (t.drain, t.cycles, t.bound, t.broadcasts) == (22, 28, 1, 1)
     assert list(t.busy) == [1, 0, 0, 0] and list(t.stall) == [0] * 4
 
 
