@@ -13,6 +13,7 @@ from eie.config import PRESETS
 from eie.contract import memory_table
 from host import protocol as proto
 from host.protocol import Mem, Op, Status
+from hw.layouts import COUNTERS_MEM
 from hw.top import EIETop
 from sim.amaranth_transport import AmaranthTransport
 from host.driver import EIEDriver
@@ -39,6 +40,8 @@ def malformed(cfg):
         ("WRITE_MEM short args", proto.frame(Op.WRITE_MEM, b"\x01\x00\x00\x00")),
         ("WRITE_MEM bad mem", proto.frame(Op.WRITE_MEM, mem_args(7, 0, 0, 1) + w1)),
         ("READ_MEM bad mem", proto.frame(Op.READ_MEM, mem_args(200, 0, 0, 1))),
+        # The PE bus's id of the performance counters is not a memory the host may name.
+        ("READ_MEM the counters' bus id", proto.frame(Op.READ_MEM, mem_args(COUNTERS_MEM, 0, 0, 1))),
         ("WRITE_MEM PE out of range", proto.frame(Op.WRITE_MEM, mem_args(Mem.SPMAT, cfg.n_pe, 0, 1) + w1)),
         ("WRITE_MEM PE 0xfffe", proto.frame(Op.WRITE_MEM, mem_args(Mem.BIAS, 0xFFFE, 0, 1) + b"\0\0")),
         ("READ_MEM broadcast PE", proto.frame(Op.READ_MEM, mem_args(Mem.PTR, 0xFFFF, 0, 1))),
