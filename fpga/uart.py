@@ -193,18 +193,22 @@ class UARTTx(_UARTHalf):
         bits_left = Signal(range(11))
 
         m.d.comb += self.tx.eq(shreg[0])
-        # Ready in the last cycle of the stop bit too, so frames can follow with no gap.
-        m.d.comb += self.i.ready.eq((bits_left == 0) | ((bits_left == 1) & (timer == 0)))
+        # Ready in the last cycle of the stop bit too, so frames can follow with no gap:
+        # ``bits_left == 0 or (bits_left == 1 and timer == 0)``, kept in a register (set a
+        # cycle ahead), so the design's reply logic behind ``ready`` does not start from the
+        # timer's compare (the OrangeCrab's critical path at 100 MHz, 10.17 ns).
+        ready = Signal(init=1)
+        m.d.comb += self.i.ready.eq(ready)
 
-        with m.If(self.i.valid & self.i.ready):
+        with m.If(self.i.valid & ready):
             m.d.sync += [shreg.eq(Cat(Const(0, 1), self.i.payload, Const(1, 1))),
-                         bits_left.eq(10), timer.eq(div - 1)]
+                         bits_left.eq(10), timer.eq(div - 1), ready.eq(0)]
         with m.Elif(bits_left == 0):
             pass
         with m.Elif(timer != 0):
-            m.d.sync += timer.eq(timer - 1)
+            m.d.sync += [timer.eq(timer - 1), ready.eq((bits_left == 1) & (timer == 1))]
         with m.Else():
             m.d.sync += [shreg.eq((shreg >> 1) | (1 << 9)), bits_left.eq(bits_left - 1),
-                         timer.eq(div - 1)]
+                         timer.eq(div - 1), ready.eq(bits_left == 1)]
         return m
 
