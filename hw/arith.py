@@ -160,7 +160,8 @@ class ArithmeticUnit(ConfigComponent):
             m_row = Signal(rb, reset_less=True)
             m_act = Signal(signed(cfg.act_bits), reset_less=True)
             weight = Signal(signed(cfg.weight_bits), reset_less=True)
-            st.bias_q = Signal(signed(cfg.act_bits), reset_less=True)     # bias read last cycle (write-back)
+            # The bias read last cycle (write-back's).
+            st.bias_q = Signal(signed(cfg.act_bits), reset_less=True)
             m.d.sync += [m_valid.eq(st.m1_valid), m_in.eq(st.m1_in), m_row.eq(st.m1_row),
                          m_act.eq(st.m1_act), weight.eq(ports.cb_r.data), st.bias_q.eq(ports.b_r.data)]
             st.acc_q = Signal(A + 1, reset_less=True)                    # accumulator read last cycle

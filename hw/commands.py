@@ -5,9 +5,8 @@ documented order, consumes every body in full (so a malformed command can neithe
 design nor desynchronise the stream), writes and reads the memories over ``bus`` (the CCU
 fans it out to the PEs and the layer table; the PEs' performance counters are read over it
 too), and answers each command with one frame on ``host_tx`` (``host_tx_last`` with a
-response's last beat). A RUN is handed to the layer
-sequencer (``run_start``, with its layer count and first layer); its reply goes out when the
-sequencer reports ``run_done``.
+response's last beat). A RUN is handed to the layer sequencer (``run_start``, with its layer
+count and first layer); its reply goes out when the sequencer reports ``run_done``.
 
 The host streams are ``host_bits`` wide (`hw.hoststream` packs and unpacks the beats): the
 header and arguments are read a byte a cycle, a write body up to a beat a cycle (at most
@@ -181,8 +180,8 @@ class CommandEngine(ConfigComponent):
     def _validate(self, m, r):
         """docs/protocol.md's checks, in order. Two register stages, filled while the FSM
         passes ARGS -> VALIDATE -> CHECK (the arguments do not change after ARGS): products,
-        address ends and the RUN's layer range first, then the verdict, so multiply -> compare -> priority chain is
-        not one cycle."""
+        address ends and the RUN's layer range first, then the verdict, so multiply -> compare
+        -> priority chain is not one cycle."""
         cfg = self._cfg
         ma, aa = r.mem_args, r.act_args
         _add(r, check=8, check_q=8, mem_bytes=32, act_bytes=32)

@@ -8,8 +8,9 @@ come from different banks and arrive together, with ``start < end``,
 go straight into registers first (a block RAM's clock-to-output time leaves no room for
 logic behind it), then are ordered and compared into a second set of registers (so the
 column queue's write, which the compare decides, starts from a register); in the compact
-build they are ordered and compared as they leave the banks. The host reaches both banks through one `HostPort` addressed with the flat pointer
-index (read data the cycle after ``re``, from the banks' outputs).
+build they are ordered and compared as they leave the banks. The host reaches both banks
+through one `HostPort` addressed with the flat pointer index (read data the cycle after
+``re``, from the banks' outputs).
 """
 
 from __future__ import annotations
