@@ -14,7 +14,7 @@ Default configurations:
   goal; its block RAM does not fit on the UP5K (docs/fpga.md).
 * ``ulx3s`` / ``orangecrab`` (ECP5-85F): the ``ecp5_16pe`` preset, 16 PEs with memories sized
   for LeNet-300-100 (and anything of similar size), clocked from the PLL: the ULX3S (-6 speed
-  grade) at 70 MHz, the OrangeCrab's faster part at 90 MHz (Fmax over nextpnr seeds in
+  grade) at 70 MHz, the OrangeCrab's faster part at 100 MHz (Fmax over nextpnr seeds in
   docs/fpga.md, `python -m bench.fpga_fmax`). The 32-PE ``ecp5`` preset at 100 MHz is the
   goal.
 """
@@ -160,7 +160,8 @@ BOARDS = {
     "orangecrab": Board(
         name="orangecrab", family="ecp5", device="LFE5U-85F-8MG285C",
         platform_path="amaranth_boards.orangecrab_r0_2.OrangeCrabR0_2_85FPlatform",
-        clk_resource="clk", clk_freq=48e6, default_freq=90e6,
+        # 100 MHz: met on 5 of 5 nextpnr seeds (Fmax 104.2 / 106.5 / 111.8, docs/fpga.md).
+        clk_resource="clk", clk_freq=48e6, default_freq=100e6,
         default_config=ECP5_85F, baud=3_000_000,
         synth_opts="",
         # dfu-suffix (dfu-util) is replaced by fpga.dfu.add_dfu_suffix, in Python.
