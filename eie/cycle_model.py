@@ -15,11 +15,10 @@ input, no per-entry loop). Local time ``t = 0`` is the layer's LOAD cycle; every
   CCU's credit for PE ``k`` comes back ``credit_return`` cycles after its pop of ``i - D``.
 * PE ``k`` pops broadcast ``i`` at ``p[k, i] = max(b_i + F + 1, p[k, i-1] + 1, c)``, where
   ``c`` is the C-th latest end of the column-queue reservations of the columns before it
-  (C = ``column_queue_depth(N)``): a non-empty column holds its reservation until its issue
-  starts plus ``issued_column_hold``, an empty one until ``p + empty_column_hold``. ``e[k, i]``
-  is the column's entry count in that PE (padding included). A non-empty column starts
-  issuing at ``max(p + issue_after_pop, end of the previous non-empty column)`` and issues
-  ``e`` cycles.
+  (C = ``column_queue_depth(N)``): a non-empty column holds its reservation until its issue starts,
+  an empty one until ``p + empty_column_hold``. ``e[k, i]`` is the column's entry count in
+  that PE (padding included). A non-empty column starts issuing at ``max(p +
+  issue_after_pop, end of the previous non-empty column)`` and issues ``e`` cycles.
 * PE ``k`` is idle from ``start + e + arith_tail`` after its last entry or ``p +
   empty_column_tail`` after an empty column; the CCU sees it ``reduce_stages`` later. The
   drain check passes at ``t_d = max(2, E_scan + 1, max idle + reduce_stages, b_last + F +
@@ -84,7 +83,6 @@ class _PEs:
         self.forward = timing.forward_stages(n_pe)
         self.issue_after_pop = timing.issue_after_pop(n_pe)
         self.empty_hold = timing.empty_column_hold(n_pe)
-        self.issued_hold = timing.issued_column_hold(n_pe)
         self.arith_tail, self.empty_tail = timing.arith_tail(n_pe), timing.empty_column_tail(n_pe)
         self.lanes = np.arange(n_pe)
         self.held = np.full((n_pe, C), _NEVER, np.int64)   # the C latest reservation ends
@@ -102,8 +100,7 @@ class _PEs:
         self.free_at = np.where(ne, start + e, self.free_at)
         # A non-empty column is held until its issue starts, an empty one until its drop.
         held[lanes, oldest] = np.maximum(held[lanes, oldest],
-                                         np.where(ne, start + self.issued_hold,
-                                                  p + self.empty_hold))
+                                         np.where(ne, start, p + self.empty_hold))
         np.maximum(self.idle, np.where(ne, start + e + self.arith_tail, p + self.empty_tail),
                    out=self.idle)
         self.prev_p = p

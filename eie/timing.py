@@ -21,8 +21,7 @@ Every function takes the PE count; the values for a config are ``f(cfg.n_pe)``.
 
 __all__ = ["REGISTERED_FROM", "FANOUT", "registered", "column_queue_depth", "pointer_latency",
            "spmat_latency", "arith_latency", "writeback_latency", "issue_after_pop",
-           "empty_column_hold", "issued_column_hold", "arith_tail", "empty_column_tail",
-           "wb_flush_cycles",
+           "empty_column_hold", "arith_tail", "empty_column_tail", "wb_flush_cycles",
            "tree_levels", "forward_stages", "return_stages", "reduce_stages", "credit_return",
            "pe_bus_read_latency", "host_read_latency", "FIRST_ROW_READ", "row_latency",
            "row_buffer_depth"]
@@ -94,14 +93,6 @@ def empty_column_hold(n_pe: int) -> int:
     """An empty column holds its column-queue reservation until p + this (its drop is
     registered)."""
     return pointer_latency(n_pe) + 1
-
-
-def issued_column_hold(n_pe: int) -> int:
-    """A non-empty column whose issue starts in q holds its column-queue reservation until
-    q + this. Registered: 1, the reservation count is a register the pop reads alone (no
-    bypass from the column queue's read, which would put the issue logic in the pop's path);
-    compact: 0, a column taken this cycle frees its entry for a pop in the same cycle."""
-    return 1 if registered(n_pe) else 0
 
 
 def arith_tail(n_pe: int) -> int:

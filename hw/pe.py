@@ -132,15 +132,10 @@ class PE(ConfigComponent):
                      cq.w_en.eq(push), cq.w_data.eq(Cat(ptr.start, ptr.end, acts[-1], *more))]
         # Pop when a column-queue entry is free for the column: ``reserved`` counts the pops
         # still in the pointer pipeline and the columns queued; it is a register, so the pop
-        # waits on no pointer compare. Compact: an entry taken this cycle is free already;
-        # registered: it is free the cycle after, so the pop waits on no issue logic either
-        # (`timing.issued_column_hold`).
+        # waits on no pointer compare. An entry taken this cycle is free already.
         reserved = Signal(range(C + 1))
-        room = reserved < C
-        if timing.issued_column_hold(cfg.n_pe) == 0:
-            room = room | cq.r_en
         pop = Signal()
-        m.d.comb += [pop.eq(q.r_rdy & io.running & room), q.r_en.eq(pop),
+        m.d.comb += [pop.eq(q.r_rdy & io.running & ((reserved < C) | cq.r_en)), q.r_en.eq(pop),
                      io.pop.eq(pop), ptr.en.eq(pop), ptr.addr.eq(head.ptr)]
         m.d.sync += reserved.eq(reserved + pop - drop - cq.r_en)
         m.d.sync += acts[0].eq(head.value)
