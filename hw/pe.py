@@ -3,7 +3,8 @@
 Every PE writes each broadcast (index, value of a non-zero input) the CCU commits into its
 activation queue (``bcast_we``); the CCU's credits (hw/admission.py) guarantee the room, and
 each pop returns one (``pop``). The queue holds the column's pointer address (``ptr_base +
-index``, added as the broadcast comes in) and the value. A PE pops the head (at most one a
+index``, added as the broadcast comes in), in the registered build also the even pointer
+bank's word of it (hw/ptr_read.py), and the value. A PE pops the head (at most one a
 cycle) when a column-queue entry is free for it, reads the column's start and end pointers
 (`eie.timing.pointer_latency` cycles) and drops the column if it is empty, else pushes it
 into the column queue (`eie.timing.column_queue_depth`); the sparse-matrix read unit takes columns
@@ -33,7 +34,7 @@ from eie import timing
 from .layouts import (COUNTER_BITS, COUNTER_KINDS, COUNTERS_MEM, PELink, ConfigComponent, link_layouts,
                       link_name, mem_id_bits)
 from .arith import ArithmeticUnit
-from .ptr_read import PointerRead
+from .ptr_read import PointerRead, bank_words
 from .spmat_read import SpmatRead
 from .actrf import ActRegFiles
 
@@ -48,8 +49,13 @@ def column_bits(cfg: EIEConfig) -> int:
 
 
 def queue_layout(cfg: EIEConfig) -> data.StructLayout:
-    """An activation-queue entry: the column's pointer address and the activation."""
-    return data.StructLayout({"ptr": unsigned(bits_for(cfg.ptr_depth)), "value": signed(cfg.act_bits)})
+    """An activation-queue entry: the column's pointer address, (registered build) the even
+    pointer bank's word of it (`hw.ptr_read.bank_words`, so the pointer read adds nothing
+    to the queue's output) and the activation."""
+    fields = {"ptr": unsigned(bits_for(cfg.ptr_depth))}
+    if timing.registered(cfg.n_pe):
+        fields["even"] = unsigned(PointerRead.even_word_bits(cfg))
+    return data.StructLayout({**fields, "value": signed(cfg.act_bits)})
 
 
 class PE(ConfigComponent):
@@ -75,8 +81,12 @@ class PE(ConfigComponent):
 
         # Queue: every PE writes every committed broadcast.
         entry = Signal(lay)
-        m.d.comb += [entry.ptr.eq(io.params.ptr_base + io.bcast.index), entry.value.eq(io.bcast.value),
+        ptr_addr = Signal.like(entry.ptr)   # its own signal: ``entry.even`` is made from it
+        m.d.comb += [ptr_addr.eq(io.params.ptr_base + io.bcast.index),
+                     entry.ptr.eq(ptr_addr), entry.value.eq(io.bcast.value),
                      q.w_data.eq(entry.as_value()), q.w_en.eq(io.bcast_we)]
+        if timing.registered(cfg.n_pe):
+            m.d.comb += entry.even.eq(bank_words(ptr_addr)[0])
         head = data.View(lay, q.r_data)
         reserved = self._columns(m, io, q, head, ptr, spm)
 
@@ -137,6 +147,8 @@ class PE(ConfigComponent):
         pop = Signal()
         m.d.comb += [pop.eq(q.r_rdy & io.running & ((reserved < C) | cq.r_en)), q.r_en.eq(pop),
                      io.pop.eq(pop), ptr.en.eq(pop), ptr.addr.eq(head.ptr)]
+        if timing.registered(cfg.n_pe):
+            m.d.comb += ptr.even_word.eq(head.even)
         m.d.sync += reserved.eq(reserved + pop - drop - cq.r_en)
         m.d.sync += acts[0].eq(head.value)
         for a, b in zip(acts, acts[1:]):

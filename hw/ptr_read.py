@@ -8,7 +8,10 @@ come from different banks and arrive together, with ``start < end``,
 go straight into registers first (a block RAM's clock-to-output time leaves no room for
 logic behind it), then are ordered and compared into a second set of registers (so the
 column queue's write, which the compare decides, starts from a register); in the compact
-build they are ordered and compared as they leave the banks. The host reaches both banks
+build they are ordered and compared as they leave the banks. In the registered build the
+even bank's word (`bank_words`) comes in with the address, worked out as the column was
+queued (hw/pe.py), so nothing but the host's multiplexer sits between the activation
+queue's read and the banks' address. The host reaches both banks
 through one `HostPort` addressed with the flat pointer index (read data the cycle after
 ``re``, from the banks' outputs).
 """
@@ -24,17 +27,31 @@ from eie.contract import host_addr_bits
 from eie import timing
 from .layouts import HostPort, ConfigComponent
 
-__all__ = ["PointerRead"]
+__all__ = ["PointerRead", "bank_words"]
+
+
+def bank_words(a):
+    """The even bank's and the odd bank's word holding ``ptr[a]`` and ``ptr[a+1]``."""
+    # Even a: ptr[a] in even[a/2], ptr[a+1] in odd[a/2].
+    # Odd a:  ptr[a] in odd[a>>1], ptr[a+1] in even[(a>>1)+1].
+    half = a >> 1
+    return half + a[0], half
 
 
 class PointerRead(ConfigComponent):
     """Ports: ``addr``/``en`` (flat index of the column's start pointer); ``valid``,
     ``start``/``end``, ``nonempty`` (``start < end``) and (registered build) ``more``
     (``start + 1 < end``: more than one entry), `eie.timing.pointer_latency` cycles after
-    ``en``; ``host`` (flat index; has the banks in the cycles it reads or writes)."""
+    ``en``; (registered build) ``even_word``, the even bank's word of ``addr``
+    (`bank_words`); ``host`` (flat index; has the banks in the cycles it reads or writes)."""
+
+    @staticmethod
+    def even_word_bits(cfg: EIEConfig) -> int:
+        """Width of ``even_word``: the even bank's address."""
+        return bits_for((cfg.ptr_depth + 1) // 2 - 1)
 
     def _ports(self, cfg: EIEConfig):
-        return {
+        ports = {
             "addr": In(bits_for(cfg.ptr_depth)),
             "en": In(1),
             "valid": Out(1),
@@ -44,6 +61,9 @@ class PointerRead(ConfigComponent):
             "more": Out(1),
             "host": In(HostPort(host_addr_bits(cfg), cfg.ptr_bits)),
         }
+        if timing.registered(cfg.n_pe):
+            ports["even_word"] = In(self.even_word_bits(cfg))
+        return ports
 
     def elaborate(self, platform):
         m = Module()
@@ -54,7 +74,8 @@ class PointerRead(ConfigComponent):
         er, orp = even.read_port(), odd.read_port()
         ew, ow = even.write_port(), odd.write_port()
 
-        half = self.addr >> 1
+        reg = timing.registered(cfg.n_pe)
+        even_word, odd_word = (self.even_word, self.addr >> 1) if reg else bank_words(self.addr)
         parity1 = Signal()      # parity of the address read last cycle
         # The banks read ``addr`` in every cycle the host does not use them, whether or not
         # ``en`` is set: ``en`` (the PE's pop) comes late in the cycle and stays off the
@@ -63,13 +84,10 @@ class PointerRead(ConfigComponent):
             m.d.comb += [er.addr.eq(self.host.addr >> 1), orp.addr.eq(self.host.addr >> 1)]
             m.d.sync += parity1.eq(self.host.addr[0])
         with m.Else():
-            # Even a: ptr[a] in even[a/2], ptr[a+1] in odd[a/2].
-            # Odd a:  ptr[a] in odd[a>>1], ptr[a+1] in even[(a>>1)+1].
-            m.d.comb += [er.addr.eq(half + self.addr[0]), orp.addr.eq(half)]
+            m.d.comb += [er.addr.eq(even_word), orp.addr.eq(odd_word)]
             m.d.sync += parity1.eq(self.addr[0])
         valid1 = Signal()
         m.d.sync += valid1.eq(self.en)
-        reg = timing.registered(cfg.n_pe)
         assert timing.pointer_latency(cfg.n_pe) == (3 if reg else 1)
         if reg:
             # Stage 2: the banks' outputs registered as they are; stage 3: ordered, compared

@@ -56,7 +56,7 @@ MUTANTS: list[Mutant] = [
            "        with m.If(self.e_valid & (self.e_entry.v != 0)):\n            m.d.sync += [row_prev",
            "padding entries (v = 0) do not advance the running row",
            ((*PYTEST, "tests/test_hw_pe.py"), (*PYTEST, "tests/test_sim_top.py", "-k", "odd_shapes and clean"))),
-    Mutant("pointer-parity", "hw/ptr_read.py", "er.addr.eq(half + self.addr[0])", "er.addr.eq(half)",
+    Mutant("pointer-parity", "hw/ptr_read.py", "return half + a[0], half", "return half, half",
            "an odd column's end pointer is read from the wrong even-bank word",
            ((*PYTEST, "tests/test_hw_pe.py"),)),
     Mutant("stall", "hw/admission.py", "self.commit.eq(self.valid & ~any_full)", "self.commit.eq(self.valid)",
