@@ -65,22 +65,23 @@ class SpmatRead(ConfigComponent):
         issue_addr = Signal(cfg.ptr_bits)
         first = Signal()
         act_i = Signal(signed(cfg.act_bits))
+        reg = timing.registered(cfg.n_pe)
         with m.If(active):
             nxt = addr + 1
             m.d.comb += [self.issue.eq(1), issue_addr.eq(addr), act_i.eq(act)]
             m.d.sync += [addr.eq(nxt), active.eq(nxt < end)]
-        with m.Elif(self.col_valid):
-            if timing.registered(cfg.n_pe):
-                nonempty, more = 1, self.col_more
-            else:
+        if reg:
+            with m.Else():
+                self._take_head(m, addr, end, act, active, issue_addr, first, act_i)
+        else:
+            with m.Elif(self.col_valid):
                 nonempty = self.col_start < self.col_end
                 more = nonempty & (self.col_start + 1 < self.col_end)
-            m.d.comb += [self.issue.eq(nonempty), issue_addr.eq(self.col_start), first.eq(1),
-                         act_i.eq(self.col_act), self.col_take.eq(1)]
-            m.d.sync += [addr.eq(self.col_start + 1), end.eq(self.col_end), act.eq(self.col_act),
-                         active.eq(more)]
+                m.d.comb += [self.issue.eq(nonempty), issue_addr.eq(self.col_start),
+                             first.eq(1), act_i.eq(self.col_act), self.col_take.eq(1)]
+                m.d.sync += [addr.eq(self.col_start + 1), end.eq(self.col_end),
+                             act.eq(self.col_act), active.eq(more)]
 
-        reg = timing.registered(cfg.n_pe)
         # Registered, stage 0: the issue registered, so the memory's address comes from a
         # register (the memory's own address register is inside the block RAM).
         if reg:
@@ -132,3 +133,16 @@ class SpmatRead(ConfigComponent):
             wp.addr.eq(word_addr), wp.data.eq(self.host.wdata), wp.en.eq(self.host.we),
         ]
         return m
+
+    def _take_head(self, m, addr, end, act, active, issue_addr, first, act_i):
+        """Registered build, no column active: take the column queue's head if there is one
+        (never empty; ``more`` came with it). The column's registers load the head whether or
+        not there is one (``active`` stays clear without): loaded on the take alone, they made
+        the take, a function of the column queue's level, the enable of about fifty flops
+        placed by the sparse-matrix block RAM, and the placer pulled its LUT there, across
+        the chip from the queue and ``reserved`` that it also feeds."""
+        m.d.comb += [self.issue.eq(self.col_valid), issue_addr.eq(self.col_start),
+                     first.eq(self.col_valid), act_i.eq(self.col_act),
+                     self.col_take.eq(self.col_valid)]
+        m.d.sync += [addr.eq(self.col_start + 1), end.eq(self.col_end), act.eq(self.col_act),
+                     active.eq(self.col_valid & self.col_more)]
