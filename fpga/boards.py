@@ -96,6 +96,9 @@ class Board:
     # (the receiver's own register holds one byte), so a short FIFO is margin enough; on the
     # iCE40 every flop counts.
     fifo_depth: int = 16
+    # Bytes of the UART transmit FIFO: one puts a register between the design's replies and
+    # the transmitter (a path at 100 MHz on the ECP5); the iCE40 build saves its cells.
+    tx_fifo_depth: int = 1
     # Extra nextpnr options.
     nextpnr_opts: str = ""
     # A function (called by `platform`, so importing this module stays light) returning
@@ -141,7 +144,7 @@ BOARDS = {
         # The programmer (iceprog) is not needed to build.
         tools={**_ICE40_TOOLS},
         bitstream="bin",
-        fifo_depth=2,
+        fifo_depth=2, tx_fifo_depth=0,
         capacity={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
         description="1BitSquared iCEBreaker (Lattice iCE40UP5K), UART over the FTDI's channel B"),
     "ulx3s": Board(

@@ -198,7 +198,7 @@ def _attempt(job: _Job, folder: Path, requested: float) -> dict:
 
     board, cfg = job.board, job.cfg
     top = BoardTop(board, job.make_core(cfg), freq=requested, baud=job.baud, boot=job.boot,
-                   fifo_depth=board.fifo_depth)
+                   fifo_depth=board.fifo_depth, tx_fifo_depth=board.tx_fifo_depth)
     job.log(f"{board.name}: {cfg.n_pe} PEs (config {cfg.hash}), PLL {top.f_sync / 1e6:.3f} MHz "
             f"(requested {requested / 1e6:g} MHz), UART {top.baud} baud (divisor {top.divisor})"
             + (f", baked model {job.baked.folder} ({len(job.boot)} bytes)" if job.baked is not None else ""))

@@ -54,8 +54,8 @@ class BoardCore(CheckedArgs, wiring.Component):
         optionally ``busy: Out(1)``.
     divisor : int
         UART clock cycles per bit.
-    fifo_depth : int
-        Receive FIFO of the bridge.
+    fifo_depth, tx_fifo_depth : int
+        Receive and transmit FIFOs of the bridge (`fpga.bridge.UARTBridge`).
     boot : bytes or None
         Command frames to replay after reset (a baked model), or None.
 
@@ -77,15 +77,17 @@ class BoardCore(CheckedArgs, wiring.Component):
     boot_error: Out(1)
 
     @staticmethod
-    def check(core, *, divisor: int, fifo_depth: int = 16, boot: bytes | None = None):
+    def check(core, *, divisor: int, fifo_depth: int = 16, tx_fifo_depth: int = 0,
+              boot: bytes | None = None):
         check_core(core)
-        UARTBridge.check(divisor, fifo_depth=fifo_depth)
+        UARTBridge.check(divisor, fifo_depth=fifo_depth, tx_fifo_depth=tx_fifo_depth)
         if boot is not None:
             BootReplayer.check(boot)
 
-    def __init__(self, core, *, divisor: int, fifo_depth: int = 16, boot: bytes | None = None):
+    def __init__(self, core, *, divisor: int, fifo_depth: int = 16, tx_fifo_depth: int = 0,
+                 boot: bytes | None = None):
         self._core = core
-        self._bridge = UARTBridge(divisor, fifo_depth=fifo_depth)
+        self._bridge = UARTBridge(divisor, fifo_depth=fifo_depth, tx_fifo_depth=tx_fifo_depth)
         self._boot = BootReplayer(boot) if boot is not None else None
         super().__init__()
 
@@ -169,16 +171,18 @@ class BoardTop(CheckedArgs, Elaboratable):
 
     @staticmethod
     def check(board, core, *, freq: float | None = None, baud: int | None = None,
-              boot: bytes | None = None, fifo_depth: int = 16):
+              boot: bytes | None = None, fifo_depth: int = 16, tx_fifo_depth: int = 0):
         f_target, _, divisor = _clock_and_baud(board, freq, baud)
-        BoardCore.check(core, divisor=divisor, fifo_depth=fifo_depth, boot=boot)
+        BoardCore.check(core, divisor=divisor, fifo_depth=fifo_depth, tx_fifo_depth=tx_fifo_depth,
+                        boot=boot)
         ClockReset.check(board.family, board.clk_resource, board.clk_freq, f_target)
 
     def __init__(self, board, core, *, freq: float | None = None, baud: int | None = None,
-                 boot: bytes | None = None, fifo_depth: int = 16):
+                 boot: bytes | None = None, fifo_depth: int = 16, tx_fifo_depth: int = 0):
         self.board = board
         f_target, self.baud, self.divisor = _clock_and_baud(board, freq, baud)
-        self.core = BoardCore(core, divisor=self.divisor, fifo_depth=fifo_depth, boot=boot)
+        self.core = BoardCore(core, divisor=self.divisor, fifo_depth=fifo_depth,
+                              tx_fifo_depth=tx_fifo_depth, boot=boot)
         self.clock = ClockReset(board.family, board.clk_resource, board.clk_freq, f_target)
 
     @property

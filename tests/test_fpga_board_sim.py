@@ -30,14 +30,17 @@ pytestmark = [pytest.mark.verilator, pytest.mark.skipif(REASON is not None, reas
 OUT = runner.BUILD_ROOT / "fpga-sim"
 
 
-def board_build(cfg, divisor: int, boot: bytes | None = None, fifo_depth: int = 4):
-    """Verilator build of `BoardCore(EIETop(cfg))` (cached by its Verilog text)."""
+def board_build(cfg, divisor: int, boot: bytes | None = None, fifo_depth: int = 4,
+                tx_fifo_depth: int = 1):
+    """Verilator build of `BoardCore(EIETop(cfg))` (cached by its Verilog text), with the
+    ECP5 boards' transmit FIFO by default."""
     import hashlib
     from hw.netlist import pe_rtlil, to_rtlil, to_verilog
     from hw.top import EIETop
     from fpga.top import BoardCore
 
-    core = BoardCore(EIETop(cfg, hierarchical=True), divisor=divisor, fifo_depth=fifo_depth, boot=boot)
+    core = BoardCore(EIETop(cfg, hierarchical=True), divisor=divisor, fifo_depth=fifo_depth,
+                     tx_fifo_depth=tx_fifo_depth, boot=boot)
     text = to_verilog(pe_rtlil(cfg), to_rtlil(core, "board_core"))
     key = hashlib.sha256(text.encode()).hexdigest()[:12]
     folder = OUT / "verilog" / key

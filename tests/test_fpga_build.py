@@ -159,7 +159,7 @@ def test_build_plan_holds_the_netlist_files(name, tmp_path):
     board = get_board(name)
     pe_file = f"{pe_module_name(cfg)}.il"
     top = BoardTop(board, EIETop(cfg, hierarchical=True), boot=bytes([0x02, 0, 0]),
-                   fifo_depth=board.fifo_depth)
+                   fifo_depth=board.fifo_depth, tx_fifo_depth=board.tx_fifo_depth)
     plan = build_plan(board, top, {pe_file: pe_rtlil(cfg)})
     top_il = plan.files["top.il"]
     assert plan.files[pe_file] == pe_rtlil(cfg)

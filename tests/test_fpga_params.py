@@ -26,6 +26,7 @@ REJECTED = [
     (lambda core: UARTRx(3), ValueError, "at least 4 clock cycles per bit, not 3"),
     (lambda core: UARTTx(4.5), TypeError, "integer, not 4.5"),
     (lambda core: UARTBridge(8, fifo_depth=-1), ValueError, "fifo_depth must be a non-negative integer"),
+    (lambda core: UARTBridge(8, tx_fifo_depth=True), ValueError, "tx_fifo_depth must be a non-negative integer"),
     (lambda core: UARTBridge(2), ValueError, "at least 4 clock cycles per bit, not 2"),
     (lambda core: BootReplayer(b""), ValueError, "non-empty bytes"),
     (lambda core: BootReplayer(b"\x03\x05\x00ab"), ValueError, "ends inside the body"),

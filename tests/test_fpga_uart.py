@@ -202,7 +202,8 @@ def test_tx_idles_high():
 
 # ---- bridge -------------------------------------------------------------------------------
 
-def test_bridge_loopback_with_backpressure():
+@pytest.mark.parametrize("tx_fifo_depth", [0, 1])
+def test_bridge_loopback_with_backpressure(tx_fifo_depth):
     """Host bytes through the bridge into a consumer that stalls at random (less than the
     FIFO can absorb), and the design's answers back out on the line."""
     seed = random.randrange(1 << 30)
@@ -210,7 +211,7 @@ def test_bridge_loopback_with_backpressure():
     rng = random.Random(seed)
     div = 4
     data = [rng.randrange(256) for _ in range(80)]
-    dut = UARTBridge(div, fifo_depth=8)
+    dut = UARTBridge(div, fifo_depth=8, tx_fifo_depth=tx_fifo_depth)
     mon = LineMonitor(div)
     got = []
 
@@ -258,6 +259,39 @@ def test_bridge_loopback_with_backpressure():
     sim.run()
     assert got == data
     assert mon.bytes == [(b + 1) & 0xFF for b in data]
+
+
+@pytest.mark.parametrize("tx_fifo_depth", [0, 1, 3])
+def test_bridge_transmits_back_to_back(tx_fifo_depth):
+    """Bytes the design offers without pause leave with no idle bit between frames, with or
+    without the transmit FIFO."""
+    seed = random.randrange(1 << 30)
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+    div = 5
+    data = [rng.randrange(256) for _ in range(12)]
+    dut = UARTBridge(div, tx_fifo_depth=tx_fifo_depth)
+    mon = LineMonitor(div)
+
+    async def producer(ctx):
+        for b in data:
+            ctx.set(dut.host_tx.payload, b)
+            ctx.set(dut.host_tx.valid, 1)
+            await ctx.tick().until(dut.host_tx.ready)
+        ctx.set(dut.host_tx.valid, 0)
+        while len(mon.bytes) < len(data):
+            await ctx.tick()
+
+    async def line(ctx):
+        await mon.run(ctx, dut.tx)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(line, background=True)
+    sim.run()
+    assert mon.bytes == data
+    assert all(b - a == 10 * div for a, b in zip(mon.frame_starts, mon.frame_starts[1:]))
 
 
 def test_bridge_overrun_is_sticky():
