@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eie.config import EIEConfig, bits_for
+from eie.config import EIEConfig
 from eie import format as fmt
 from eie import timing
-from .pe import column_bits
+from .pe import column_bits, queue_layout
 
 __all__ = ["MemorySpec", "memories", "multipliers"]
 
@@ -39,7 +39,7 @@ class MemorySpec:
 def memories(cfg: EIEConfig) -> list[MemorySpec]:
     """Every memory of the array, in elaboration order (PE first, then the CCU)."""
     n = cfg.n_pe
-    queue_width = bits_for(cfg.ptr_depth) + cfg.act_bits
+    queue_width = queue_layout(cfg).size
     return [
         MemorySpec("pe.queue.storage", cfg.queue_depth, queue_width, n, comb_read=True),
         MemorySpec("pe.columns.storage", timing.column_queue_depth(n), column_bits(cfg), n, comb_read=True),
