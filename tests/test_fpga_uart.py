@@ -16,6 +16,18 @@ from fpga.bridge import UARTBridge
 from fpga.tb.uart_model import frame, send_line, LineMonitor
 
 
+def run_with_line_monitor(dut, producer, mon):
+    """Run ``producer`` with ``mon`` decoding ``dut.tx`` in the background."""
+    async def line(ctx):
+        await mon.run(ctx, dut.tx)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(line, background=True)
+    sim.run()
+
+
 def run_sim(dut, *testbenches, processes=(), deadline=None):
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -175,14 +187,7 @@ def test_tx_random_bytes_exact_timing(divisor):
             await ctx.tick()
         await ctx.tick().repeat(3 * divisor)
 
-    async def line(ctx):
-        await mon.run(ctx, dut.tx)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(line, background=True)
-    sim.run()
+    run_with_line_monitor(dut, producer, mon)
     assert mon.bytes == data
     # Bytes offered while the previous frame was going out leave with no idle bit between.
     for i in range(1, len(data)):
@@ -282,14 +287,7 @@ def test_bridge_transmits_back_to_back(tx_fifo_depth):
         while len(mon.bytes) < len(data):
             await ctx.tick()
 
-    async def line(ctx):
-        await mon.run(ctx, dut.tx)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(line, background=True)
-    sim.run()
+    run_with_line_monitor(dut, producer, mon)
     assert mon.bytes == data
     assert all(b - a == 10 * div for a, b in zip(mon.frame_starts, mon.frame_starts[1:]))
 
