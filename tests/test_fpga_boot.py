@@ -10,13 +10,12 @@ import random
 
 import pytest
 from amaranth.hdl import Fragment, Module
-from amaranth.sim import Simulator
 
 from fpga.boot import BootReplayer, check_command_stream
 from host.protocol import split_frames
 from fpga.top import BoardCore
 from fpga.tb.fixtures import FrameAcker, EchoCore
-from fpga.tb.uart_model import frame as uart_frame, send_line, LineMonitor
+from fpga.tb.uart_model import frame as uart_frame, send_line, LineMonitor, run_with_line_monitor
 
 
 def cmd(op, body=b""):
@@ -74,15 +73,7 @@ def test_board_core_boots_then_hands_over_to_the_uart(error):
         assert mon.bytes == [0, 0x07, 3, 0, 0xA4, 0xA5, 0xA6]
         assert not ctx.get(dut.overrun) and not ctx.get(dut.framing_error)
 
-    async def line(ctx):
-        await mon.run(ctx, dut.tx)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_process(watch)
-    sim.add_testbench(host)
-    sim.add_testbench(line, background=True)
-    sim.run()
+    run_with_line_monitor(dut, host, mon, processes=[watch])
 
 
 def _ops(rom):
@@ -102,14 +93,7 @@ def test_without_boot_the_uart_owns_the_design_at_once():
             await ctx.tick()
         assert mon.bytes == [(b + 1) & 0xFF for b in data]
 
-    async def line(ctx):
-        await mon.run(ctx, dut.tx)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(host)
-    sim.add_testbench(line, background=True)
-    sim.run()
+    run_with_line_monitor(dut, host, mon)
 
 
 def test_bad_inputs():

@@ -13,19 +13,7 @@ from amaranth.sim import Simulator
 
 from fpga.uart import UARTRx, UARTTx, baud_divisor, MIN_DIVISOR
 from fpga.bridge import UARTBridge
-from fpga.tb.uart_model import frame, send_line, LineMonitor
-
-
-def run_with_line_monitor(dut, producer, mon):
-    """Run ``producer`` with ``mon`` decoding ``dut.tx`` in the background."""
-    async def line(ctx):
-        await mon.run(ctx, dut.tx)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(line, background=True)
-    sim.run()
+from fpga.tb.uart_model import frame, send_line, LineMonitor, run_with_line_monitor
 
 
 def run_sim(dut, *testbenches, processes=(), deadline=None):

@@ -3,10 +3,13 @@
 `send_line` bit-bangs 8N1 frames onto a signal with its own bit period (fractional, so a
 sender a few percent off the receiver's baud rate is modelled exactly) and optional idle
 gaps; `LineMonitor` decodes frames from a signal and checks that every bit lasts exactly
-``divisor`` cycles (a transmitter must be exact, not merely decodable).
+``divisor`` cycles (a transmitter must be exact, not merely decodable);
+`run_with_line_monitor` runs a testbench with a monitor on a design's ``tx`` pin.
 """
 
-__all__ = ["frame", "send_line", "LineMonitor"]
+__all__ = ["frame", "send_line", "LineMonitor", "run_with_line_monitor"]
+
+from amaranth.sim import Simulator
 
 
 def frame(byte: int, stop: int = 1) -> list[int]:
@@ -65,3 +68,18 @@ class LineMonitor:
             assert levels[0] == 0 and levels[9] == 1, f"bad frame {levels} at cycle {start}"
             self.bytes.append(sum(b << i for i, b in enumerate(levels[1:9])))
             self.frame_starts.append(start)
+
+
+def run_with_line_monitor(dut, testbench, mon: LineMonitor, processes=()):
+    """Simulate ``dut`` at 1 MHz: ``testbench`` (and ``processes``) with ``mon`` decoding
+    ``dut.tx`` in the background."""
+    async def line(ctx):
+        await mon.run(ctx, dut.tx)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    for process in processes:
+        sim.add_process(process)
+    sim.add_testbench(testbench)
+    sim.add_testbench(line, background=True)
+    sim.run()
