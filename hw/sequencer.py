@@ -31,7 +31,25 @@ from .admission import Admission
 from .layouts import COUNTER_BITS, ConfigComponent, PECompute, layer_layout
 from .scanner import Scanner
 
-__all__ = ["LayerSequencer"]
+__all__ = ["LayerSequencer", "divide_by_constant", "reciprocal"]
+
+
+def reciprocal(n: int, x_max: int) -> tuple[int, int]:
+    """``(mul, shift)`` with ``(x * mul) >> shift == x // n`` for every ``0 <= x <= x_max``.
+
+    ``mul = ceil(2**shift / n)`` overshoots ``2**shift / n`` by ``e / n`` with ``e < n``, so
+    the quotient is exact while ``x * e < 2**shift``, which ``2**shift > x_max * n`` ensures.
+    """
+    if n < 1 or x_max < 0:
+        raise ValueError(f"reciprocal needs n >= 1 and x_max >= 0, got n={n}, x_max={x_max}")
+    shift = (x_max * n).bit_length()
+    return -(-(1 << shift) // n), shift
+
+
+def divide_by_constant(value, n: int, x_max: int):
+    """``value // n`` for a ``value`` of at most ``x_max``, as a multiply and a shift."""
+    mul, shift = reciprocal(n, x_max)
+    return (value * mul) >> shift
 
 
 class LayerSequencer(ConfigComponent):
@@ -85,10 +103,17 @@ class LayerSequencer(ConfigComponent):
         in_len, out_len = Signal(cfg.len_bits), Signal(cfg.len_bits)
         m.d.comb += [in_len.eq(Mux(tbl.in_len > cfg.max_len, cfg.max_len, tbl.in_len)),
                      out_len.eq(Mux(tbl.out_len > cfg.max_len, cfg.max_len, tbl.out_len))]
+        # START latches the layer's local row count ceil(out_len / N) for the PEs.
         if N & (N - 1) == 0:
-            rows_now = (out_len + N - 1) >> ((N - 1).bit_length())
+            latch_rows, latch_value = out_rows, (out_len + N - 1) >> ((N - 1).bit_length())
         else:
-            rows_now = (out_len + N - 1) // N
+            # A divider from the table's read data to the latch was the 24-PE OrangeCrab's
+            # critical path (17.5 ns): START latches out_len + N - 1 and the next cycle
+            # registers its quotient, a multiply by a constant. The arithmetic units compare
+            # against it first when a broadcast's product arrives, several cycles later.
+            latch_rows = Signal(cfg.len_bits + (N - 1).bit_length() + 1, name="out_rows_padded")
+            latch_value = out_len + N - 1
+            m.d.sync += out_rows.eq(divide_by_constant(latch_rows, N, cfg.max_len + N - 1))
         m.d.comb += [
             pe.params.layer.eq(layer),
             pe.params.out_rows.eq(out_rows),
@@ -144,7 +169,7 @@ class LayerSequencer(ConfigComponent):
                 m.d.comb += [self.busy.eq(1), pe.running.eq(1), scan.start.eq(1)]
                 # The PEs' layer parameters come from flops, not the table's read port (they
                 # fan out to every PE); the first broadcast reaches a PE two cycles later.
-                m.d.sync += [out_rows.eq(rows_now), pe.params.ptr_base.eq(tbl.ptr_base),
+                m.d.sync += [latch_rows.eq(latch_value), pe.params.ptr_base.eq(tbl.ptr_base),
                              pe.params.bias_base.eq(tbl.bias_base),
                              pe.params.shift.eq(tbl.shift), pe.params.relu.eq(tbl.relu)]
                 m.next = "SCAN"

@@ -269,7 +269,7 @@ def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool 
     every config has at least that many cases (the largest, `SCALE_ONLY`, run scale cases
     alone)."""
     cases = []
-    configs = sweep_configs(tuple(p for p in pes if p in SWEEP_PES), depths, presets)
+    configs = sweep_configs(tuple(pes), depths, presets)
     if per_config and presets:
         configs += scale_configs(pes)
     for cfg in configs:
