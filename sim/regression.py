@@ -269,7 +269,10 @@ def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool 
     every config has at least that many cases (the largest, `SCALE_ONLY`, run scale cases
     alone)."""
     cases = []
-    configs = sweep_configs(tuple(pes), depths, presets)
+    # The grid runs every PE count asked for, except that the scale sweep's own PE counts
+    # (256: its preset) come from `scale_configs` alone.
+    grid_pes = tuple(p for p in pes if p in SWEEP_PES or not per_config or p not in SCALE_PES)
+    configs = sweep_configs(grid_pes, depths, presets)
     if per_config and presets:
         configs += scale_configs(pes)
     for cfg in configs:
