@@ -28,28 +28,11 @@ from eie.config import EIEConfig, bits_for
 from eie import format as fmt
 from eie import timing
 from .admission import Admission
+from .constdiv import divide_by_constant
 from .layouts import COUNTER_BITS, ConfigComponent, PECompute, layer_layout
 from .scanner import Scanner
 
-__all__ = ["LayerSequencer", "divide_by_constant", "reciprocal"]
-
-
-def reciprocal(n: int, x_max: int) -> tuple[int, int]:
-    """``(mul, shift)`` with ``(x * mul) >> shift == x // n`` for every ``0 <= x <= x_max``.
-
-    ``mul = ceil(2**shift / n)`` overshoots ``2**shift / n`` by ``e / n`` with ``e < n``, so
-    the quotient is exact while ``x * e < 2**shift``, which ``2**shift > x_max * n`` ensures.
-    """
-    if n < 1 or x_max < 0:
-        raise ValueError(f"reciprocal needs n >= 1 and x_max >= 0, got n={n}, x_max={x_max}")
-    shift = (x_max * n).bit_length()
-    return -(-(1 << shift) // n), shift
-
-
-def divide_by_constant(value, n: int, x_max: int):
-    """``value // n`` for a ``value`` of at most ``x_max``, as a multiply and a shift."""
-    mul, shift = reciprocal(n, x_max)
-    return (value * mul) >> shift
+__all__ = ["LayerSequencer"]
 
 
 class LayerSequencer(ConfigComponent):
