@@ -270,7 +270,7 @@ def full_sweep(seed: int = 1, pes=SWEEP_PES, depths=SWEEP_DEPTHS, presets: bool 
     alone)."""
     cases = []
     # The grid runs every PE count asked for, except that the scale sweep's own PE counts
-    # (256: its preset) come from `scale_configs` alone.
+    # (32 and 256: their presets) come from `scale_configs` alone.
     grid_pes = tuple(p for p in pes if p in SWEEP_PES or not per_config or p not in SCALE_PES)
     configs = sweep_configs(grid_pes, depths, presets)
     if per_config and presets:
