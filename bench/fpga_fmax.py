@@ -8,11 +8,13 @@ images; the compressed model from `sim.regression.lenet_images`). Then the ECP5 
 each ``--sweep-boards`` board (default the ULX3S, the slower speed grade) the default config
 at 8, 16, 24, 32, ... PEs at the sweep clock (100 MHz), ``--sweep-seeds`` seeds each (default
 one), up to the first PE count the capacity check refuses or that does not route. It takes hours (``make fmax``); nothing here runs in ``make test``.
+``--first-seed`` starts every seed range there instead of at 1 (nextpnr is deterministic for a
+netlist and a seed, so a long run can be continued with the seeds it has not run).
 
     python -m bench.fpga_fmax --out out/bench [--boards icebreaker,ulx3s,orangecrab]
                               [--seeds 5] [--sweep 8,16,24,32,40,48] [--sweep-mhz 100]
                               [--sweep-boards ulx3s,orangecrab] [--sweep-seeds 1]
-                              [--no-sweep] [--keep]
+                              [--first-seed 1] [--no-sweep] [--keep]
 
 Writes ``fpga_fmax.json`` and ``fpga_fmax.md`` (rewritten after every build, so a long run
 can be read while it goes); build folders go to ``<out>/fmax/`` and are removed after each
@@ -89,7 +91,8 @@ def _lenet(board, cfg, f_hz, log) -> dict:
 
 
 def run(out: Path, boards=DEFAULT_BOARDS, seeds: int = 5, sweep=DEFAULT_SWEEP, sweep_mhz: float = 100.0,
-        keep: bool = False, log=print, sweep_boards=SWEEP_BOARDS, sweep_seeds: int = 1) -> dict:
+        keep: bool = False, log=print, sweep_boards=SWEEP_BOARDS, sweep_seeds: int = 1,
+        first_seed: int = 1) -> dict:
     from fpga.boards import get_board
     from fpga.pll import plan_clock
 
@@ -103,7 +106,7 @@ def run(out: Path, boards=DEFAULT_BOARDS, seeds: int = 5, sweep=DEFAULT_SWEEP, s
         entry = {"board": name, "device": board.device, "config_hash": cfg.hash, "n_pe": cfg.n_pe,
                  "requested_mhz": board.default_freq / 1e6, "pll_mhz": f_sync / 1e6, "runs": []}
         data["boards"].append(entry)
-        for seed in range(1, seeds + 1):
+        for seed in range(first_seed, first_seed + seeds):
             log(f"fpga_fmax: {name} {cfg.n_pe} PEs seed {seed}")
             entry["runs"].append(_build(board, cfg, board.default_freq, seed, work / f"{name}-s{seed}", keep, log))
             entry.update(_summary(entry["runs"]))
@@ -118,7 +121,7 @@ def run(out: Path, boards=DEFAULT_BOARDS, seeds: int = 5, sweep=DEFAULT_SWEEP, s
             cfg = board.default_config.replace(n_pe=n)
             point = {"n_pe": n, "config_hash": cfg.hash, "runs": []}
             entry["points"].append(point)
-            for seed in range(1, sweep_seeds + 1):
+            for seed in range(first_seed, first_seed + sweep_seeds):
                 log(f"fpga_fmax: sweep {name} {n} PEs at {sweep_mhz:g} MHz seed {seed}")
                 point["runs"].append(_build(board, cfg, sweep_mhz * 1e6, seed, work / f"sweep-{name}-{n}-s{seed}",
                                             keep, log))
@@ -183,15 +186,16 @@ def main(argv=None) -> int:
     p.add_argument("--sweep-mhz", type=float, default=100.0)
     p.add_argument("--sweep-boards", default=",".join(SWEEP_BOARDS), help="boards the sweep runs on")
     p.add_argument("--sweep-seeds", type=int, default=1, help="nextpnr seeds per sweep point")
+    p.add_argument("--first-seed", type=int, default=1, help="the first nextpnr seed of every seed range")
     p.add_argument("--no-sweep", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep every build folder")
     args = p.parse_args(argv)
-    if args.seeds < 0 or args.sweep_seeds < 1:
-        p.error("--seeds must be at least 0, --sweep-seeds at least 1")
+    if args.seeds < 0 or args.sweep_seeds < 1 or args.first_seed < 1:
+        p.error("--seeds must be at least 0, --sweep-seeds and --first-seed at least 1")
     sweep = [] if args.no_sweep else [int(v) for v in args.sweep.split(",") if v]
     data = run(Path(args.out), [b for b in args.boards.split(",") if b], args.seeds, sweep, args.sweep_mhz,
                args.keep, sweep_boards=[b for b in args.sweep_boards.split(",") if b],
-               sweep_seeds=args.sweep_seeds)
+               sweep_seeds=args.sweep_seeds, first_seed=args.first_seed)
     print(markdown(data))
     return 0
 
