@@ -2,11 +2,12 @@
 power of two, without a divider's long carry chains.
 
 Used where a value is split by the PE count: the sequencer's rows per PE and the command
-engine's activation index -> (PE, slot). The helpers take Python ints as well as Amaranth
+engine's activation index -> (PE, slot) (whose remainder is ``index - quotient * n``, from
+the quotient registered). The helpers take Python ints as well as Amaranth
 values, so the tests check the same arithmetic the hardware builds.
 """
 
-__all__ = ["reciprocal", "divide_by_constant", "divmod_by_constant"]
+__all__ = ["reciprocal", "divide_by_constant"]
 
 
 def reciprocal(n: int, x_max: int) -> tuple[int, int]:
@@ -26,9 +27,3 @@ def divide_by_constant(value, n: int, x_max: int):
     mul, shift = reciprocal(n, x_max)
     return (value * mul) >> shift
 
-
-def divmod_by_constant(value, n: int, x_max: int):
-    """``(value // n, value % n)`` for a ``value`` of at most ``x_max``: the remainder is
-    ``value - quotient * n``, a second multiply by a constant."""
-    quotient = divide_by_constant(value, n, x_max)
-    return quotient, value - quotient * n

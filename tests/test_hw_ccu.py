@@ -98,9 +98,11 @@ def test_malformed_commands_and_recovery(host_bits):
     assert {int(s) for _, s, _ in seen} == {int(s) for s in Status if s != Status.OK}
 
 
-@pytest.mark.parametrize("host_bits", [8, 32])
-def test_memories_read_back(host_bits):
-    cfg = CFG.replace(host_bits=host_bits)
+# 3 and 6 PEs: the activation index is split by a multiply by a constant (hw/constdiv.py),
+# in the compact and the registered build.
+@pytest.mark.parametrize("host_bits, n_pe", [(8, 4), (32, 4), (8, 3), (8, 6)])
+def test_memories_read_back(host_bits, n_pe):
+    cfg = CFG.replace(host_bits=host_bits, n_pe=n_pe)
     seed = 31
     print("seed", seed)
     rng = np.random.default_rng(seed)
