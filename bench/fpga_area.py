@@ -5,8 +5,8 @@ FPGA builds use (`hw.netlist`: the PE's module once, the top instantiating it N 
 memory contents) with the board's Yosys options and ``-noflatten``, so every module keeps its
 own cell counts; a PE module's counts are multiplied by its instances (``peN.arith`` sums the
 PEs' arithmetic units). Default designs: the
-`ecp5_16pe` preset for the ECP5 (what the ECP5 boards build; the 32-PE `ecp5` does not route,
-docs/fpga.md) and the 4-PE `ice40` preset for the iCE40UP5K. LUTs count a CCU2C carry cell as two LUTs (ECP5);
+`ecp5_16pe` preset for the ECP5 (what the ECP5 boards build; the 32-PE `ecp5` routes but
+does not meet the boards' clocks, docs/fpga.md) and the 4-PE `ice40` preset for the iCE40UP5K. LUTs count a CCU2C carry cell as two LUTs (ECP5);
 on the iCE40 the SB_CARRY cells are counted apart, as nextpnr packs them with their LUTs.
 
     python -m bench.fpga_area --out out/bench [--design ecp5:ecp5_16pe] [--design ice40:ice40]

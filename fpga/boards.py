@@ -163,7 +163,7 @@ BOARDS = {
     "orangecrab": Board(
         name="orangecrab", family="ecp5", device="LFE5U-85F-8MG285C",
         platform_path="amaranth_boards.orangecrab_r0_2.OrangeCrabR0_2_85FPlatform",
-        # 100 MHz: met on 5 of 5 nextpnr seeds (Fmax 104.2 / 106.5 / 111.8, docs/fpga.md).
+        # 100 MHz: met on 5 of 5 nextpnr seeds (Fmax 107.8 / 109.0 / 118.0, docs/fpga.md).
         clk_resource="clk", clk_freq=48e6, default_freq=100e6,
         default_config=ECP5_85F, baud=3_000_000,
         synth_opts="",
